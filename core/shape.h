@@ -1,0 +1,25 @@
+// Shapes and strides: small integer vectors plus the arithmetic views and broadcasting need.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace coil {
+
+using Shape = std::vector<int64_t>;    // sizes per dimension, outermost first
+using Strides = std::vector<int64_t>;  // in elements, not bytes
+
+// Largest rank the kernels accept (they pass index arithmetic by value to the GPU).
+inline constexpr int kMaxDims = 8;
+
+int64_t shape_numel(const Shape& s);
+Strides contiguous_strides(const Shape& s);
+std::string shape_str(const Shape& s);  // "(8, 256, 64)"; a scalar prints as "()"
+
+// Wraps a possibly negative dimension into [0, ndim); throws naming op when out of range.
+int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);
+
+// NumPy broadcasting of two shapes; throws naming op when they are incompatible.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+}  // namespace coil
