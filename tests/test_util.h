@@ -19,8 +19,8 @@ namespace coil::testing {
 
 // Element at a multi-index, read straight from storage through shape/strides/offset.
 inline double at(const Tensor& t, const std::vector<int64_t>& idx) {
-  REQUIRE(t.device().is_cpu());
-  REQUIRE(idx.size() == size_t(t.dim()));
+  if (!t.device().is_cpu() || idx.size() != size_t(t.dim()))
+    FAIL("at(): needs a cpu tensor and an index of its rank, got " << describe(t));
   int64_t off = t.offset();
   for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
   const char* base = static_cast<const char*>(t.storage()->data());
