@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The GPU check, for a machine with an NVIDIA GPU (the H100 box: no network, no apt): builds the
+# default preset with CUDA forced on, runs every test (the `gpu` test must pass there, not skip),
+# runs `coil` and coil_bench, and prints a summary. Logs go to $OUT when set, else
+# build/gpu-check/. Exits nonzero on any failure.
+#
+#   ./tools/gpu-check.sh [extra coil_bench arguments]
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+LOG="${OUT:-$ROOT/build/gpu-check}"
+mkdir -p "$LOG"
+JOBS="${COIL_JOBS:-$(nproc)}"
+((JOBS > 16)) && JOBS=16
+BUILD="$ROOT/build/default"
+
+status_build=FAIL status_tests=FAIL status_gpu="not run" status_smoke="not run" status_bench="not run"
+tests_line="(not run)"
+fail=0
+
+step() { printf '\n==== %s\n' "$*"; }
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+summary() {
+  step "summary (logs in $LOG)"
+  printf '  %-10s %s\n' build "$status_build" tests "$status_tests: $tests_line" \
+    "gpu test" "$status_gpu" coil "$status_smoke" bench "$status_bench"
+  if [[ -s "$LOG/bench.log" ]]; then
+    printf '\n'
+    grep -E '^(===|elementwise|f32 GEMM|  )' "$LOG/bench.log"
+  fi
+  printf '\n%s\n' "$([[ $fail == 0 ]] && echo 'GPU CHECK PASSED' || echo 'GPU CHECK FAILED')"
+}
+trap summary EXIT
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
+  nvcc --version 2>&1 | tail -2 || /usr/local/cuda/bin/nvcc --version 2>&1 | tail -2 || true
+  cmake --version | head -1; } | tee "$LOG/env.log"
+
+step "configure + build (preset default, COIL_CUDA=ON, -j$JOBS)"
+if cmake --preset default -DCOIL_CUDA=ON >"$LOG/configure.log" 2>&1 &&
+   cmake --build "$BUILD" -j"$JOBS" >"$LOG/build.log" 2>&1; then
+  status_build=ok
+  tail -2 "$LOG/build.log"
+else
+  tail -40 "$LOG/configure.log" "$LOG/build.log" 2>/dev/null
+  status_build=FAIL
+  fail=1
+  exit 1
+fi
+
+step "ctest (all tests, gpu included)"
+ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" 2>&1 | tee "$LOG/ctest.log"
+ctest_rc=${PIPESTATUS[0]}
+tests_line="$(grep -E 'tests passed' "$LOG/ctest.log" | tail -1)"
+if [[ $ctest_rc == 0 ]]; then
+  status_tests=ok
+else
+  status_tests=FAIL
+  fail=1
+fi
+# The gpu test exits 77 (CTest: skipped) when it sees no GPU: on this machine that is a failure.
+gpu_line="$(grep -E 'Test +#[0-9]+: gpu ' "$LOG/ctest.log" | tail -1)"
+if [[ "$gpu_line" =~ Passed ]]; then
+  status_gpu=passed
+elif [[ -z "$gpu_line" ]]; then
+  status_gpu="MISSING (no CTest test named gpu)"
+  fail=1
+elif [[ "$gpu_line" =~ Skipped|Not\ Run ]]; then
+  status_gpu="SKIPPED (no GPU visible to coil?)"
+  fail=1
+else
+  status_gpu=FAILED
+  fail=1
+fi
+
+step "coil (smoke on every device)"
+if "$BUILD/coil" 2>&1 | tee "$LOG/coil.log"; then
+  status_smoke=ok
+  grep -q 'cuda' "$LOG/coil.log" || { status_smoke="ran, but saw no CUDA device"; fail=1; }
+else
+  status_smoke=FAIL
+  fail=1
+fi
+
+step "coil_bench"
+if "$BUILD/bench/coil_bench" "$@" 2>&1 | tee "$LOG/bench.log"; then
+  status_bench=ok
+  grep -q '=== cuda' "$LOG/bench.log" || { status_bench="ran, but benchmarked no CUDA device"; fail=1; }
+  grep -q 'MISMATCH' "$LOG/bench.log" && { status_bench="coil and cuBLAS results differ"; fail=1; }
+else
+  status_bench=FAIL
+  fail=1
+fi
+
+exit "$fail"
