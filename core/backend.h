@@ -18,7 +18,11 @@ void synchronize(int device);                     // waits for the device's comp
 }  // namespace coil::cuda
 
 #if defined(COIL_WITH_CUDA)
-#define COIL_CUDA_ONLY(op, ...) __VA_ARGS__
+#define COIL_CUDA_ONLY(op, ...) \
+  do {                          \
+    (void)(op);                 \
+    __VA_ARGS__;                \
+  } while (0)
 #else
 #define COIL_CUDA_ONLY(op, ...) COIL_FAIL("[{}] coil was built without CUDA", op)
 #endif

@@ -17,6 +17,7 @@ namespace detail {
 [[noreturn]] void fail_check(const char* file, int line, const char* cond, const std::string& msg);
 [[noreturn]] void fail_api(const char* api, const char* file, int line, const char* call,
                            const std::string& what);
+
 }  // namespace detail
 
 }  // namespace coil
