@@ -8,6 +8,10 @@ namespace coil::core {
 
 void copy_(const Tensor& dst, const Tensor& src) {
   COIL_CHECK(dst.defined() && src.defined(), "[copy_] undefined tensor");
+  COIL_CHECK(src.shape() == dst.shape() ||
+                 broadcast_shapes(src.shape(), dst.shape(), "copy_") == dst.shape(),
+             "[copy_] cannot broadcast source {} to destination {}", shape_str(src.shape()),
+             shape_str(dst.shape()));
   Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
   if (dst.numel() == 0) return;
   if (s.device() == dst.device()) {

@@ -51,7 +51,8 @@ Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p) {
   if (op == UnaryOp::logical_not)
     return binary(BinaryOp::eq, x, full({}, 0.0, x.options()));
   if (is_integral(x.dtype()) && !keeps_integers(op)) in = to(x, DType::f32);
-  COIL_CHECK(in.dtype() != DType::boolean, "[{}] dtype bool is not supported", unary_name(op));
+  COIL_CHECK(in.dtype() != DType::boolean, "[{}] dtype bool is not supported: {}", unary_name(op),
+             describe(x));
   Tensor out = empty(in.shape(), in.options());
   if (out.numel() > 0) COIL_DEVICE_CALL(unary_name(op), x.device(), unary, op, out, in, p);
   return out;
@@ -62,6 +63,8 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& g, UnaryParams 
   COIL_CHECK(x.shape() == g.shape() && x.dtype() == g.dtype(),
              "[{}] backward: input {} and gradient {} differ", unary_name(op), describe(x),
              describe(g));
+  COIL_CHECK(is_floating(x.dtype()), "[{}] backward needs a floating dtype, got {}", unary_name(op),
+             describe(x));
   Tensor dx = empty(x.shape(), x.options());
   if (dx.numel() > 0) COIL_DEVICE_CALL(unary_name(op), x.device(), unary_backward, op, dx, x, g, p);
   return dx;
@@ -70,6 +73,10 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& g, UnaryParams 
 void binary_into(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
   check_same_device(name, {&out, &a, &b});
+  COIL_CHECK(broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), name), out.shape(), name) ==
+                 out.shape(),
+             "[{}] cannot broadcast {} and {} into an output of shape {}", name,
+             shape_str(a.shape()), shape_str(b.shape()), shape_str(out.shape()));
   DType common = promote_types(a.dtype(), b.dtype());
   Tensor ea = expand(to(a, common), out.shape());
   Tensor eb = expand(to(b, common), out.shape());

@@ -2,6 +2,7 @@
 #include "core/factory.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/copy.h"
 #include "core/kernels.h"
@@ -25,6 +26,8 @@ Tensor arange(double start, double end, double step, TensorOptions opts) {
   COIL_CHECK(step != 0 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
              "[arange] invalid range start={} end={} step={}", start, end, step);
   double n = std::ceil((end - start) / step);
+  COIL_CHECK(n < double(std::numeric_limits<int64_t>::max()),
+             "[arange] range start={} end={} step={} has too many elements", start, end, step);
   Tensor t = empty({n > 0 ? int64_t(n) : 0}, opts);
   if (t.numel() > 0) COIL_DEVICE_CALL("arange", t.device(), arange, t, start, step);
   return t;
@@ -86,6 +89,7 @@ Tensor randn(const Shape& shape, TensorOptions opts, Generator* gen) {
 }
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts, Generator* gen) {
   COIL_CHECK(low < high, "[randint] empty range [{}, {})", low, high);
+  COIL_CHECK(opts.dtype != DType::boolean, "[randint] dtype bool is not supported");
   return draw(shape, opts, gen, 2, double(low), double(high), 2, "randint");
 }
 

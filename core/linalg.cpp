@@ -59,8 +59,9 @@ void check_operands(const char* op, const Tensor& a, const Tensor& b) {
   COIL_CHECK(a.dtype() == b.dtype(), "[{}] dtypes differ: {} vs {}", op, describe(a), describe(b));
   bool ok = a.device().is_cpu() ? (a.dtype() == DType::f32 || a.dtype() == DType::f64)
                                 : (a.dtype() == DType::f32 || a.dtype() == DType::bf16);
-  COIL_CHECK(ok, "[{}] dtype {} is not supported on {} (cpu: f32, f64; cuda: f32, bf16)", op,
-             dtype_name(a.dtype()), a.device().str());
+  COIL_CHECK(ok, "[{}] dtype {} is not supported on {} (cpu: f32, f64; cuda: f32, bf16): {} @ {}",
+             op, dtype_name(a.dtype()), a.device().str(), shape_str(a.shape()),
+             shape_str(b.shape()));
 }
 
 // out (batch, m, n) contiguous = a3 @ b3 (+ beta * out).
@@ -135,6 +136,9 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, double beta, dou
              "[addmm] expected (M, K) @ (K, N), got {} @ {}", shape_str(a.shape()),
              shape_str(b.shape()));
   Shape mn = {a.shape()[0], b.shape()[1]};
+  COIL_CHECK(broadcast_shapes(c.shape(), mn, "addmm") == mn,
+             "[addmm] cannot broadcast c {} to the product's shape {}", shape_str(c.shape()),
+             shape_str(mn));
   Tensor out = empty({1, mn[0], mn[1]}, a.options());
   copy_(out, expand(c, mn));
   run_gemm(out, unsqueeze(a, 0), unsqueeze(b, 0), alpha, beta);

@@ -17,10 +17,11 @@ std::vector<int64_t> reduction_dims(const Tensor& t, std::vector<int64_t> dims, 
     for (int64_t d = 0; d < t.dim(); ++d) dims.push_back(d);
     return dims;
   }
-  for (auto& d : dims) d = normalize_dim(d, t.dim(), op);
+  for (auto& d : dims) d = normalize_dim(d, t.shape(), op);
   std::sort(dims.begin(), dims.end());
   COIL_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(),
-             "[{}] repeated dimension in {}", op, shape_str(dims));
+             "[{}] repeated dimension in {} for shape {}", op, shape_str(dims),
+             shape_str(t.shape()));
   return dims;
 }
 
@@ -37,6 +38,8 @@ Shape reduced_shape(const Shape& s, const std::vector<int64_t>& dims, bool keepd
 static Tensor run_reduce(ReduceOp op, const char* name, const Tensor& t, std::vector<int64_t> dims,
                          bool keepdim, DType out_dtype) {
   check_same_device(name, {&t});
+  COIL_CHECK(op == ReduceOp::sum || t.dtype() != DType::boolean,
+             "[{}] dtype bool is not supported: {}", name, describe(t));
   dims = reduction_dims(t, std::move(dims), name);
   Shape out_shape = reduced_shape(t.shape(), dims, keepdim);
   int64_t r = 1;
@@ -86,10 +89,10 @@ Tensor mean(const Tensor& t, std::vector<int64_t> dims, bool keepdim) {
 }
 
 Tensor amax(const Tensor& t, std::vector<int64_t> dims, bool keepdim) {
-  return run_reduce(ReduceOp::max, "max", t, std::move(dims), keepdim, t.dtype());
+  return run_reduce(ReduceOp::max, "amax", t, std::move(dims), keepdim, t.dtype());
 }
 Tensor amin(const Tensor& t, std::vector<int64_t> dims, bool keepdim) {
-  return run_reduce(ReduceOp::min, "min", t, std::move(dims), keepdim, t.dtype());
+  return run_reduce(ReduceOp::min, "amin", t, std::move(dims), keepdim, t.dtype());
 }
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
   return run_reduce(ReduceOp::argmax, "argmax", t, {dim}, keepdim, DType::i64);

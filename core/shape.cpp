@@ -38,6 +38,13 @@ int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
   return dim < 0 ? dim + (ndim > 0 ? ndim : 1) : dim;
 }
 
+int64_t normalize_dim(int64_t dim, const Shape& shape, const char* op) {
+  int64_t n = int64_t(shape.size()), lo = n > 0 ? -n : -1, hi = n > 0 ? n - 1 : 0;
+  COIL_CHECK(dim >= lo && dim <= hi, "[{}] dimension {} is out of range for shape {}", op, dim,
+             shape_str(shape));
+  return normalize_dim(dim, n, op);
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);

@@ -11,8 +11,8 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[normalize_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, shape(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[normalize_dim(d, shape(), "stride")]; }
 
 bool Tensor::is_contiguous() const {
   const auto& sh = shape();
@@ -44,14 +44,23 @@ Tensor make_view(const Tensor& base, Shape shape, Strides strides, int64_t offse
 }
 
 Tensor empty(const Shape& shape, TensorOptions opts) {
-  for (int64_t d : shape)
+  // A size product that wraps around would allocate too little and let kernels write past it.
+  int64_t numel = 1, nbytes = 0;
+  bool overflow = false, has_zero = false;
+  for (int64_t d : shape) {
     COIL_CHECK(d >= 0, "[empty] negative dimension in shape {}", shape_str(shape));
+    overflow |= __builtin_mul_overflow(numel, d, &numel);
+    has_zero |= d == 0;
+  }
+  overflow |= __builtin_mul_overflow(numel, int64_t(dtype_size(opts.dtype)), &nbytes);
+  COIL_CHECK(!overflow || has_zero, "[empty] shape {} of {} is too large to allocate",
+             shape_str(shape), dtype_name(opts.dtype));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = opts.dtype;
   impl->device = opts.device;
-  impl->storage = make_storage(size_t(shape_numel(shape)) * dtype_size(opts.dtype), opts.device);
+  impl->storage = make_storage(size_t(has_zero ? 0 : nbytes), opts.device);
   return Tensor(std::move(impl));
 }
 

@@ -7,25 +7,28 @@
 
 namespace coil::core {
 
-Shape infer_shape(const Shape& requested, int64_t numel, const char* op) {
+Shape infer_shape(const Shape& requested, const Shape& from, const char* op) {
   Shape out = requested;
-  int64_t known = 1, infer_at = -1;
+  int64_t numel = shape_numel(from), known = 1, infer_at = -1;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
-      COIL_CHECK(infer_at < 0, "[{}] only one dimension can be -1, got {}", op, shape_str(requested));
+      COIL_CHECK(infer_at < 0, "[{}] only one dimension can be -1, got {} for shape {}", op,
+                 shape_str(requested), shape_str(from));
       infer_at = int64_t(i);
     } else {
-      COIL_CHECK(out[i] >= 0, "[{}] invalid size {} in shape {}", op, out[i], shape_str(requested));
+      COIL_CHECK(out[i] >= 0, "[{}] invalid size {} in {} for shape {}", op, out[i],
+                 shape_str(requested), shape_str(from));
       known *= out[i];
     }
   }
   if (infer_at >= 0) {
-    COIL_CHECK(known != 0 && numel % known == 0, "[{}] cannot reshape {} elements into {}", op,
-               numel, shape_str(requested));
+    COIL_CHECK(known != 0 && numel % known == 0,
+               "[{}] cannot reshape {} ({} elements) into {}", op, shape_str(from), numel,
+               shape_str(requested));
     out[size_t(infer_at)] = numel / known;
   }
-  COIL_CHECK(shape_numel(out) == numel, "[{}] cannot reshape {} elements into {}", op, numel,
-             shape_str(requested));
+  COIL_CHECK(shape_numel(out) == numel, "[{}] cannot reshape {} ({} elements) into {}", op,
+             shape_str(from), numel, shape_str(requested));
   return out;
 }
 
@@ -68,7 +71,7 @@ static bool view_strides(const Tensor& t, const Shape& shape, Strides& out) {
 }
 
 Tensor view(const Tensor& t, Shape shape) {
-  shape = infer_shape(shape, t.numel(), "view");
+  shape = infer_shape(shape, t.shape(), "view");
   Strides st;
   COIL_CHECK(view_strides(t, shape, st),
              "[view] cannot view shape {} with strides {} as {} without a copy (use reshape)",
@@ -77,7 +80,7 @@ Tensor view(const Tensor& t, Shape shape) {
 }
 
 Tensor reshape(const Tensor& t, Shape shape) {
-  shape = infer_shape(shape, t.numel(), "reshape");
+  shape = infer_shape(shape, t.shape(), "reshape");
   Strides st;
   if (view_strides(t, shape, st)) return make_view(t, std::move(shape), std::move(st), t.offset());
   Tensor c = contiguous(t);
@@ -92,8 +95,9 @@ Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
   Strides st(static_cast<size_t>(n));
   std::vector<bool> seen(size_t(n), false);
   for (int64_t i = 0; i < n; ++i) {
-    int64_t d = normalize_dim(dims[size_t(i)], n, "permute");
-    COIL_CHECK(!seen[size_t(d)], "[permute] dimension {} repeated in {}", d, shape_str(dims));
+    int64_t d = normalize_dim(dims[size_t(i)], t.shape(), "permute");
+    COIL_CHECK(!seen[size_t(d)], "[permute] dimension {} repeated in {} for shape {}", d,
+               shape_str(dims), shape_str(t.shape()));
     seen[size_t(d)] = true;
     sh[size_t(i)] = t.shape()[size_t(d)];
     st[size_t(i)] = t.strides()[size_t(d)];
@@ -102,9 +106,8 @@ Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
 }
 
 Tensor transpose(const Tensor& t, int64_t d0, int64_t d1) {
-  int64_t n = t.dim();
-  d0 = normalize_dim(d0, n, "transpose");
-  d1 = normalize_dim(d1, n, "transpose");
+  d0 = normalize_dim(d0, t.shape(), "transpose");
+  d1 = normalize_dim(d1, t.shape(), "transpose");
   Shape sh = t.shape();
   Strides st = t.strides();
   std::swap(sh[size_t(d0)], sh[size_t(d1)]);
@@ -113,9 +116,10 @@ Tensor transpose(const Tensor& t, int64_t d0, int64_t d1) {
 }
 
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step) {
-  dim = normalize_dim(dim, t.dim(), "slice");
+  dim = normalize_dim(dim, t.shape(), "slice");
   int64_t size = t.shape()[size_t(dim)];
-  COIL_CHECK(step > 0, "[slice] step must be positive, got {}", step);
+  COIL_CHECK(step > 0, "[slice] step must be positive, got {} for shape {}", step,
+             shape_str(t.shape()));
   int64_t s = start < 0 ? start + size : start, e = end < 0 ? end + size : end;
   COIL_CHECK(s >= 0 && s <= size && e >= s && e <= size,
              "[slice] range [{}, {}) is out of bounds for dimension {} of shape {}", start, end, dim,
@@ -128,8 +132,8 @@ Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
-  COIL_CHECK(length >= 0, "[narrow] negative length {}", length);
-  dim = normalize_dim(dim, t.dim(), "narrow");
+  COIL_CHECK(length >= 0, "[narrow] negative length {} for shape {}", length, shape_str(t.shape()));
+  dim = normalize_dim(dim, t.shape(), "narrow");
   int64_t size = t.shape()[size_t(dim)];
   int64_t s = start < 0 ? start + size : start;
   COIL_CHECK(s >= 0 && s + length <= size,
@@ -139,7 +143,7 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& t, int64_t dim, int64_t index) {
-  dim = normalize_dim(dim, t.dim(), "select");
+  dim = normalize_dim(dim, t.shape(), "select");
   int64_t size = t.shape()[size_t(dim)];
   int64_t i = index < 0 ? index + size : index;
   COIL_CHECK(i >= 0 && i < size, "[select] index {} is out of bounds for dimension {} of shape {}",
@@ -177,6 +181,9 @@ Tensor expand(const Tensor& t, const Shape& shape) {
 }
 
 Tensor unsqueeze(const Tensor& t, int64_t dim) {
+  COIL_CHECK(dim >= -t.dim() - 1 && dim <= t.dim(),
+             "[unsqueeze] dimension {} is out of range [{}, {}] for shape {}", dim, -t.dim() - 1,
+             t.dim(), shape_str(t.shape()));
   dim = normalize_dim(dim, t.dim() + 1, "unsqueeze");
   Shape sh = t.shape();
   Strides st = t.strides();
@@ -188,7 +195,7 @@ Tensor unsqueeze(const Tensor& t, int64_t dim) {
 
 Tensor squeeze(const Tensor& t, int64_t dim) {
   if (t.dim() == 0) return t;
-  dim = normalize_dim(dim, t.dim(), "squeeze");
+  dim = normalize_dim(dim, t.shape(), "squeeze");
   if (t.shape()[size_t(dim)] != 1) return t;
   Shape sh = t.shape();
   Strides st = t.strides();
@@ -210,9 +217,10 @@ Tensor squeeze(const Tensor& t) {
 
 Tensor flatten(const Tensor& t, int64_t start, int64_t end) {
   if (t.dim() == 0) return reshape(t, {1});
-  start = normalize_dim(start, t.dim(), "flatten");
-  end = normalize_dim(end, t.dim(), "flatten");
-  COIL_CHECK(start <= end, "[flatten] start dim {} after end dim {}", start, end);
+  start = normalize_dim(start, t.shape(), "flatten");
+  end = normalize_dim(end, t.shape(), "flatten");
+  COIL_CHECK(start <= end, "[flatten] start dim {} after end dim {} for shape {}", start, end,
+             shape_str(t.shape()));
   Shape sh(t.shape().begin(), t.shape().begin() + start);
   int64_t m = 1;
   for (int64_t i = start; i <= end; ++i) m *= t.shape()[size_t(i)];

@@ -21,7 +21,8 @@ Tensor squeeze(const Tensor& t);  // all size-1 dims
 Tensor flatten(const Tensor& t, int64_t start = 0, int64_t end = -1);
 Tensor as_strided(const Tensor& t, Shape shape, Strides strides, int64_t offset);
 
-// Resolves one -1 in a requested shape against numel; throws naming op when impossible.
-Shape infer_shape(const Shape& requested, int64_t numel, const char* op);
+// Resolves one -1 in a requested shape against the numel of `from`; throws naming op and both
+// shapes when impossible.
+Shape infer_shape(const Shape& requested, const Shape& from, const char* op);
 
 }  // namespace coil::core
