@@ -108,6 +108,11 @@ TEST_CASE("view works on non-contiguous tensors whose merged dims stay dense, el
   CHECK(contains(msg, "(4, 4)"));
   CHECK(contains(msg, "(16,)"));
   CHECK_THROWS_AS(core::view(core::transpose(t, 0, 1), {24}), Error);
+  // Every other column: rows of stride 6 continue the column stride 2, so one dim suffices.
+  Tensor every_other = core::slice(t, 1, 0, 6, 2);  // (4, 3) strides (6, 2)
+  Tensor flat = core::view(every_other, {12});
+  CHECK(flat.strides() == Strides{2});
+  check_equal(flat, read_all(every_other), "uniform stride merges");
 }
 
 TEST_CASE("permute reorders shape and strides and reads the permuted element") {
