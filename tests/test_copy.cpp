@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "core/elementwise.h"
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

@@ -2,7 +2,7 @@
 // reference on contiguous, transposed, sliced and broadcast inputs; unary backward against
 // finite differences; broadcasting, type promotion and where.
 #include "core/elementwise.h"
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

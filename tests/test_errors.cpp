@@ -3,7 +3,7 @@
 #include "core/elementwise.h"
 #include "core/linalg.h"
 #include "core/reduce.h"
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "core/philox.h"
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

@@ -1,7 +1,7 @@
 // matmul / bmm / addmm against a naive double triple loop: 1-D, 2-D, batched and broadcast
 // batches, transposed, sliced and expanded operands, f32 and f64, at awkward sizes (1, 7, 33).
 #include "core/linalg.h"
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

@@ -2,7 +2,7 @@
 // elision of large tensors.
 #include <algorithm>
 
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

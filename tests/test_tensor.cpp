@@ -1,6 +1,6 @@
 // Tensor metadata, the contiguity definition, and views: every view shares storage and reads the
 // elements the index arithmetic says it should.
-#include "tests/test_util.h"
+#include "tests/support/checks.h"
 
 using namespace coil;
 using namespace coil::testing;

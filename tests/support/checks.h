@@ -1,4 +1,4 @@
-// Shared helpers for the CPU suites: an independent strided reader (raw storage + strides, no
+// Test helpers for the CPU suites: an independent strided reader (raw storage + strides, no
 // copy kernel involved), row-major index walks, and tolerance checks against double references.
 #pragma once
 #include <doctest/doctest.h>
