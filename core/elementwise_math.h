@@ -134,7 +134,11 @@ template <class To, class From>
 COIL_HD To cast(From v) {
   if constexpr (std::is_same_v<To, bool>) return compute_t<From>(v) != compute_t<From>(0);
   else if constexpr (std::is_same_v<To, bf16>) return bf16(float(v));
-  else if constexpr (std::is_same_v<From, bf16>) return To(float(v));
+  else if constexpr (std::is_same_v<From, bf16>) return cast<To, float>(float(v));
+  // Float to integer: truncate toward zero through int64, then wrap, so that out-of-range and
+  // negative values (undefined behaviour in C++) convert the same way on every backend.
+  else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>)
+    return To(int64_t(v));
   else return To(v);
 }
 }  // namespace math

@@ -17,6 +17,11 @@ std::vector<int64_t> reduction_dims(const Tensor& t, std::vector<int64_t> dims, 
     for (int64_t d = 0; d < t.dim(); ++d) dims.push_back(d);
     return dims;
   }
+  if (t.dim() == 0) {  // as in PyTorch, a scalar "reduces" over dim 0 or -1 to itself
+    for (int64_t d : dims)
+      COIL_CHECK(d == 0 || d == -1, "[{}] dimension {} is out of range for shape ()", op, d);
+    return {};
+  }
   for (auto& d : dims) d = normalize_dim(d, t.shape(), op);
   std::sort(dims.begin(), dims.end());
   COIL_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(),

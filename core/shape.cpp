@@ -39,10 +39,10 @@ int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
 }
 
 int64_t normalize_dim(int64_t dim, const Shape& shape, const char* op) {
-  int64_t n = int64_t(shape.size()), lo = n > 0 ? -n : -1, hi = n > 0 ? n - 1 : 0;
-  COIL_CHECK(dim >= lo && dim <= hi, "[{}] dimension {} is out of range for shape {}", op, dim,
+  int64_t n = int64_t(shape.size());
+  COIL_CHECK(dim >= -n && dim < n, "[{}] dimension {} is out of range for shape {}", op, dim,
              shape_str(shape));
-  return normalize_dim(dim, n, op);
+  return dim < 0 ? dim + n : dim;
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {

@@ -18,7 +18,8 @@ std::string shape_str(const Shape& s);  // "(8, 256, 64)"; a scalar prints as "(
 
 // Wraps a possibly negative dimension into [0, ndim); throws naming op when out of range.
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);
-// Likewise for a dimension of `shape`, naming the shape in the message.
+// Likewise for an existing dimension of `shape`, naming the shape in the message. Unlike the form
+// above, a rank-0 shape has no dimension at all (the form above admits 0 and -1 for it).
 int64_t normalize_dim(int64_t dim, const Shape& shape, const char* op);
 
 // NumPy broadcasting of two shapes; throws naming op when they are incompatible.

@@ -1,10 +1,8 @@
-// Storage allocation: aligned host memory, or stream-ordered device memory from the CUDA pool.
+// Storage allocation: cached aligned host memory, or stream-ordered device memory from the CUDA pool.
 #include "core/storage.h"
 
-#include <cstdlib>
-#include <new>
-
 #include "core/backend.h"
+#include "core/cpu/host_allocator.h"
 #include "core/error.h"
 
 namespace coil {
@@ -12,9 +10,7 @@ namespace coil {
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (nbytes == 0) return;
   if (device.is_cpu()) {
-    size_t rounded = (nbytes + 63) / 64 * 64;
-    data_ = std::aligned_alloc(64, rounded);
-    COIL_CHECK(data_ != nullptr, "[alloc] out of host memory allocating {} bytes", nbytes);
+    data_ = cpu::host_alloc(nbytes);
   } else {
     COIL_CUDA_ONLY("alloc", data_ = cuda::malloc_async(nbytes, device.index));
   }
@@ -22,7 +18,7 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 
 Storage::~Storage() {
   if (!data_) return;
-  if (device_.is_cpu()) std::free(data_);
+  if (device_.is_cpu()) cpu::host_free(data_, nbytes_);
 #if defined(COIL_WITH_CUDA)
   else cuda::free_async(data_, device_.index);
 #endif

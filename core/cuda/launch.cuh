@@ -125,6 +125,34 @@ __global__ void contiguous_kernel(int64_t n, Tout* __restrict__ out, F f,
   }
 }
 
+// Two merged dims, rows of `inner` contiguous elements per operand (row strides arbitrary, 0 for
+// a broadcast row such as the bias in (B, L, D) + (D)): V-wide vector accesses within rows.
+template <int V, int NIN, class Tin, class Tout, class F>
+__global__ void rows_kernel(int64_t rows, int64_t inner, Tout* __restrict__ out, int64_t out_row, F f,
+                            const Tin* __restrict__ in0, int64_t row0,
+                            const Tin* __restrict__ in1, int64_t row1) {
+  const Tin* in[2] = {in0, in1};
+  const int64_t in_row[2] = {row0, row1};
+  int64_t vec_per_row = inner / V, total = rows * vec_per_row;
+  for (int64_t v = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; v < total;
+       v += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = v / vec_per_row, c = (v - r * vec_per_row) * V;
+    Vec<Tin, V> x[NIN];
+#pragma unroll
+    for (int k = 0; k < NIN; ++k)
+      x[k] = *reinterpret_cast<const Vec<Tin, V>*>(in[k] + r * in_row[k] + c);
+    Vec<Tout, V> y;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      Tin args[NIN];
+#pragma unroll
+      for (int k = 0; k < NIN; ++k) args[k] = x[k].v[j];
+      y.v[j] = f(args);
+    }
+    *reinterpret_cast<Vec<Tout, V>*>(out + r * out_row + c) = y;
+  }
+}
+
 template <int N>
 bool aligned16(const StridedLoop<N>& L) {
   for (int k = 0; k < N; ++k)
@@ -153,6 +181,20 @@ void launch_map(const StridedLoop<NIN + 1>& L, int device, F f) {
     }
     COIL_CUDA_CHECK_LAUNCH();
     return;
+  }
+  if constexpr (NIN <= 2) {
+    constexpr int kBytes = sizeof(Tin) > sizeof(Tout) ? sizeof(Tin) : sizeof(Tout);
+    constexpr int V = 16 / kBytes > 0 ? 16 / kBytes : 1;
+    bool rows = V > 1 && L.ndim == 2 && aligned16(L) && L.sizes[1] % V == 0;
+    for (int k = 0; rows && k <= NIN; ++k)
+      rows = L.strides[k][1] == 1 && L.strides[k][0] % V == 0;
+    if (rows) {
+      rows_kernel<V, NIN, Tin, Tout><<<grid_for(L.numel, device, V), kBlock, 0, stream(device)>>>(
+          L.sizes[0], L.sizes[1], out, L.strides[0][0], f, in[0],
+          L.strides[1][0], in[NIN > 1 ? 1 : 0], L.strides[NIN > 1 ? 2 : 1][0]);
+      COIL_CUDA_CHECK_LAUNCH();
+      return;
+    }
   }
   launch_strided<NIN + 1>(L, device, [=] __device__(const int64_t* off) {
     Tin args[NIN];
