@@ -156,9 +156,9 @@ TEST_CASE("fill_ sets exactly the viewed elements, converting the value to the d
 }
 
 TEST_CASE("clone always makes a fresh contiguous copy that does not alias the source") {
-  for (const Tensor& src : {randn_t({3, 4}), core::transpose(randn_t({4, 3}), 0, 1),
-                            core::expand(randn_t({1, 4}), {3, 4}),
-                            core::to(randn_t({3, 4}), DType::f64)}) {
+  for (const Tensor& src :
+       {randn_t({3, 4}), core::transpose(randn_t({4, 3}), 0, 1),
+        core::expand(randn_t({1, 4}), {3, 4}), core::to(randn_t({3, 4}), DType::f64)}) {
     Tensor c = core::clone(src);
     CHECK(c.is_contiguous());
     CHECK(c.storage() != src.storage());

@@ -31,8 +31,12 @@ const std::vector<UnaryCase>& unary_cases() {
       {UnaryOp::sqrt, 0.1, 5, [](double x, UnaryParams) { return std::sqrt(x); }},
       {UnaryOp::rsqrt, 0.1, 5, [](double x, UnaryParams) { return 1 / std::sqrt(x); }},
       {UnaryOp::abs, -3, 3, [](double x, UnaryParams) { return std::fabs(x); }, {}, {0}},
-      {UnaryOp::sign, -3, 3, [](double x, UnaryParams) { return double((x > 0) - (x < 0)); },
-       {}, {0}},
+      {UnaryOp::sign,
+       -3,
+       3,
+       [](double x, UnaryParams) { return double((x > 0) - (x < 0)); },
+       {},
+       {0}},
       {UnaryOp::relu, -3, 3, [](double x, UnaryParams) { return x > 0 ? x : 0; }, {}, {0}},
       {UnaryOp::sigmoid, -6, 6, [](double x, UnaryParams) { return sigm(x); }},
       {UnaryOp::tanh, -3, 3, [](double x, UnaryParams) { return std::tanh(x); }},
@@ -43,31 +47,44 @@ const std::vector<UnaryCase>& unary_cases() {
        [](double x, UnaryParams) {
          return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
        }},
-      {UnaryOp::softplus, -5, 5,
+      {UnaryOp::softplus,
+       -5,
+       5,
        [](double x, UnaryParams p) {
          return p.a * x > p.b ? x : std::log1p(std::exp(p.a * x)) / p.a;
        },
        {1, 20}},
-      {UnaryOp::softplus, -2, 2,
+      {UnaryOp::softplus,
+       -2,
+       2,
        [](double x, UnaryParams p) {
          return p.a * x > p.b ? x : std::log1p(std::exp(p.a * x)) / p.a;
        },
-       {2, 1}, {0.5}},
+       {2, 1},
+       {0.5}},
       {UnaryOp::sin, -4, 4, [](double x, UnaryParams) { return std::sin(x); }},
       {UnaryOp::cos, -4, 4, [](double x, UnaryParams) { return std::cos(x); }},
       {UnaryOp::reciprocal, 0.2, 3, [](double x, UnaryParams) { return 1 / x; }},
       {UnaryOp::square, -3, 3, [](double x, UnaryParams) { return x * x; }},
       {UnaryOp::add_scalar, -3, 3, [](double x, UnaryParams p) { return x + p.a; }, {1.5}},
       {UnaryOp::mul_scalar, -3, 3, [](double x, UnaryParams p) { return x * p.a; }, {-2.5}},
-      {UnaryOp::pow_scalar, 0.1, 3, [](double x, UnaryParams p) { return std::pow(x, p.a); },
+      {UnaryOp::pow_scalar,
+       0.1,
+       3,
+       [](double x, UnaryParams p) { return std::pow(x, p.a); },
        {1.7}},
-      {UnaryOp::pow_scalar, -2, 2, [](double x, UnaryParams p) { return std::pow(x, p.a); },
-       {3}},
-      {UnaryOp::rpow_scalar, -3, 3, [](double x, UnaryParams p) { return std::pow(p.a, x); },
+      {UnaryOp::pow_scalar, -2, 2, [](double x, UnaryParams p) { return std::pow(x, p.a); }, {3}},
+      {UnaryOp::rpow_scalar,
+       -3,
+       3,
+       [](double x, UnaryParams p) { return std::pow(p.a, x); },
        {2.3}},
-      {UnaryOp::clamp, -2, 2,
+      {UnaryOp::clamp,
+       -2,
+       2,
        [](double x, UnaryParams p) { return x < p.a ? p.a : (x > p.b ? p.b : x); },
-       {-0.5, 0.7}, {-0.5, 0.7}},
+       {-0.5, 0.7},
+       {-0.5, 0.7}},
   };
   return cases;
 }
@@ -143,8 +160,8 @@ TEST_CASE("unary_backward matches central finite differences of unary in double"
     check_close(core::unary_backward(c.op, core::contiguous(xt), core::contiguous(gt), c.p),
                 strided, 0, 0, "strided backward");
     Tensor xf = core::to(xt, DType::f32), gf = core::to(gt, DType::f32);
-    auto want32 = read_all(core::unary_backward(c.op, core::to(xf, DType::f64),
-                                                core::to(gf, DType::f64), c.p));
+    auto want32 = read_all(
+        core::unary_backward(c.op, core::to(xf, DType::f64), core::to(gf, DType::f64), c.p));
     check_close(core::unary_backward(c.op, xf, gf, c.p), want32, 1e-5, 1e-6, "f32 backward");
   }
 }
@@ -190,8 +207,8 @@ TEST_CASE("every BinaryOp matches a float64 reference on contiguous, strided, br
           Generator g(seed);
           return randint(-2, 3, s, {dt, Device::cpu()}, &g);
         }
-        if (c.op == BinaryOp::pow) return is_b ? uniform_t(s, -2, 2, dt, seed)
-                                               : uniform_t(s, 0.1, 3, dt, seed);
+        if (c.op == BinaryOp::pow)
+          return is_b ? uniform_t(s, -2, 2, dt, seed) : uniform_t(s, 0.1, 3, dt, seed);
         if (c.op == BinaryOp::div && is_b) return uniform_t(s, 0.5, 3, dt, seed);
         return uniform_t(s, -3, 3, dt, seed);
       };

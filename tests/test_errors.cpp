@@ -48,11 +48,11 @@ TEST_CASE("unsupported dtypes name the op, the dtype and the shapes") {
   EXPECT_ERROR(core::matmul(i, j), "matmul", "i32", "(2, 3)", "(3, 2)");
   Tensor h = core::to(randn_t({2, 3}), DType::bf16), k = core::to(randn_t({3, 4}), DType::bf16);
   EXPECT_ERROR(core::matmul(h, k), "matmul", "bf16", "cpu", "(2, 3)", "(3, 4)");
-  EXPECT_ERROR(core::bmm(core::to(randn_t({1, 2, 3}), DType::i64),
-                         core::to(randn_t({1, 3, 2}), DType::i64)),
-               "bmm", "i64", "(1, 2, 3)", "(1, 3, 2)");
-  EXPECT_ERROR(core::matmul(randn_t({2, 3}), randn_t({3, 2}, DType::f64)), "matmul", "f32",
-               "f64", "(2, 3)", "(3, 2)");
+  EXPECT_ERROR(
+      core::bmm(core::to(randn_t({1, 2, 3}), DType::i64), core::to(randn_t({1, 3, 2}), DType::i64)),
+      "bmm", "i64", "(1, 2, 3)", "(1, 3, 2)");
+  EXPECT_ERROR(core::matmul(randn_t({2, 3}), randn_t({3, 2}, DType::f64)), "matmul", "f32", "f64",
+               "(2, 3)", "(3, 2)");
   EXPECT_ERROR(core::addmm(randn_t({2}), randn_t({2, 3}, DType::f64), randn_t({3, 2})), "addmm",
                "(2, 3)", "(3, 2)");
   Tensor b = core::binary(BinaryOp::gt, randn_t({5}), scalar_tensor(0.0));
@@ -76,8 +76,7 @@ TEST_CASE("impossible reshapes and views name the source and requested shapes") 
   EXPECT_ERROR(core::reshape(t, {-2, -3}), "reshape", "(2, 3)", "(-2, -3)");
   EXPECT_ERROR(core::view(t, {5}), "view", "(2, 3)", "(5,)");
   EXPECT_ERROR(core::view(core::transpose(t, 0, 1), {6}), "view", "(3, 2)", "(6,)");
-  EXPECT_ERROR(core::view(core::narrow(randn_t({4, 6}), 1, 0, 4), {16}), "view", "(4, 4)",
-               "(16,)");
+  EXPECT_ERROR(core::view(core::narrow(randn_t({4, 6}), 1, 0, 4), {16}), "view", "(4, 4)", "(16,)");
   EXPECT_ERROR(empty({2, -1}), "empty", "(2, -1)");
   // Sizes whose element or byte count wraps around int64 must not allocate a short buffer.
   EXPECT_ERROR(empty({int64_t(1) << 62}), "empty", "(4611686018427387904,)", "f32");
@@ -112,6 +111,15 @@ TEST_CASE("out-of-range slice, narrow, select and dims name the shape") {
   EXPECT_ERROR(core::argmax(t, -3), "argmax", "(4, 6)");
   EXPECT_ERROR(core::amax(empty({3, 0}), {1}), "amax", "(3, 0)");
   EXPECT_ERROR(t.size(2), "size", "(4, 6)");
+  // A scalar has no dimension to index, slice or swap (reductions alone accept 0 and -1).
+  Tensor s = scalar_tensor(1.0);
+  EXPECT_ERROR(s.size(0), "size", "()");
+  EXPECT_ERROR(s.stride(-1), "stride", "()");
+  EXPECT_ERROR(core::select(s, 0, 0), "select", "()");
+  EXPECT_ERROR(core::narrow(s, 0, 0, 1), "narrow", "()");
+  EXPECT_ERROR(core::slice(s, -1, 0, 1), "slice", "()");
+  EXPECT_ERROR(core::transpose(s, 0, 0), "transpose", "()");
+  EXPECT_ERROR(core::sum(s, {1}), "sum", "()");
   EXPECT_ERROR(t.stride(-3), "stride", "(4, 6)");
   EXPECT_ERROR(core::as_strided(t, {5, 6}, {6, 1}, 0), "as_strided", "(5, 6)");
   EXPECT_ERROR(core::as_strided(t, {2}, {1}, -1), "as_strided", "(2,)");
@@ -123,8 +131,7 @@ TEST_CASE("matmul, bmm and addmm shape mismatches name both operands") {
   EXPECT_ERROR(core::matmul(randn_t({3}), randn_t({4})), "matmul", "(3,)", "(4,)");
   EXPECT_ERROR(core::matmul(scalar_tensor(1.0), randn_t({4})), "matmul", "()", "(4,)");
   EXPECT_ERROR(core::matmul(randn_t({2, 3, 4}), randn_t({5, 4, 6})), "matmul", "(2,)", "(5,)");
-  EXPECT_ERROR(core::bmm(randn_t({2, 3, 4}), randn_t({3, 4, 5})), "bmm", "(2, 3, 4)",
-               "(3, 4, 5)");
+  EXPECT_ERROR(core::bmm(randn_t({2, 3, 4}), randn_t({3, 4, 5})), "bmm", "(2, 3, 4)", "(3, 4, 5)");
   EXPECT_ERROR(core::bmm(randn_t({3, 4}), randn_t({4, 5})), "bmm", "(3, 4)", "(4, 5)");
   EXPECT_ERROR(core::addmm(randn_t({2, 5}), randn_t({2, 3}), randn_t({4, 5})), "addmm", "(2, 3)",
                "(4, 5)");

@@ -36,8 +36,8 @@ Moments moments(const std::vector<double>& v) {
 }  // namespace
 
 TEST_CASE("zeros, ones and full fill every dtype with the value") {
-  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64, DType::u8,
-                   DType::boolean}) {
+  for (DType dt :
+       {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64, DType::u8, DType::boolean}) {
     CAPTURE(dtype_name(dt));
     TensorOptions o{dt, Device::cpu()};
     Tensor z = zeros({2, 3}, o), one = ones({3, 2}, o), f = full({4}, 5.0, o);
@@ -120,6 +120,33 @@ TEST_CASE("Philox 4x32-10 matches the Random123 known-answer vector") {
   CHECK(r.v[3] == 0x9b00dbd8u);
 }
 
+TEST_CASE("element i of a draw is the transform of Philox words offset+i, at any size") {
+  Generator g(0x1234abcd);
+  g.set_state(0x1234abcd, 8);                                         // a non-zero starting offset
+  auto u = read_all(rand({50000}, {DType::f64, Device::cpu()}, &g));  // parallel fill
+  auto n = read_all(randn({30000}, {DType::f64, Device::cpu()}, &g));
+  auto k = read_all(randint(-7, 1000, {30000}, {DType::i64, Device::cpu()}, &g));
+  size_t bad_u = 0, bad_n = 0, bad_k = 0;
+  for (uint64_t i = 0; i < u.size(); ++i)
+    bad_u += u[i] != double(philox::word(0x1234abcd, 8, i) >> 8) / 16777216.0;
+  const uint64_t n_off = 8 + 50000, k_off = n_off + 60000;
+  for (uint64_t i = 0; i < n.size(); ++i) {
+    // Box-Muller with libm: the hand-written log/cos agree to near double precision.
+    uint32_t w0 = philox::word(0x1234abcd, n_off, 2 * i),
+             w1 = philox::word(0x1234abcd, n_off, 2 * i + 1);
+    double u1 = (double(w0 >> 8) + 1.0) / 16777216.0, u2 = double(w1 >> 8) / 16777216.0;
+    bad_n += std::abs(n[i] - std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2)) > 1e-12;
+  }
+  for (uint64_t i = 0; i < k.size(); ++i) {
+    uint64_t bits = (uint64_t(philox::word(0x1234abcd, k_off, 2 * i)) << 32) |
+                    philox::word(0x1234abcd, k_off, 2 * i + 1);
+    bad_k += k[i] != double(-7 + int64_t(bits % 1007));
+  }
+  CHECK(bad_u == 0);
+  CHECK(bad_n == 0);
+  CHECK(bad_k == 0);
+}
+
 TEST_CASE("random draws are reproducible: same seed, same values for every distribution") {
   for (DType dt : {DType::f32, DType::f64}) {
     TensorOptions o{dt, Device::cpu()};
@@ -162,6 +189,11 @@ TEST_CASE("successive draws continue one stream, and a saved (seed, offset) resu
   auto all = read_all(rand({16}, {}, &whole));
   check_equal(a, std::vector<double>(all.begin(), all.begin() + 8), "first half");
   check_equal(b, std::vector<double>(all.begin() + 8, all.end()), "second half");
+  Generator big1(4), big2(4);
+  Tensor p = rand({8192}, {}, &big1), q = rand({8192}, {}, &big1);
+  auto pq = read_all(rand({16384}, {}, &big2));
+  check_equal(p, std::vector<double>(pq.begin(), pq.begin() + 8192), "large first half");
+  check_equal(q, std::vector<double>(pq.begin() + 8192, pq.end()), "large second half");
   Generator h(99);
   randn({50}, {}, &h);
   uint64_t seed = h.seed(), off = h.offset();
@@ -238,8 +270,8 @@ TEST_CASE("randint covers [low, high) uniformly and nothing outside it") {
   std::set<int32_t> seen;
   for (int32_t x : i32.to_vector<int32_t>()) seen.insert(x);
   CHECK(seen == std::set<int32_t>{0, 1, 2});
-  Tensor big = randint(int64_t(1) << 40, (int64_t(1) << 40) + 2, {100}, {DType::i64, Device::cpu()},
-                       &g);
+  Tensor big =
+      randint(int64_t(1) << 40, (int64_t(1) << 40) + 2, {100}, {DType::i64, Device::cpu()}, &g);
   for (int64_t x : big.to_vector<int64_t>()) CHECK((x >> 1) == (int64_t(1) << 39));
   Tensor fl = randint(-10, 10, {100}, {}, &g);  // float dtype holds integer values
   for (float x : fl.to_vector<float>()) CHECK(x == std::floor(x));

@@ -65,7 +65,8 @@ void check_product(const Tensor& got, const Product& want, DType dt, const std::
   size_t bad = 0;
   for (size_t i = 0; i < g.size(); ++i)
     if (!(std::abs(g[i] - want.value[i]) <= eps(dt) * want.magnitude[i] + 1e-30)) {
-      if (bad++ < 3) FAIL_CHECK(what << ": element " << i << " " << g[i] << " vs " << want.value[i]);
+      if (bad++ < 3)
+        FAIL_CHECK(what << ": element " << i << " " << g[i] << " vs " << want.value[i]);
     }
   CHECK_MESSAGE(bad == 0, what);
 }
@@ -181,8 +182,8 @@ TEST_CASE("addmm computes beta * c + alpha * a @ b with c broadcast") {
       Product want = ab;
       for_each_index({7, 5}, [&](const Shape& i) {
         size_t o = size_t(i[0] * 5 + i[1]);
-        double cv = c.dim() == 1 ? at(c, {i[1]}) : at(c, {c.size(0) == 1 ? 0 : i[0],
-                                                           c.size(1) == 1 ? 0 : i[1]});
+        double cv = c.dim() == 1 ? at(c, {i[1]})
+                                 : at(c, {c.size(0) == 1 ? 0 : i[0], c.size(1) == 1 ? 0 : i[1]});
         want.value[o] = 0.5 * cv + 2.0 * ab.value[o];
         want.magnitude[o] = 0.5 * std::abs(cv) + 2.0 * ab.magnitude[o];
       });

@@ -88,8 +88,8 @@ TEST_CASE("sum, mean, amax and amin match a double reference over any set of dim
 
 TEST_CASE("argmax and argmin give i64 indices along each dim, on contiguous and permuted input") {
   for (DType dt : {DType::f32, DType::f64}) {
-    for (const Tensor& x : {randn_t({4, 5, 6}, dt, 4),
-                            core::permute(randn_t({6, 4, 5}, dt, 5), {1, 2, 0})}) {
+    for (const Tensor& x :
+         {randn_t({4, 5, 6}, dt, 4), core::permute(randn_t({6, 4, 5}, dt, 5), {1, 2, 0})}) {
       for (int64_t d : {0, 1, 2, -1}) {
         for (bool keepdim : {false, true}) {
           Ref ref = reference(x, {d}, keepdim);
@@ -159,6 +159,12 @@ TEST_CASE("reducing a scalar or an empty tensor gives the identity, mean of noth
   Tensor s = scalar_tensor(2.5);
   CHECK(core::sum(s).item<float>() == 2.5f);
   CHECK(core::amax(s).item<float>() == 2.5f);
+  // As in PyTorch, a scalar reduces over dim 0 or -1 to itself.
+  CHECK(core::sum(s, {0}).item<float>() == 2.5f);
+  CHECK(core::mean(s, {-1}, true).dim() == 0);
+  CHECK(core::amin(s, {0}).item<float>() == 2.5f);
+  CHECK(core::argmax(s, 0).item<int64_t>() == 0);
+  CHECK(core::argmin(s, -1).item<int64_t>() == 0);
   Tensor e = zeros({3, 0});
   Tensor se = core::sum(e, {1});
   CHECK(se.shape() == Shape{3});

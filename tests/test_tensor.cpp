@@ -121,9 +121,7 @@ TEST_CASE("permute reorders shape and strides and reads the permuted element") {
   CHECK(p.shape() == Shape{4, 2, 3});
   CHECK(p.strides() == Strides{1, 12, 4});
   CHECK(p.storage() == t.storage());
-  for_each_index(p.shape(), [&](const Shape& i) {
-    CHECK(at(p, i) == at(t, {i[1], i[2], i[0]}));
-  });
+  for_each_index(p.shape(), [&](const Shape& i) { CHECK(at(p, i) == at(t, {i[1], i[2], i[0]})); });
 }
 
 TEST_CASE("transpose swaps two dims; negative dims count from the end") {

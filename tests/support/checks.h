@@ -26,13 +26,20 @@ inline double at(const Tensor& t, const std::vector<int64_t>& idx) {
   const char* base = static_cast<const char*>(t.storage()->data());
   const void* p = base + off * int64_t(t.itemsize());
   switch (t.dtype()) {
-    case DType::f32: return *static_cast<const float*>(p);
-    case DType::f64: return *static_cast<const double*>(p);
-    case DType::bf16: return double(float(*static_cast<const bf16*>(p)));
-    case DType::i32: return *static_cast<const int32_t*>(p);
-    case DType::i64: return double(*static_cast<const int64_t*>(p));
-    case DType::u8: return *static_cast<const uint8_t*>(p);
-    case DType::boolean: return *static_cast<const bool*>(p) ? 1.0 : 0.0;
+    case DType::f32:
+      return *static_cast<const float*>(p);
+    case DType::f64:
+      return *static_cast<const double*>(p);
+    case DType::bf16:
+      return double(float(*static_cast<const bf16*>(p)));
+    case DType::i32:
+      return *static_cast<const int32_t*>(p);
+    case DType::i64:
+      return double(*static_cast<const int64_t*>(p));
+    case DType::u8:
+      return *static_cast<const uint8_t*>(p);
+    case DType::boolean:
+      return *static_cast<const bool*>(p) ? 1.0 : 0.0;
   }
   return NAN;
 }
