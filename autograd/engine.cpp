@@ -1,0 +1,131 @@
+// The backward engine: orders the graph reachable from the root so every node runs after all
+// of its consumers, sums gradients that meet at a node, and frees saved tensors as it goes.
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/autograd.h"
+#include "core/copy.h"
+#include "core/elementwise.h"
+#include "core/factory.h"
+
+namespace coil {
+namespace {
+
+// Reverse topological order of the nodes reachable from root (consumers before producers),
+// found with an explicit stack so that long chains cannot overflow the call stack.
+std::vector<Node*> backward_order(Node* root) {
+  std::vector<Node*> post;
+  std::unordered_set<Node*> seen{root};
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    auto& [node, next_edge] = stack.back();
+    if (next_edge < node->next.size()) {
+      Node* child = node->next[next_edge++].fn.get();
+      if (child && seen.insert(child).second) stack.push_back({child, 0});
+    } else {
+      post.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {post.rbegin(), post.rend()};
+}
+
+void check_grad(const Node& node, size_t i, const Tensor& g) {
+  const TensorMeta& want = node.inputs[i];
+  COIL_CHECK(g.shape() == want.shape && g.device() == want.device && g.dtype() == want.dtype,
+             "[backward of {}] gradient for input {} is {}, expected {} {} on {}", node.name, i,
+             describe(g), dtype_name(want.dtype), shape_str(want.shape), want.device.str());
+}
+
+void accumulate(Tensor& slot, const Tensor& g) {
+  slot = slot.defined() ? core::binary(BinaryOp::add, slot, g) : g;
+}
+
+void write_leaf_grad(const Node& acc, const Tensor& g) {
+  auto leaf = acc.leaf.lock();
+  if (!leaf) return;  // the parameter is gone; nothing to update
+  Tensor t(leaf);
+  Tensor current = grad(t);
+  if (current.defined()) {
+    set_grad(t, core::binary(BinaryOp::add, current, g));
+  } else {
+    // .grad must own its storage: optimizers and clipping update it in place.
+    bool shared = g.storage().use_count() > 1 || !g.is_contiguous();
+    set_grad(t, shared ? core::clone(g) : g);
+  }
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& gradient, BackwardOptions opts) {
+  COIL_CHECK(root.defined(), "[backward] called on an undefined tensor");
+  COIL_CHECK(requires_grad(root),
+             "[backward] tensor {} does not require grad and has no grad_fn", describe(root));
+  Tensor seed = gradient;
+  if (!seed.defined()) {
+    COIL_CHECK(root.numel() == 1,
+               "[backward] a gradient must be given for a non-scalar output of shape {}",
+               shape_str(root.shape()));
+    seed = ones_like(root);
+  }
+  COIL_CHECK(seed.shape() == root.shape() && seed.device() == root.device(),
+             "[backward] gradient {} does not match output {}", describe(seed), describe(root));
+  seed = core::to(seed, root.dtype());
+
+  NoGradGuard no_grad;  // backward rules run ops; they must not record
+  const auto& fn = grad_fn(root);
+  if (!fn) {  // backward on a leaf: its gradient is the seed
+    Tensor current = grad(root);
+    set_grad(root, current.defined() ? core::binary(BinaryOp::add, current, seed) : seed);
+    return;
+  }
+  Node* start = fn.get();
+  std::vector<Node*> order = backward_order(start);
+  std::unordered_map<Node*, std::vector<Tensor>> pending;
+  pending[start].resize(start->outputs.size());
+  pending[start][size_t(root.impl().autograd->output_nr)] = seed;
+
+  for (Node* node : order) {
+    auto it = pending.find(node);
+    if (it == pending.end()) continue;  // no gradient reached this node
+    std::vector<Tensor> grads = std::move(it->second);
+    pending.erase(it);
+    bool any = false;
+    for (const Tensor& g : grads) any = any || g.defined();
+    if (!any) continue;
+
+    if (node->is_accumulator) {
+      write_leaf_grad(*node, grads[0]);
+      continue;
+    }
+    COIL_CHECK(!node->released,
+               "[backward] trying to backward through the graph a second time (at {}): its saved "
+               "tensors were freed after the first backward; pass retain_graph = true",
+               node->name);
+    for (size_t i = 0; i < grads.size(); ++i)
+      if (!grads[i].defined()) {
+        const TensorMeta& m = node->outputs[i];
+        grads[i] = zeros(m.shape, {m.dtype, m.device});
+      }
+    std::vector<bool> needs(node->next.size());
+    for (size_t i = 0; i < needs.size(); ++i) needs[i] = node->next[i].fn != nullptr;
+    std::vector<Tensor> input_grads = node->backward(grads, needs);
+    if (!opts.retain_graph) {
+      node->backward = nullptr;  // frees the saved tensors now
+      node->released = true;
+    }
+    COIL_CHECK(input_grads.size() == node->next.size(),
+               "[backward of {}] returned {} gradients for {} inputs", node->name,
+               input_grads.size(), node->next.size());
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      const Edge& e = node->next[i];
+      if (!e.fn || !input_grads[i].defined()) continue;
+      check_grad(*node, i, input_grads[i]);
+      auto& slots = pending[e.fn.get()];
+      slots.resize(e.fn->outputs.size());
+      accumulate(slots[size_t(e.output_nr)], input_grads[i]);
+    }
+  }
+}
+
+}  // namespace coil
