@@ -50,7 +50,8 @@ void write_leaf_grad(const Node& acc, const Tensor& g) {
     set_grad(t, core::binary(BinaryOp::add, current, g));
   } else {
     // .grad must own its storage: optimizers and clipping update it in place.
-    bool shared = g.storage().use_count() > 1 || !g.is_contiguous();
+    // (Handles share one impl, views share one storage: either count means someone else holds g.)
+    bool shared = g.impl_ptr().use_count() > 1 || g.storage().use_count() > 1 || !g.is_contiguous();
     set_grad(t, shared ? core::clone(g) : g);
   }
 }
