@@ -1,6 +1,7 @@
 // fmt::format("{}", tensor): header (dtype, shape, device), nested values in logical order, and
 // elision of large tensors.
 #include <algorithm>
+#include <chrono>
 
 #include "tests/support/checks.h"
 
@@ -70,4 +71,13 @@ TEST_CASE("tensors over 1000 elements are elided to three items at each end of e
   CHECK(contains(big, "f32 (40, 50)"));
   CHECK(contains(big, "..."));
   CHECK(big.size() < 1000);
+}
+
+TEST_CASE("printing a huge tensor formats only the elements it shows") {
+  Tensor big = arange(0.0, double(int64_t(1) << 24));  // 16M elements, 64 MB
+  auto t0 = std::chrono::steady_clock::now();
+  std::string s = str(big);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(contains(s, "[0, 1, 2, ..., 1.67772e+07, 1.67772e+07, 1.67772e+07]"));
+  CHECK(seconds < 1.0);  // formatting every element took ~10 s
 }
