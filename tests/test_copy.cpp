@@ -73,6 +73,8 @@ TEST_CASE("copy_ converts dtypes: rounding to float, truncation to integers, non
   check_equal(core::to(small, DType::i64), {0, -2, 2});
   check_equal(core::to(d, DType::boolean), {1, 1, 1, 1, 0, 1, 1, 1});
   check_equal(core::to(core::narrow(d, 0, 5, 3), DType::u8), {3, 255, 0});
+  // Out-of-range floats truncate through int64 and then wrap, identically on every backend.
+  check_equal(core::to(from_vector<double>({-1.5, 300.7}), DType::u8), {255, 44});
   Tensor b = core::to(from_vector<int32_t>({0, 5, -1}), DType::boolean);
   CHECK(b.dtype() == DType::boolean);
   check_equal(core::to(b, DType::f32), {0, 1, 1});

@@ -96,6 +96,9 @@ TEST_CASE("2-D matmul matches the triple loop at awkward sizes, for every operan
           check_matmul(at_, bt, sz + " both transposed");
           check_matmul(a_step, b_rows, sz + " a column step, b row step");
           check_matmul(a_ld, bt, sz + " a narrowed (ld > cols)");
+          Tensor a_exp = core::expand(randn_t({m, 1}, dt, seed++), {m, k});  // stride 0
+          Tensor b_exp = core::expand(randn_t({1, n}, dt, seed++), {k, n});
+          check_matmul(a_exp, b_exp, sz + " expanded (stride 0) operands");
         }
   }
 }

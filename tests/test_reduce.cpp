@@ -62,6 +62,7 @@ TEST_CASE("sum, mean, amax and amin match a double reference over any set of dim
         {"contiguous", randn_t({4, 5, 6, 3}, dt, 1)},
         {"permuted", core::permute(randn_t({6, 4, 3, 5}, dt, 2), {1, 3, 0, 2})},
         {"sliced", core::slice(randn_t({4, 10, 6, 3}, dt, 3), 1, 1, 10, 2)},
+        {"expanded", core::expand(randn_t({4, 1, 6, 3}, dt, 4), {4, 5, 6, 3})},
     };
     for (auto& [layout, x] : inputs) {
       REQUIRE(x.shape() == Shape{4, 5, 6, 3});

@@ -108,6 +108,13 @@ TEST_CASE("view works on non-contiguous tensors whose merged dims stay dense, el
   CHECK(contains(msg, "(4, 4)"));
   CHECK(contains(msg, "(16,)"));
   CHECK_THROWS_AS(core::view(core::transpose(t, 0, 1), {24}), Error);
+  // An expanded (stride 0) dim stays stride 0 when viewed; merging it with another is impossible.
+  Tensor e = core::expand(randn_t({1, 4}), {3, 4});
+  Tensor ev = core::view(e, {3, 2, 2});
+  CHECK(ev.strides() == Strides{0, 2, 1});
+  check_equal(ev, read_all(e), "view of an expanded tensor");
+  CHECK_THROWS_AS(core::view(e, {12}), Error);
+  check_equal(core::reshape(e, {12}), read_all(e), "reshape of an expanded tensor copies");
   // Every other column: rows of stride 6 continue the column stride 2, so one dim suffices.
   Tensor every_other = core::slice(t, 1, 0, 6, 2);  // (4, 3) strides (6, 2)
   Tensor flat = core::view(every_other, {12});
