@@ -35,6 +35,23 @@ Edge edge_to(const Tensor& t) {
 
 }  // namespace
 
+Node::~Node() {
+  // Dropping the last reference to a node drops its inputs' nodes, and so on down the graph.
+  // Collect sole-owned children on a thread-local stack and release them in a loop instead.
+  thread_local std::vector<std::shared_ptr<Node>> to_release;
+  thread_local bool draining = false;
+  for (Edge& e : next)
+    if (e.fn && e.fn.use_count() == 1) to_release.push_back(std::move(e.fn));
+  if (draining) return;
+  draining = true;
+  while (!to_release.empty()) {
+    std::shared_ptr<Node> n = std::move(to_release.back());
+    to_release.pop_back();
+    n.reset();  // may push n's own children
+  }
+  draining = false;
+}
+
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 bool grad_mode_enabled() { return g_grad_enabled; }
@@ -105,6 +122,9 @@ void record(const char* name, const std::vector<Tensor>& inputs,
   auto node = std::make_shared<Node>();
   node->name = name;
   node->backward = std::move(fn);
+  node->next.reserve(inputs.size());
+  node->inputs.reserve(inputs.size());
+  node->outputs.reserve(outputs.size());
   for (const Tensor& in : inputs) {
     node->next.push_back(edge_to(in));
     node->inputs.push_back(in.defined() ? meta_of(in) : TensorMeta{});

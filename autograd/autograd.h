@@ -48,7 +48,8 @@ bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Records one op call: outputs get a grad_fn whose backward is `fn`. Capture what fn needs by
-// value; capture outputs only through detach() (an output holding its own node is a cycle).
+// value: inputs as they are, outputs only through detach() (an output holding its own node
+// would be a reference cycle).
 void record(const char* name, const std::vector<Tensor>& inputs,
             const std::vector<Tensor>& outputs, BackwardFn fn);
 

@@ -1,7 +1,6 @@
 // The backward engine: orders the graph reachable from the root so every node runs after all
 // of its consumers, sums gradients that meet at a node, and frees saved tensors as it goes.
-#include <unordered_map>
-#include <unordered_set>
+#include <atomic>
 
 #include "autograd/autograd.h"
 #include "core/copy.h"
@@ -14,14 +13,19 @@ namespace {
 // Reverse topological order of the nodes reachable from root (consumers before producers),
 // found with an explicit stack so that long chains cannot overflow the call stack.
 std::vector<Node*> backward_order(Node* root) {
+  static std::atomic<uint64_t> epochs{0};
+  const uint64_t epoch = ++epochs;
   std::vector<Node*> post;
-  std::unordered_set<Node*> seen{root};
+  root->visit_epoch = epoch;
   std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
   while (!stack.empty()) {
     auto& [node, next_edge] = stack.back();
     if (next_edge < node->next.size()) {
       Node* child = node->next[next_edge++].fn.get();
-      if (child && seen.insert(child).second) stack.push_back({child, 0});
+      if (child && child->visit_epoch != epoch) {
+        child->visit_epoch = epoch;
+        stack.push_back({child, 0});
+      }
     } else {
       post.push_back(node);
       stack.pop_back();
@@ -82,15 +86,12 @@ void backward(const Tensor& root, const Tensor& gradient, BackwardOptions opts) 
   }
   Node* start = fn.get();
   std::vector<Node*> order = backward_order(start);
-  std::unordered_map<Node*, std::vector<Tensor>> pending;
-  pending[start].resize(start->outputs.size());
-  pending[start][size_t(root.impl().autograd->output_nr)] = seed;
+  start->pending.resize(start->outputs.size());
+  start->pending[size_t(root.impl().autograd->output_nr)] = seed;
 
   for (Node* node : order) {
-    auto it = pending.find(node);
-    if (it == pending.end()) continue;  // no gradient reached this node
-    std::vector<Tensor> grads = std::move(it->second);
-    pending.erase(it);
+    std::vector<Tensor> grads = std::move(node->pending);
+    node->pending.clear();
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
     if (!any) continue;
@@ -122,7 +123,7 @@ void backward(const Tensor& root, const Tensor& gradient, BackwardOptions opts) 
       const Edge& e = node->next[i];
       if (!e.fn || !input_grads[i].defined()) continue;
       check_grad(*node, i, input_grads[i]);
-      auto& slots = pending[e.fn.get()];
+      auto& slots = e.fn->pending;
       slots.resize(e.fn->outputs.size());
       accumulate(slots[size_t(e.output_nr)], input_grads[i]);
     }

@@ -31,6 +31,11 @@ using BackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& 
                                                      const std::vector<bool>& needs_input_grad)>;
 
 struct Node {
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  ~Node();  // releases long chains iteratively (recursion would overflow the stack)
+
   std::string name;                  // the op, for error messages
   std::vector<Edge> next;            // per input; fn == nullptr where no gradient is wanted
   std::vector<TensorMeta> inputs;    // per input
@@ -40,6 +45,10 @@ struct Node {
   bool is_accumulator = false;
   std::weak_ptr<TensorImpl> leaf;
   bool released = false;
+  // Engine scratch, valid during one backward(): gradients arriving for each output, and the
+  // traversal mark (no hash maps on the hot path).
+  std::vector<Tensor> pending;
+  uint64_t visit_epoch = 0;
 };
 
 struct AutogradMeta {

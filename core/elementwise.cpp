@@ -34,6 +34,11 @@ void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) 
   }
 }
 
+// expand() that skips building a new view when nothing changes (the common case).
+static Tensor broadcast_to(const Tensor& t, const Shape& shape) {
+  return t.shape() == shape ? t : expand(t, shape);
+}
+
 static bool keeps_integers(UnaryOp op) {
   switch (op) {
     case UnaryOp::neg: case UnaryOp::abs: case UnaryOp::sign: case UnaryOp::relu:
@@ -78,8 +83,8 @@ void binary_into(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& 
              "[{}] cannot broadcast {} and {} into an output of shape {}", name,
              shape_str(a.shape()), shape_str(b.shape()), shape_str(out.shape()));
   DType common = promote_types(a.dtype(), b.dtype());
-  Tensor ea = expand(to(a, common), out.shape());
-  Tensor eb = expand(to(b, common), out.shape());
+  Tensor ea = broadcast_to(to(a, common), out.shape());
+  Tensor eb = broadcast_to(to(b, common), out.shape());
   if (out.numel() > 0) COIL_DEVICE_CALL(name, out.device(), binary, op, out, ea, eb);
 }
 
@@ -91,7 +96,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (op == BinaryOp::div && is_integral(common)) common = DType::f32;  // true division
   DType out_dtype = is_comparison(op) ? DType::boolean : common;
   Tensor out = empty(shape, {out_dtype, a.device()});
-  Tensor ea = expand(to(a, common), shape), eb = expand(to(b, common), shape);
+  Tensor ea = broadcast_to(to(a, common), shape), eb = broadcast_to(to(b, common), shape);
   if (out.numel() > 0) COIL_DEVICE_CALL(name, out.device(), binary, op, out, ea, eb);
   return out;
 }

@@ -9,7 +9,8 @@ namespace coil {
 
 class Storage {
  public:
-  // CPU memory is 64-byte aligned; CUDA memory comes stream-ordered from the device's pool.
+  // CPU memory: 16-byte aligned (64 for blocks >= 256 KiB); CUDA memory comes stream-ordered
+  // from the device's pool (256-byte aligned).
   Storage(size_t nbytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;

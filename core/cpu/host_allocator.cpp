@@ -39,7 +39,12 @@ Cache& cache() {
 
 void* host_alloc(size_t nbytes) {
   size_t n = rounded(nbytes);
-  if (n >= kCacheMin) {
+  if (n < kCacheMin) {  // small blocks: malloc's 16-byte alignment is enough for CPU kernels
+    void* p = std::malloc(n);
+    COIL_CHECK(p != nullptr, "[alloc] out of host memory allocating {} bytes", nbytes);
+    return p;
+  }
+  {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.free_blocks.find(n);

@@ -15,7 +15,7 @@ Tensor unary_op(UnaryOp op, const Tensor& x, UnaryParams p = {}) {
   Tensor out = core::unary(op, x, p);
   if (needs_grad({x})) {
     record(unary_name(op), {x}, {out},
-           [op, x = detach(x), p](const std::vector<Tensor>& g, const std::vector<bool>&) {
+           [op, x, p](const std::vector<Tensor>& g, const std::vector<bool>&) {
              Tensor xin = x.dtype() == g[0].dtype() ? x : core::to(x, g[0].dtype());
              return std::vector<Tensor>{core::unary_backward(op, xin, g[0], p)};
            });
@@ -69,7 +69,7 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = core::binary(op, a, b);
   if (!is_comparison(op) && needs_grad({a, b})) {
     record(binary_name(op), {a, b}, {out},
-           [op, a = detach(a), b = detach(b), out = detach(out)](
+           [op, a, b, out = detach(out)](
                const std::vector<Tensor>& g, const std::vector<bool>& needs) {
              DType dt = g[0].dtype();
              return binary_grads(op, core::to(a, dt), core::to(b, dt), out, g[0], needs);
