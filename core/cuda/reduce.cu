@@ -27,8 +27,12 @@ struct Reducer {
   __device__ static Acc identity() {
     if constexpr (kIndexed) return {C(0), -1};
     else if constexpr (kOp == ReduceOp::sum) return C(0);
-    else if constexpr (kOp == ReduceOp::max) return std::numeric_limits<C>::lowest();
-    else return std::numeric_limits<C>::max();
+    else if constexpr (kOp == ReduceOp::max)
+      return std::numeric_limits<C>::has_infinity ? -std::numeric_limits<C>::infinity()
+                                                  : std::numeric_limits<C>::lowest();
+    else
+      return std::numeric_limits<C>::has_infinity ? std::numeric_limits<C>::infinity()
+                                                  : std::numeric_limits<C>::max();
   }
   __device__ static Acc lift(T x, int64_t i) {
     if constexpr (kIndexed) return {C(x), i};
