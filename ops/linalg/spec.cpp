@@ -10,7 +10,8 @@ namespace {
 std::vector<InvalidCase> product_invalid(Tensor (*fn)(const Tensor&, const Tensor&)) {
   return {{"inner dims differ", [fn] { fn(ones({2, 3, 4}), ones({2, 5, 2})); }},
           {"rank-0 operand", [fn] { fn(ones({}), ones({2, 3, 4})); }},
-          {"dtype mismatch f32 vs f64", [fn] { fn(ones({2, 3, 4}), ones({2, 4, 2}, {DType::f64})); }},
+          {"dtype mismatch f32 vs f64",
+           [fn] { fn(ones({2, 3, 4}), ones({2, 4, 2}, {DType::f64})); }},
           {"undefined operand", [fn] { fn(ones({2, 3, 4}), Tensor()); }}};
 }
 
@@ -36,7 +37,8 @@ OpSpec spec_matmul() {
   s.run = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], in[1])}; };
   s.invalid = [] {
     auto cases = product_invalid(matmul);
-    cases.push_back({"batch dims do not broadcast", [] { matmul(ones({2, 3, 4}), ones({3, 4, 5})); }});
+    cases.push_back(
+        {"batch dims do not broadcast", [] { matmul(ones({2, 3, 4}), ones({3, 4, 5})); }});
     return cases;
   };
   return s;
@@ -84,7 +86,8 @@ OpSpec spec_linear() {
         {"2-D bias", [] { linear(ones({2, 5}), ones({4, 5}), ones({1, 4})); }},
         {"dtype mismatch f32 vs f64", [] { linear(ones({2, 5}), ones({4, 5}, {DType::f64})); }},
         {"bias dtype differs", [] { linear(ones({2, 5}), ones({4, 5}), ones({4}, {DType::f64})); }},
-        {"integer operands", [] { linear(ones({2, 5}, {DType::i64}), ones({4, 5}, {DType::i64})); }},
+        {"integer operands",
+         [] { linear(ones({2, 5}, {DType::i64}), ones({4, 5}, {DType::i64})); }},
         {"undefined weight", [] { linear(ones({2, 5}), Tensor()); }}};
   };
   return s;

@@ -102,19 +102,23 @@ Tensor logsumexp(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
   Tensor finite = bin(BinaryOp::lt, core::unary(UnaryOp::abs, m), scalar_like(INFINITY, m));
   Tensor shift = core::where(finite, m, scalar_like(0, m));
   Tensor e = core::unary(UnaryOp::exp, bin(BinaryOp::sub, x, shift));
-  Tensor lse = bin(BinaryOp::add, core::unary(UnaryOp::log, core::sum(e, r.dims, true)), shift);
+  Tensor total = core::sum(e, r.dims, true);
+  Tensor lse = bin(BinaryOp::add, core::unary(UnaryOp::log, total), shift);
   Tensor out = keepdim ? lse : core::reshape(lse, core::reduced_shape(x.shape(), r.dims, false));
   if (needs_grad({x})) {
-    record("logsumexp", {x}, {out},
-           [r, x = detach(x), lse = detach(lse)](const std::vector<Tensor>& g,
-                                                 const std::vector<bool>&) {
-             // d/dx = softmax(x) = exp(x - lse). Entries at -inf get exactly 0, which also covers
-             // all -inf slices, where x - lse would be NaN.
-             Tensor p = core::unary(UnaryOp::exp, bin(BinaryOp::sub, x, lse));
-             Tensor gx = bin(BinaryOp::mul, p, kept(g[0], r));
-             Tensor masked = bin(BinaryOp::eq, x, scalar_like(-INFINITY, x));
-             return std::vector<Tensor>{core::where(masked, scalar_like(0, gx), gx)};
-           });
+    record(
+        "logsumexp", {x}, {out},
+        [r, x = detach(x), shift, total](const std::vector<Tensor>& g, const std::vector<bool>&) {
+          // d/dx = softmax(x) = exp(x - shift) / total. Not exp(x - lse): near x = 1000 an f32
+          // lse carries an absolute error of ~1e-4, which exp turns into a relative one.
+          Tensor scale = bin(BinaryOp::div, kept(g[0], r), total);
+          Tensor gx =
+              bin(BinaryOp::mul, core::unary(UnaryOp::exp, bin(BinaryOp::sub, x, shift)), scale);
+          // Entries at -inf get exactly 0; this also covers all -inf slices, where total is 0
+          // and the quotient above is NaN.
+          Tensor masked = bin(BinaryOp::eq, x, scalar_like(-INFINITY, x));
+          return std::vector<Tensor>{core::where(masked, scalar_like(0, gx), gx)};
+        });
   }
   return out;
 }

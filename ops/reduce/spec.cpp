@@ -29,7 +29,9 @@ ReduceArgs reduction_for(const Tensor& x) {
 using ReduceFn = Tensor (*)(const Tensor&, std::vector<int64_t>, bool);
 
 std::vector<OpSample> reduce_samples(Generator& g, bool separated) {
-  auto draw = [&](const Shape& s) { return separated ? sample_separated(g, s) : sample_normal(g, s); };
+  auto draw = [&](const Shape& s) {
+    return separated ? sample_separated(g, s) : sample_normal(g, s);
+  };
   return {{"scalar", {draw({})}},
           {"L=1, all dims kept", {draw({1})}},
           {"odd length, all dims kept", {draw({13})}},
@@ -39,7 +41,9 @@ std::vector<OpSample> reduce_samples(Generator& g, bool separated) {
 }
 
 // The cases every reduction rejects, plus op-specific extras.
-std::vector<InvalidCase> reduce_invalid(std::function<void(const Tensor&, std::vector<int64_t>)> fn) {
+using ReduceCall = std::function<void(const Tensor&, std::vector<int64_t>)>;
+
+std::vector<InvalidCase> reduce_invalid(ReduceCall fn) {
   return {{"dim out of range", [fn] { fn(ones({2, 3}), {2}); }},
           {"negative dim out of range", [fn] { fn(ones({2, 3}), {-3}); }},
           {"repeated dim", [fn] { fn(ones({2, 3}), {1, -1}); }},
