@@ -1,5 +1,5 @@
 // Test specs of the reductions (see ops/op_spec.h). The harness hands an op only tensors, so a
-// sample's rank picks what it reduces (reduction_for): every sample set covers all of the cases.
+// sample's rank picks what it reduces (reduction_for), and every op draws one sample per rank.
 #include <cmath>
 
 #include "core/factory.h"
@@ -40,9 +40,9 @@ std::vector<OpSample> reduce_samples(Generator& g, bool separated) {
           {"(2, 3, 4, 5) over dims (1, 2)", {draw({2, 3, 4, 5})}}};
 }
 
-// The cases every reduction rejects, plus op-specific extras.
 using ReduceCall = std::function<void(const Tensor&, std::vector<int64_t>)>;
 
+// The cases every reduction rejects; specs append their op's own.
 std::vector<InvalidCase> reduce_invalid(ReduceCall fn) {
   return {{"dim out of range", [fn] { fn(ones({2, 3}), {2}); }},
           {"negative dim out of range", [fn] { fn(ones({2, 3}), {-3}); }},
