@@ -13,9 +13,9 @@
   X(silu) X(gelu) X(gelu_tanh) X(softplus) X(square) X(clamp) X(pow_scalar)                     \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(where) X(masked_fill)
 // reductions
-#define COIL_OPS_REDUCE(X)
+#define COIL_OPS_REDUCE(X) X(sum) X(mean) X(max) X(logsumexp) X(var)
 // matrix products
-#define COIL_OPS_LINALG(X)
+#define COIL_OPS_LINALG(X) X(matmul) X(bmm) X(linear)
 // shapes and views
 #define COIL_OPS_SHAPE(X)
 // softmax and losses
