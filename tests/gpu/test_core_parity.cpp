@@ -129,6 +129,8 @@ TEST_CASE("reductions match the CPU and are bitwise reproducible") {
   Tensor cols = randn({16384, 768}), colsg = gpu(cols);
   CHECK(rel_error(core::sum(colsg, {0}), core::sum(cols, {0})) < 1e-5);
   CHECK(bitwise_equal(core::sum(colsg, {0}), core::sum(colsg, {0})));
+  Tensor neg_inf = full({2, 3}, -INFINITY);
+  CHECK(rel_error(core::amax(gpu(neg_inf), {1}), core::amax(neg_inf, {1})) == 0);
   Tensor ties = from_vector<float>({1, 3, 3, 0, 3}, {1, 5});
   CHECK(core::argmax(gpu(ties), 1).item<int64_t>() == 1);
   Tensor ints = randint(-9, 9, {37, 41}, {DType::i32});
