@@ -239,13 +239,13 @@ void check_conv(int64_t B, int64_t L, int64_t C, int64_t K, bool with_bias, DTyp
 
 TEST_CASE("conv1d_causal matches a naive loop, forward and backward, on awkward shapes") {
   for (DType dt : {DType::f64, DType::f32}) {
-    check_conv(2, 7, 5, 4, true, dt);   // Mamba's K = 4, odd L
-    check_conv(3, 1, 4, 4, true, dt);   // L = 1
-    check_conv(2, 3, 3, 6, true, dt);   // K > L
-    check_conv(1, 5, 1, 3, false, dt);  // C = 1, no bias
-    check_conv(2, 4, 37, 1, true, dt);  // K = 1, C not a multiple of 32
-    check_conv(2, 12, 3, 10, true, dt); // K > 8
-    check_conv(3, 700, 9, 4, true, dt); // many row chunks in the reduction
+    check_conv(2, 7, 5, 4, true, dt);    // Mamba's K = 4, odd L
+    check_conv(3, 1, 4, 4, true, dt);    // L = 1
+    check_conv(2, 3, 3, 6, true, dt);    // K > L
+    check_conv(1, 5, 1, 3, false, dt);   // C = 1, no bias
+    check_conv(2, 4, 37, 1, true, dt);   // K = 1, C not a multiple of 32
+    check_conv(2, 12, 3, 10, true, dt);  // K > 8
+    check_conv(3, 700, 9, 4, true, dt);  // many row chunks in the reduction
   }
 }
 

@@ -21,16 +21,16 @@ void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   COIL_CHECK(weight.size(0) == x.size(2), "[conv1d_causal] channel mismatch: {}", shapes());
   COIL_CHECK(weight.size(1) >= 1, "[conv1d_causal] kernel size must be at least 1: {}", shapes());
   if (bias.defined()) {
-    COIL_CHECK(bias.dim() == 1 && bias.size(0) == x.size(2),
-               "[conv1d_causal] bias must be (C): {}", shapes());
+    COIL_CHECK(bias.dim() == 1 && bias.size(0) == x.size(2), "[conv1d_causal] bias must be (C): {}",
+               shapes());
     COIL_CHECK(bias.dtype() == x.dtype(), "[conv1d_causal] bias is {}, x is {}", describe(bias),
                describe(x));
     core::check_same_device("conv1d_causal", {&x, &bias});
   }
   COIL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
              "[conv1d_causal] x must be f32 or f64, got {}", describe(x));
-  COIL_CHECK(weight.dtype() == x.dtype(), "[conv1d_causal] weight is {}, x is {}",
-             describe(weight), describe(x));
+  COIL_CHECK(weight.dtype() == x.dtype(), "[conv1d_causal] weight is {}, x is {}", describe(weight),
+             describe(x));
   core::check_same_device("conv1d_causal", {&x, &weight});
 }
 
@@ -51,8 +51,8 @@ Tensor conv1d_causal(const Tensor& x, const Tensor& weight, const Tensor& bias) 
              Tensor dw = needs[1] ? empty({C, K}, g[0].options()) : Tensor();
              Tensor db = needs[2] ? empty({C}, g[0].options()) : Tensor();
              Tensor gc = core::contiguous(g[0]);
-             COIL_DEVICE_CALL("conv1d_causal", gc.device(), conv1d_causal_backward, dx, dw, db,
-                              gc, xc, wc);
+             COIL_DEVICE_CALL("conv1d_causal", gc.device(), conv1d_causal_backward, dx, dw, db, gc,
+                              xc, wc);
              return std::vector<Tensor>{dx, dw, db};
            });
   }

@@ -148,16 +148,17 @@ void param_grads(const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
   COIL_CHECK(col_blocks <= 0x7fffffff, "[conv1d_causal] too many channels: {}", C);
   Storage partial(size_t(n_chunks * J * C) * sizeof(T), x.device());
   T* part = static_cast<T*>(partial.data());
-  param_partial_kernel<T><<<dim3(unsigned(col_blocks), unsigned(n_chunks)), dim3(kCols, kRows), 0,
-                            s>>>(part, grad.data<T>(), x.data<T>(), rows, L, C, K, chunk_len);
+  param_partial_kernel<T>
+      <<<dim3(unsigned(col_blocks), unsigned(n_chunks)), dim3(kCols, kRows), 0, s>>>(
+          part, grad.data<T>(), x.data<T>(), rows, L, C, K, chunk_len);
   COIL_CUDA_CHECK_LAUNCH();
   param_final_kernel<T><<<grid_for(J * C, dev), kBlock, 0, s>>>(dw, db, part, n_chunks, C, K);
   COIL_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
-void backward_impl(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                   const Tensor& grad, const Tensor& x, const Tensor& weight) {
+void backward_impl(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
+                   const Tensor& x, const Tensor& weight) {
   const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
   int dev = x.device().index;
   if (dx.defined() && rows * C > 0) {

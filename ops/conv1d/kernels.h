@@ -5,13 +5,13 @@
 
 namespace coil {
 
-#define COIL_CONV1D_KERNELS                                                                     \
-  /* out (B, L, C) from x (B, L, C), weight (C, K), bias (C) or undefined */                   \
-  void conv1d_causal_forward(const Tensor& out, const Tensor& x, const Tensor& weight,          \
-                             const Tensor& bias);                                              \
+#define COIL_CONV1D_KERNELS                                                                   \
+  /* out (B, L, C) from x (B, L, C), weight (C, K), bias (C) or undefined */                  \
+  void conv1d_causal_forward(const Tensor& out, const Tensor& x, const Tensor& weight,        \
+                             const Tensor& bias);                                             \
   /* from grad (B, L, C): dx (B, L, C), dweight (C, K), dbias (C); each may be undefined (not \
-     wanted). dweight and dbias are reduced over B*L in a fixed order. */                       \
-  void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,    \
+     wanted). dweight and dbias are reduced over B*L in a fixed order. */                     \
+  void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,   \
                               const Tensor& grad, const Tensor& x, const Tensor& weight);
 
 namespace cpu {

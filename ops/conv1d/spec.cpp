@@ -21,6 +21,7 @@ OpSpec spec_conv1d_causal() {
         with_bias("K = 1", 2, 4, 3, 1),
         with_bias("C = 33", 1, 2, 33, 2),
         with_bias("K = 9", 1, 10, 2, 9),
+        with_bias("258 rows: several reduction chunks", 2, 129, 3, 4),
         {"C = 1, no bias", {sample_normal(g, {2, 6, 1}), sample_normal(g, {1, 3})}}};
   };
   s.run = [](const std::vector<Tensor>& in) {

@@ -25,19 +25,20 @@ __global__ void gather_kernel(T* __restrict__ out, const T* __restrict__ weight,
   }
 }
 
-// Sort keys as i32 (V < 2^31, checked by the front end) and positions 0..n-1 as values.
+// Sort keys as u32 (0 <= index < V < 2^31, checked by the front end; unsigned keys need no
+// sign-bit twiddling in the radix sort) and positions 0..n-1 as values.
 template <class I>
-__global__ void keys_kernel(const I* __restrict__ idx, int32_t* __restrict__ keys,
+__global__ void keys_kernel(const I* __restrict__ idx, uint32_t* __restrict__ keys,
                             int32_t* __restrict__ pos, int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
-    keys[i] = int32_t(idx[i]);
+    keys[i] = uint32_t(idx[i]);
     pos[i] = int32_t(i);
   }
 }
 
 // First p in [0, n) with keys[p] >= v (keys sorted ascending).
-__device__ __forceinline__ int64_t lower_bound(const int32_t* keys, int64_t n, int64_t v) {
+__device__ __forceinline__ int64_t lower_bound(const uint32_t* keys, int64_t n, int64_t v) {
   int64_t lo = 0, hi = n;
   while (lo < hi) {
     int64_t mid = (lo + hi) / 2;
@@ -51,7 +52,7 @@ __device__ __forceinline__ int64_t lower_bound(const int32_t* keys, int64_t n, i
 // rows of v's run in the sorted order, which the stable sort left in increasing position.
 template <class T>
 __global__ void row_sum_kernel(T* __restrict__ dweight, const T* __restrict__ grad,
-                               const int32_t* __restrict__ keys, const int32_t* __restrict__ pos,
+                               const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
                                int64_t n, int64_t V, int64_t D, int64_t padding_idx) {
   for (int64_t v = blockIdx.x; v < V; v += gridDim.x) {
     int64_t lo = 0, hi = 0;
@@ -95,14 +96,18 @@ void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indice
   cudaStream_t s = stream(dev);
   // Buffers live until the end of this function; their stream-ordered frees come after the
   // kernels below on the same stream, so no synchronisation is needed.
-  Storage buf(size_t(std::max<int64_t>(n, 1)) * 4 * sizeof(int32_t), dweight.device());
-  int32_t* keys_in = static_cast<int32_t*>(buf.data());
-  int32_t *keys_out = keys_in + n, *pos_in = keys_in + 2 * n, *pos_out = keys_in + 3 * n;
+  // Four arrays of n 32-bit words, each starting on a 256-byte boundary.
+  const int64_t stride = (std::max<int64_t>(n, 1) + 63) / 64 * 64;
+  Storage buf(size_t(stride) * 4 * sizeof(uint32_t), dweight.device());
+  uint32_t* keys_in = static_cast<uint32_t*>(buf.data());
+  uint32_t* keys_out = keys_in + stride;
+  int32_t* pos_in = reinterpret_cast<int32_t*>(keys_in + 2 * stride);
+  int32_t* pos_out = reinterpret_cast<int32_t*>(keys_in + 3 * stride);
   if (n > 0) {
     keys_kernel<I><<<grid_for(n, dev), kBlock, 0, s>>>(indices.data<I>(), keys_in, pos_in, n);
     COIL_CUDA_CHECK_LAUNCH();
     int end_bit = 1;  // keys lie in [0, V): sort only the bits they use
-    while (end_bit < 31 && (int64_t(1) << end_bit) < V) ++end_bit;
+    while (end_bit < 32 && (int64_t(1) << end_bit) < V) ++end_bit;
     size_t temp_bytes = 0;
     COIL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, pos_in,
                                                     pos_out, int(n), 0, end_bit, s));
@@ -113,7 +118,7 @@ void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indice
   int threads = int(std::min<int64_t>(128, (D + 31) / 32 * 32));
   unsigned blocks = unsigned(std::min<int64_t>(V, int64_t(sm_count(dev)) * 64));
   row_sum_kernel<T><<<blocks, threads, 0, s>>>(dweight.data<T>(), grad.data<T>(), keys_out, pos_out,
-                                                n, V, D, padding_idx);
+                                               n, V, D, padding_idx);
   COIL_CUDA_CHECK_LAUNCH();
 }
 

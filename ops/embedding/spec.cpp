@@ -2,6 +2,7 @@
 // its forward value but gets no gradient by design, which a gradient check would flag
 // (tests/test_ops_sequence.cpp covers it).
 #include "core/factory.h"
+#include "core/random.h"
 #include "ops/embedding/embedding.h"
 #include "ops/op_spec.h"
 
@@ -18,7 +19,10 @@ OpSpec spec_embedding() {
         {"repeated indices, odd D", {sample_normal(g, {5, 7}), repeated}},
         {"V = 1", {sample_normal(g, {1, 3}), from_vector<int64_t>({0, 0, 0}, {3})}},
         {"i32 indices, rank-2", {sample_normal(g, {6, 5}), i32}},
-        {"D = 1, scalar index", {sample_normal(g, {4, 1}), scalar_tensor(2, {DType::i64})}}};
+        {"D = 1, scalar index", {sample_normal(g, {4, 1}), scalar_tensor(2, {DType::i64})}},
+        // D = 8 takes the vectorised CUDA gather; 300 positions over 40 rows give long runs.
+        {"many positions, D = 8",
+         {sample_normal(g, {40, 8}), randint(0, 40, {3, 100}, {DType::i64}, &g)}}};
   };
   s.run = [](const std::vector<Tensor>& in) {
     return std::vector<Tensor>{embedding(in[0], in[1])};
