@@ -23,7 +23,7 @@
 // normalisations
 #define COIL_OPS_NORM(X)
 // embedding, dropout, convolution, gating
-#define COIL_OPS_SEQUENCE(X)
+#define COIL_OPS_SEQUENCE(X) X(embedding) X(dropout) X(conv1d_causal) X(glu)
 // (the full list)
 #define COIL_OP_LIST(X) COIL_OPS_ELEMENTWISE(X) COIL_OPS_REDUCE(X) COIL_OPS_LINALG(X) \
   COIL_OPS_SHAPE(X) COIL_OPS_SOFTMAX(X) COIL_OPS_NORM(X) COIL_OPS_SEQUENCE(X)

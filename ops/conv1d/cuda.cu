@@ -1,0 +1,190 @@
+// CUDA kernels of the causal depthwise conv. Forward and dx: one thread per (b, t, c), c fastest
+// so warps read consecutive channels (coalesced). dweight/dbias: per-block partial sums over
+// fixed chunks of the B*L rows into a buffer, then a second pass that sums chunks in order
+// (no atomics: bitwise reproducible).
+#include "core/cuda/launch.cuh"
+#include "core/dispatch.h"
+#include "core/storage.h"
+#include "ops/conv1d/kernels.h"
+
+namespace coil::cuda {
+namespace {
+
+// out (rows = B*L, C) from x (rows, C), weight (C, K), bias (C) or null.
+template <class T>
+__global__ void forward_kernel(T* __restrict__ out, const T* __restrict__ x,
+                               const T* __restrict__ w, const T* __restrict__ bias, int64_t rows,
+                               int64_t L, int64_t C, int64_t K) {
+  const int64_t total = rows * C;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / C, c = i - r * C, t = r % L;
+    const int64_t k0 = t >= K - 1 ? 0 : K - 1 - t;  // earlier taps fall before time 0
+    T acc = bias ? bias[c] : T(0);
+    for (int64_t k = k0; k < K; ++k) acc += w[c * K + k] * x[(r - (K - 1) + k) * C + c];
+    out[i] = acc;
+  }
+}
+
+// dx[b, s, c] = sum_k w[c, k] * grad[b, s + (K-1) - k, c] over times inside [0, L).
+template <class T>
+__global__ void input_grad_kernel(T* __restrict__ dx, const T* __restrict__ g,
+                                  const T* __restrict__ w, int64_t rows, int64_t L, int64_t C,
+                                  int64_t K) {
+  const int64_t total = rows * C;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / C, c = i - r * C, s = r % L;
+    const int64_t k0 = s + K - L > 0 ? s + K - L : 0;  // later taps fall after time L-1
+    T acc = T(0);
+    for (int64_t k = k0; k < K; ++k) acc += w[c * K + k] * g[(r + K - 1 - k) * C + c];
+    dx[i] = acc;
+  }
+}
+
+constexpr int kCols = 32, kRows = 8, kTile = 8;
+
+// Slot j < K: sum of g * x at the tap j; slot K: sum of g (the bias). Block (kCols, kRows)
+// covers kCols channels of one chunk of rows; partial is (n_chunks, K + 1, C). Slots are
+// processed kTile at a time so any K works with a fixed register and shared-memory budget.
+template <class T>
+__global__ void param_partial_kernel(T* __restrict__ partial, const T* __restrict__ g,
+                                     const T* __restrict__ x, int64_t rows, int64_t L, int64_t C,
+                                     int64_t K, int64_t chunk_len) {
+  __shared__ T smem[kTile][kRows][kCols + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = int64_t(blockIdx.x) * kCols + tx, chunk = blockIdx.y;
+  const int64_t r0 = chunk * chunk_len, r1 = min(rows, r0 + chunk_len), J = K + 1;
+  for (int64_t j0 = 0; j0 < J; j0 += kTile) {  // uniform across the block: syncs are safe
+    T acc[kTile];
+#pragma unroll
+    for (int q = 0; q < kTile; ++q) acc[q] = T(0);
+    if (c < C) {
+      for (int64_t r = r0 + ty; r < r1; r += kRows) {
+        const int64_t t = r % L;
+        const T gv = g[r * C + c];
+#pragma unroll
+        for (int q = 0; q < kTile; ++q) {
+          const int64_t j = j0 + q;
+          if (j < K) {
+            if (t - (K - 1) + j >= 0) acc[q] += gv * x[(r - (K - 1) + j) * C + c];
+          } else if (j == K) {
+            acc[q] += gv;
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < kTile; ++q) smem[q][ty][tx] = acc[q];
+    __syncthreads();
+    if (ty == 0 && c < C) {
+      for (int q = 0; q < kTile && j0 + q < J; ++q) {
+        T sum = smem[q][0][tx];
+        for (int y = 1; y < kRows; ++y) sum += smem[q][y][tx];
+        partial[(chunk * J + j0 + q) * C + c] = sum;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// One thread per (slot, channel): sums the chunks in order.
+template <class T>
+__global__ void param_final_kernel(T* __restrict__ dw, T* __restrict__ db,
+                                   const T* __restrict__ partial, int64_t n_chunks, int64_t C,
+                                   int64_t K) {
+  const int64_t J = K + 1, total = J * C;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = i / C, c = i - j * C;
+    T sum = T(0);
+    for (int64_t ch = 0; ch < n_chunks; ++ch) sum += partial[(ch * J + j) * C + c];
+    if (j < K) {
+      if (dw) dw[c * K + j] = sum;
+    } else if (db) {
+      db[c] = sum;
+    }
+  }
+}
+
+template <class T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+template <class T>
+T* mut_ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+template <class T>
+void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
+  if (rows * C == 0) return;
+  int dev = out.device().index;
+  forward_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
+      out.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias), rows, L, C, K);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void param_grads(const Tensor& dweight, const Tensor& dbias, const Tensor& grad, const Tensor& x,
+                 int64_t K) {
+  const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), J = K + 1;
+  int dev = x.device().index;
+  cudaStream_t s = stream(dev);
+  T *dw = mut_ptr_or_null<T>(dweight), *db = mut_ptr_or_null<T>(dbias);
+  if (C == 0) return;
+  if (rows == 0) {  // nothing to reduce: the gradients are zero
+    if (dw) COIL_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(C * K) * sizeof(T), s));
+    if (db) COIL_CUDA_CHECK(cudaMemsetAsync(db, 0, size_t(C) * sizeof(T), s));
+    return;
+  }
+  // Enough chunks to fill the GPU, each at least 64 rows; fixed by the shape and the device.
+  const int64_t col_blocks = (C + kCols - 1) / kCols;
+  const int64_t want = (int64_t(sm_count(dev)) * 4 + col_blocks - 1) / col_blocks;
+  int64_t n_chunks = std::clamp<int64_t>(want, 1, std::min<int64_t>((rows + 63) / 64, 65535));
+  const int64_t chunk_len = (rows + n_chunks - 1) / n_chunks;
+  n_chunks = (rows + chunk_len - 1) / chunk_len;
+  COIL_CHECK(col_blocks <= 0x7fffffff, "[conv1d_causal] too many channels: {}", C);
+  Storage partial(size_t(n_chunks * J * C) * sizeof(T), x.device());
+  T* part = static_cast<T*>(partial.data());
+  param_partial_kernel<T>
+      <<<dim3(unsigned(col_blocks), unsigned(n_chunks)), dim3(kCols, kRows), 0, s>>>(
+          part, grad.data<T>(), x.data<T>(), rows, L, C, K, chunk_len);
+  COIL_CUDA_CHECK_LAUNCH();
+  param_final_kernel<T><<<grid_for(J * C, dev), kBlock, 0, s>>>(dw, db, part, n_chunks, C, K);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void backward_impl(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
+                   const Tensor& x, const Tensor& weight) {
+  const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
+  int dev = x.device().index;
+  if (dx.defined() && rows * C > 0) {
+    input_grad_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
+        dx.data<T>(), grad.data<T>(), weight.data<T>(), rows, L, C, K);
+    COIL_CUDA_CHECK_LAUNCH();
+  }
+  if (dweight.defined() || dbias.defined()) param_grads<T>(dweight, dbias, grad, x, K);
+}
+
+}  // namespace
+
+void conv1d_causal_forward(const Tensor& out, const Tensor& x, const Tensor& weight,
+                           const Tensor& bias) {
+  DeviceGuard guard(out.device().index);
+  dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal", [&](auto tag) {
+    forward_impl<typename decltype(tag)::type>(out, x, weight, bias);
+  });
+}
+
+void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                            const Tensor& grad, const Tensor& x, const Tensor& weight) {
+  DeviceGuard guard(x.device().index);
+  dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal", [&](auto tag) {
+    backward_impl<typename decltype(tag)::type>(dx, dweight, dbias, grad, x, weight);
+  });
+}
+
+}  // namespace coil::cuda

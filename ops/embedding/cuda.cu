@@ -1,0 +1,154 @@
+// CUDA kernels of the embedding op: a vectorised row gather, and a deterministic backward that
+// stably radix-sorts (index, position) pairs with CUB, then lets one block own each vocabulary
+// row and sum its positions' gradient rows in position order (no atomics).
+#include <cub/device/device_radix_sort.cuh>
+
+#include "core/cuda/launch.cuh"
+#include "core/dispatch.h"
+#include "core/storage.h"
+#include "ops/embedding/kernels.h"
+
+namespace coil::cuda {
+namespace {
+
+// out (n, D) <- weight (V, D) rows; VW elements per access (D % VW == 0, 16-byte aligned rows).
+template <class T, class I, int VW>
+__global__ void gather_kernel(T* __restrict__ out, const T* __restrict__ weight,
+                              const I* __restrict__ idx, int64_t n, int64_t D) {
+  const int64_t per_row = D / VW, total = n * per_row;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t row = i / per_row, col = (i - row * per_row) * VW;
+    int64_t v = int64_t(idx[row]);
+    *reinterpret_cast<Vec<T, VW>*>(out + row * D + col) =
+        *reinterpret_cast<const Vec<T, VW>*>(weight + v * D + col);
+  }
+}
+
+// Sort keys as u32 (0 <= index < V < 2^31, checked by the front end; unsigned keys need no
+// sign-bit twiddling in the radix sort) and positions 0..n-1 as values.
+template <class I>
+__global__ void keys_kernel(const I* __restrict__ idx, uint32_t* __restrict__ keys,
+                            int32_t* __restrict__ pos, int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    keys[i] = uint32_t(idx[i]);
+    pos[i] = int32_t(i);
+  }
+}
+
+// First p in [0, n) with keys[p] >= v (keys sorted ascending).
+__device__ __forceinline__ int64_t lower_bound(const uint32_t* keys, int64_t n, int64_t v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = (lo + hi) / 2;
+    if (int64_t(keys[mid]) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// dweight (V, D): block-stride over rows v; each thread owns columns d and sums the gradient
+// rows of v's run in the sorted order, which the stable sort left in increasing position.
+template <class T>
+__global__ void row_sum_kernel(T* __restrict__ dweight, const T* __restrict__ grad,
+                               const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
+                               int64_t n, int64_t V, int64_t D, int64_t padding_idx) {
+  for (int64_t v = blockIdx.x; v < V; v += gridDim.x) {
+    int64_t lo = 0, hi = 0;
+    if (v != padding_idx && n > 0) lo = lower_bound(keys, n, v), hi = lower_bound(keys, n, v + 1);
+    for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+      T acc = T(0);
+      for (int64_t p = lo; p < hi; ++p) acc += grad[int64_t(pos[p]) * D + d];
+      dweight[v * D + d] = acc;
+    }
+  }
+}
+
+template <class T, class I>
+void gather(const Tensor& out, const Tensor& weight, const Tensor& indices) {
+  const int64_t n = indices.numel(), D = weight.size(1);
+  if (n == 0 || D == 0) return;
+  int dev = out.device().index;
+  T* o = out.data<T>();
+  const T* w = weight.data<T>();
+  const I* idx = indices.data<I>();
+  cudaStream_t s = stream(dev);
+  constexpr int kVec = 16 / sizeof(T);
+  bool aligned = reinterpret_cast<uintptr_t>(o) % 16 == 0 &&
+                 reinterpret_cast<uintptr_t>(w) % 16 == 0 && D % kVec == 0;
+  if (aligned) {
+    gather_kernel<T, I, kVec><<<grid_for(n * D, dev, kVec), kBlock, 0, s>>>(o, w, idx, n, D);
+  } else {
+    gather_kernel<T, I, 1><<<grid_for(n * D, dev), kBlock, 0, s>>>(o, w, idx, n, D);
+  }
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
+template <class T, class I>
+void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indices,
+                 int64_t padding_idx) {
+  const int64_t n = indices.numel(), V = dweight.size(0), D = dweight.size(1);
+  if (V == 0 || D == 0) return;
+  COIL_CHECK(n < (int64_t(1) << 31), "[embedding] at most 2^31 - 1 indices on CUDA, got {}",
+             shape_str(indices.shape()));
+  int dev = dweight.device().index;
+  cudaStream_t s = stream(dev);
+  // Buffers live until the end of this function; their stream-ordered frees come after the
+  // kernels below on the same stream, so no synchronisation is needed.
+  // Four arrays of n 32-bit words, each starting on a 256-byte boundary.
+  const int64_t stride = (std::max<int64_t>(n, 1) + 63) / 64 * 64;
+  Storage buf(size_t(stride) * 4 * sizeof(uint32_t), dweight.device());
+  uint32_t* keys_in = static_cast<uint32_t*>(buf.data());
+  uint32_t* keys_out = keys_in + stride;
+  int32_t* pos_in = reinterpret_cast<int32_t*>(keys_in + 2 * stride);
+  int32_t* pos_out = reinterpret_cast<int32_t*>(keys_in + 3 * stride);
+  if (n > 0) {
+    keys_kernel<I><<<grid_for(n, dev), kBlock, 0, s>>>(indices.data<I>(), keys_in, pos_in, n);
+    COIL_CUDA_CHECK_LAUNCH();
+    int end_bit = 1;  // keys lie in [0, V): sort only the bits they use
+    while (end_bit < 32 && (int64_t(1) << end_bit) < V) ++end_bit;
+    size_t temp_bytes = 0;
+    COIL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, pos_in,
+                                                    pos_out, int(n), 0, end_bit, s));
+    Storage temp(std::max<size_t>(temp_bytes, 1), dweight.device());
+    COIL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data(), temp_bytes, keys_in, keys_out,
+                                                    pos_in, pos_out, int(n), 0, end_bit, s));
+  }
+  int threads = int(std::min<int64_t>(128, (D + 31) / 32 * 32));
+  unsigned blocks = unsigned(std::min<int64_t>(V, int64_t(sm_count(dev)) * 64));
+  row_sum_kernel<T><<<blocks, threads, 0, s>>>(dweight.data<T>(), grad.data<T>(), keys_out, pos_out,
+                                               n, V, D, padding_idx);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
+// Named templates rather than generic lambdas around the launches (nvcc restriction).
+template <class F>
+void dispatch_types(const Tensor& values, const Tensor& indices, F&& f) {
+  // Explicit `-> void`: dispatch deduces the return type from an f32 tag, which would otherwise
+  // instantiate the bodies with float indices.
+  dispatch<DType::f32, DType::f64>(values.dtype(), "embedding", [&](auto t) -> void {
+    dispatch<DType::i32, DType::i64>(indices.dtype(), "embedding",
+                                     [&](auto i) -> void { f(t, i); });
+  });
+}
+
+}  // namespace
+
+void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) {
+  DeviceGuard guard(out.device().index);
+  dispatch_types(weight, indices, [&](auto t, auto i) {
+    gather<typename decltype(t)::type, typename decltype(i)::type>(out, weight, indices);
+  });
+}
+
+void embedding_backward(const Tensor& dweight, const Tensor& grad, const Tensor& indices,
+                        int64_t padding_idx) {
+  DeviceGuard guard(dweight.device().index);
+  dispatch_types(grad, indices, [&](auto t, auto i) {
+    scatter_add<typename decltype(t)::type, typename decltype(i)::type>(dweight, grad, indices,
+                                                                        padding_idx);
+  });
+}
+
+}  // namespace coil::cuda
