@@ -19,7 +19,7 @@
 // shapes and views
 #define COIL_OPS_SHAPE(X)
 // softmax and losses
-#define COIL_OPS_SOFTMAX(X)
+#define COIL_OPS_SOFTMAX(X) X(softmax) X(log_softmax) X(cross_entropy)
 // normalisations
 #define COIL_OPS_NORM(X)
 // embedding, dropout, convolution, gating
