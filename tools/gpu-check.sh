@@ -5,6 +5,8 @@
 # build/gpu-check/. Exits nonzero on any failure.
 #
 #   ./tools/gpu-check.sh [extra coil_bench arguments]
+#
+# COIL_EXTRA_BENCHES=1 also runs every other bench/coil_bench_* executable (logs bench_<name>.log).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
@@ -15,6 +17,7 @@ JOBS="${COIL_JOBS:-$(nproc)}"
 BUILD="$ROOT/build/default"
 
 status_build=FAIL status_tests=FAIL status_gpu="not run" status_smoke="not run" status_bench="not run"
+status_extra="not run (COIL_EXTRA_BENCHES=1 runs them)"
 tests_line="(not run)"
 fail=0
 
@@ -23,8 +26,9 @@ step() { printf '\n==== %s\n' "$*"; }
 # shellcheck disable=SC2317  # called from the EXIT trap
 summary() {
   step "summary (logs in $LOG)"
-  printf '  %-10s %s\n' build "$status_build" tests "$status_tests: $tests_line" \
-    "gpu test" "$status_gpu" coil "$status_smoke" bench "$status_bench"
+  printf '  %-12s %s\n' build "$status_build" tests "$status_tests: $tests_line" \
+    "gpu test" "$status_gpu" coil "$status_smoke" bench "$status_bench" \
+    "other bench" "$status_extra"
   if [[ -s "$LOG/bench.log" ]]; then
     printf '\n'
     grep -E '^(===|elementwise|f32 GEMM|  )' "$LOG/bench.log"
@@ -91,6 +95,19 @@ if "$BUILD/bench/coil_bench" "$@" 2>&1 | tee "$LOG/bench.log"; then
 else
   status_bench=FAIL
   fail=1
+fi
+
+if [[ "${COIL_EXTRA_BENCHES:-0}" == 1 ]]; then
+  status_extra=ok
+  for exe in "$BUILD"/bench/coil_bench_*; do
+    [[ -x "$exe" ]] || continue
+    name="$(basename "$exe")"
+    step "$name"
+    if ! "$exe" 2>&1 | tee "$LOG/bench_${name#coil_bench_}.log"; then
+      status_extra="FAIL ($name)"
+      fail=1
+    fi
+  done
 fi
 
 exit "$fail"
