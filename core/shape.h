@@ -4,10 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "core/small_vector.h"
+
 namespace coil {
 
-using Shape = std::vector<int64_t>;    // sizes per dimension, outermost first
-using Strides = std::vector<int64_t>;  // in elements, not bytes
+// Sizes per dimension (outermost first) and strides (in elements, not bytes). Up to 8 dims
+// live inline; std::vector<int64_t> converts both ways.
+using Shape = SmallVector<int64_t, 8>;
+using Strides = SmallVector<int64_t, 8>;
 
 // Largest rank the kernels accept (they pass index arithmetic by value to the GPU).
 inline constexpr int kMaxDims = 8;
