@@ -51,11 +51,16 @@ void cumsum_typed(T* out, const T* in, int64_t outer, int64_t len, int64_t inner
 void flip(const Tensor& out, const Tensor& in, uint32_t flip_mask) {
   StridedLoop<2> L = flip_loop(out, in, flip_mask);
   switch (out.itemsize()) {
-    case 1: return flip_words<uint8_t>(L);
-    case 2: return flip_words<uint16_t>(L);
-    case 4: return flip_words<uint32_t>(L);
-    case 8: return flip_words<uint64_t>(L);
-    default: COIL_FAIL("[flip] unsupported element size {}", out.itemsize());
+    case 1:
+      return flip_words<uint8_t>(L);
+    case 2:
+      return flip_words<uint16_t>(L);
+    case 4:
+      return flip_words<uint32_t>(L);
+    case 8:
+      return flip_words<uint64_t>(L);
+    default:
+      COIL_FAIL("[flip] unsupported element size {}", out.itemsize());
   }
 }
 

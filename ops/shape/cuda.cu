@@ -19,10 +19,10 @@ void flip_words(const StridedLoop<2>& L, int device) {
 }
 
 constexpr int kScanThreads = 256;
-constexpr int kItems = 4;                       // consecutive elements per thread in a tile
-constexpr int kTile = kScanThreads * kItems;    // elements per block per step
+constexpr int kItems = 4;                     // consecutive elements per thread in a tile
+constexpr int kTile = kScanThreads * kItems;  // elements per block per step
 constexpr int kWarps = kScanThreads / 32;
-constexpr int64_t kSeqMax = 64;                 // lines up to this length: one thread per line
+constexpr int64_t kSeqMax = 64;  // lines up to this length: one thread per line
 
 // One block per line of `len` contiguous elements (grid-stride over lines).
 template <class T>
@@ -110,8 +110,8 @@ void cumsum_typed(const T* in, T* out, int64_t outer, int64_t len, int64_t inner
     int64_t blocks = std::min<int64_t>(outer, int64_t(sm_count(device)) * 8);
     cumsum_lines_kernel<T><<<unsigned(blocks), kScanThreads, 0, s>>>(in, out, outer, len, reverse);
   } else {
-    cumsum_columns_kernel<T><<<grid_for(outer * inner, device), kBlock, 0, s>>>(
-        in, out, outer, len, inner, reverse);
+    cumsum_columns_kernel<T>
+        <<<grid_for(outer * inner, device), kBlock, 0, s>>>(in, out, outer, len, inner, reverse);
   }
   COIL_CUDA_CHECK_LAUNCH();
 }
@@ -123,11 +123,16 @@ void flip(const Tensor& out, const Tensor& in, uint32_t flip_mask) {
   DeviceGuard guard(device);
   StridedLoop<2> L = flip_loop(out, in, flip_mask);
   switch (out.itemsize()) {
-    case 1: return flip_words<uint8_t>(L, device);
-    case 2: return flip_words<uint16_t>(L, device);
-    case 4: return flip_words<uint32_t>(L, device);
-    case 8: return flip_words<uint64_t>(L, device);
-    default: COIL_FAIL("[flip] unsupported element size {}", out.itemsize());
+    case 1:
+      return flip_words<uint8_t>(L, device);
+    case 2:
+      return flip_words<uint16_t>(L, device);
+    case 4:
+      return flip_words<uint32_t>(L, device);
+    case 8:
+      return flip_words<uint64_t>(L, device);
+    default:
+      COIL_FAIL("[flip] unsupported element size {}", out.itemsize());
   }
 }
 

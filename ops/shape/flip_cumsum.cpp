@@ -33,8 +33,8 @@ Tensor cumsum_raw(const Tensor& x, int64_t dim, bool reverse) {
 
 Tensor flip(const Tensor& x, const std::vector<int64_t>& dims) {
   COIL_CHECK(x.defined(), "[flip] undefined input tensor");
-  COIL_CHECK(x.dim() <= kMaxDims, "[flip] rank {} exceeds the supported {} dims: shape {}",
-             x.dim(), kMaxDims, shape_str(x.shape()));
+  COIL_CHECK(x.dim() <= kMaxDims, "[flip] rank {} exceeds the supported {} dims: shape {}", x.dim(),
+             kMaxDims, shape_str(x.shape()));
   uint32_t mask = 0;
   for (int64_t d : dims) {
     int64_t n = normalize_dim(d, x.shape(), "flip");
@@ -54,7 +54,8 @@ Tensor flip(const Tensor& x, const std::vector<int64_t>& dims) {
 Tensor cumsum(const Tensor& x, int64_t dim) {
   COIL_CHECK(x.defined(), "[cumsum] undefined input tensor");
   // A scalar is one line of one element (dim 0 or -1, as in PyTorch).
-  dim = x.dim() == 0 ? normalize_dim(dim, int64_t(0), "cumsum") : normalize_dim(dim, x.shape(), "cumsum");
+  dim = x.dim() == 0 ? normalize_dim(dim, int64_t(0), "cumsum")
+                     : normalize_dim(dim, x.shape(), "cumsum");
   DType dt = x.dtype();
   COIL_CHECK(is_floating(dt) || dt == DType::i32 || dt == DType::i64,
              "[cumsum] dtype {} is not supported (f32, f64, bf16, i32, i64): {}", dtype_name(dt),

@@ -14,9 +14,9 @@ namespace coil {
 // strides; both have the same shape, dtype and device, rank <= kMaxDims.
 // cumsum over in, out viewed as contiguous (outer, len, inner); reverse sums from the end of
 // each line (the backward of cumsum).
-#define COIL_DECLARE_SHAPE_KERNELS                                                              \
-  void flip(const Tensor& out, const Tensor& in, uint32_t flip_mask);                          \
-  void cumsum(const Tensor& out, const Tensor& in, int64_t outer, int64_t len, int64_t inner,  \
+#define COIL_DECLARE_SHAPE_KERNELS                                                            \
+  void flip(const Tensor& out, const Tensor& in, uint32_t flip_mask);                         \
+  void cumsum(const Tensor& out, const Tensor& in, int64_t outer, int64_t len, int64_t inner, \
               bool reverse);
 
 namespace cpu {

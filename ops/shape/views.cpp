@@ -1,9 +1,10 @@
 // Front ends of the view ops and value-preserving copies: the forward is core's view (storage
 // shared), the backward maps the gradient back onto the base's shape, device and dtype.
+#include "core/views.h"
+
 #include "autograd/autograd.h"
 #include "core/copy.h"
 #include "core/factory.h"
-#include "core/views.h"
 #include "ops/common/grad_utils.h"
 #include "ops/shape/shape.h"
 
@@ -87,10 +88,9 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   check_defined(x, "expand");
-  return record_unary("expand", x, core::expand(x, shape),
-                      [shape = x.shape(), dt = x.dtype()](const Tensor& g) {
-                        return ops::sum_to(g, shape, dt);
-                      });
+  return record_unary(
+      "expand", x, core::expand(x, shape),
+      [shape = x.shape(), dt = x.dtype()](const Tensor& g) { return ops::sum_to(g, shape, dt); });
 }
 
 // slice, narrow and select: the gradient is zero outside the view, g inside it. `same_view`
@@ -106,12 +106,14 @@ Tensor sub_view(const char* op, const Tensor& x, SameView same_view) {
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
   check_defined(x, "slice");
-  return sub_view("slice", x, [=](const Tensor& t) { return core::slice(t, dim, start, end, step); });
+  return sub_view("slice", x,
+                  [=](const Tensor& t) { return core::slice(t, dim, start, end, step); });
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   check_defined(x, "narrow");
-  return sub_view("narrow", x, [=](const Tensor& t) { return core::narrow(t, dim, start, length); });
+  return sub_view("narrow", x,
+                  [=](const Tensor& t) { return core::narrow(t, dim, start, length); });
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
