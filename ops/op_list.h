@@ -17,7 +17,7 @@
 // matrix products
 #define COIL_OPS_LINALG(X) X(matmul) X(bmm) X(linear)
 // shapes and views
-#define COIL_OPS_SHAPE(X)
+#define COIL_OPS_SHAPE(X) X(reshape) X(view) X(permute) X(transpose) X(slice) X(narrow) X(select) X(expand) X(unsqueeze) X(squeeze) X(flatten) X(contiguous) X(to) X(cat) X(stack) X(pad) X(flip) X(cumsum)
 // softmax and losses
 #define COIL_OPS_SOFTMAX(X) X(softmax) X(log_softmax) X(cross_entropy)
 // normalisations
