@@ -21,7 +21,7 @@
 // softmax and losses
 #define COIL_OPS_SOFTMAX(X)
 // normalisations
-#define COIL_OPS_NORM(X)
+#define COIL_OPS_NORM(X) X(layer_norm) X(rms_norm) X(batch_norm)
 // embedding, dropout, convolution, gating
 #define COIL_OPS_SEQUENCE(X)
 // (the full list)
