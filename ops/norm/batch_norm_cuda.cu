@@ -252,7 +252,7 @@ void launch_channel_map(int64_t numel, int64_t C, int64_t L, const F& f, T* out,
   if (numel == 0) return;
   constexpr int V = 16 / sizeof(T);
   cudaStream_t s = stream(dev);
-  if (norm::aligned16({out, in0, in1}))
+  if (norm::aligned16(out, in0, in1))
     channel_map<V><<<grid_for(numel, dev, V), kBlock, 0, s>>>(numel, C, L, f, out, in0, in1);
   else
     channel_map<1><<<grid_for(numel, dev), kBlock, 0, s>>>(numel, C, L, f, out, in0, in1);

@@ -4,7 +4,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <initializer_list>
 
 namespace coil::cuda::norm {
 
@@ -42,11 +41,10 @@ __device__ __forceinline__ void block_sum(A (&v)[K], A* red) {
 __device__ __forceinline__ float inv_sqrt(float v) { return 1.0f / sqrtf(v); }
 __device__ __forceinline__ double inv_sqrt(double v) { return 1.0 / ::sqrt(v); }
 
-// True when every non-null pointer is 16-byte aligned (vector loads and stores are legal).
-inline bool aligned16(std::initializer_list<const void*> ptrs) {
-  for (const void* p : ptrs)
-    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
+// True when every pointer is 16-byte aligned (null counts as aligned): vector access is legal.
+template <class... P>
+bool aligned16(const P*... ptrs) {
+  return ((reinterpret_cast<uintptr_t>(ptrs) % 16 == 0) && ...);
 }
 
 }  // namespace coil::cuda::norm

@@ -368,7 +368,7 @@ constexpr bool kWarpPath = std::is_same_v<T, float>;
 template <class T, RowNorm kKind>
 void forward_impl(FwdArgs<T> a, int dev) {
   cudaStream_t s = stream(dev);
-  const bool vec = a.D % (16 / sizeof(T)) == 0 && norm::aligned16({a.x, a.w, a.b, a.y});
+  const bool vec = a.D % (16 / sizeof(T)) == 0 && norm::aligned16(a.x, a.w, a.b, a.y);
   if constexpr (kWarpPath<T>) {
     if (a.D <= kMaxWarpRow) {
       const int64_t blocks = std::min<int64_t>((a.rows + kFwdWarps - 1) / kFwdWarps, INT_MAX);
@@ -399,7 +399,7 @@ void backward_impl(BwdArgs<T> a, T* dw, T* db, Device device) {
   const int dev = device.index;
   cudaStream_t s = stream(dev);
   const bool want = dw || db;
-  const bool vec = a.D % (16 / sizeof(T)) == 0 && norm::aligned16({a.dy, a.x, a.w, a.dx});
+  const bool vec = a.D % (16 / sizeof(T)) == 0 && norm::aligned16(a.dy, a.x, a.w, a.dx);
   // As many blocks as are resident at once, each over a fixed range of rows, so the partial
   // buffer stays small and the summation order depends only on the device.
   auto run = [&](auto kernel, int threads, size_t smem, int64_t rows_per_round) {
