@@ -118,7 +118,8 @@ double rel_diff(const Tensor& a, const Tensor& b) {
   auto x = coil::core::to(a, Device::cpu()).to_vector<double>();
   auto y = coil::core::to(b, Device::cpu()).to_vector<double>();
   double d = 0, s = 1e-30;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i])), s = std::max(s, std::abs(y[i]));
+  for (size_t i = 0; i < x.size(); ++i)
+    d = std::max(d, std::abs(x[i] - y[i])), s = std::max(s, std::abs(y[i]));
   return d / s;
 }
 
@@ -139,8 +140,8 @@ struct RowNormSet {
   }
   RowNormSet to(Device dev) const {
     RowNormSet c = *this;
-    for (Tensor* t : {&c.x, &c.w, &c.b, &c.dy, &c.y, &c.mean, &c.rstd_layer, &c.rstd_rms, &c.dx,
-                      &c.dw, &c.db})
+    for (Tensor* t :
+         {&c.x, &c.w, &c.b, &c.dy, &c.y, &c.mean, &c.rstd_layer, &c.rstd_rms, &c.dx, &c.dw, &c.db})
       *t = coil::core::clone(coil::core::to(*t, dev));
     return c;
   }
@@ -187,14 +188,16 @@ void bench_row_norms(Device dev, const Options& o) {
   fns.push_back([&] { raw_copy(dev, copy_dst.data_ptr(), s.x.data_ptr(), s.x.nbytes()); });
   const std::vector<double> t = time_all(dev, o.reps, fns);
   const double copy_bw = 2 * xb / t.back() * 1e-9;
-  fmt::print("\nrow norms f32 on {}, x ({}, {}); GB/s counts the minimum bytes{}\n", dev.str(), rows,
-             dim, dev.is_cpu() ? "" : fmt::format("; target >= {:.2f} of copy", kTarget));
+  fmt::print("\nrow norms f32 on {}, x ({}, {}); GB/s counts the minimum bytes{}\n", dev.str(),
+             rows, dim, dev.is_cpu() ? "" : fmt::format("; target >= {:.2f} of copy", kTarget));
   row("case", "time us", "GB/s", "copy GB/s", "ratio", "");
   for (size_t i = 0; i < cases.size(); ++i) {
     const double bw = cases[i].bytes / t[i] * 1e-9, ratio = bw / copy_bw;
     row(cases[i].name, fmt::format("{:.1f}", t[i] * 1e6), fmt::format("{:.1f}", bw),
         fmt::format("{:.1f}", copy_bw), fmt::format("{:.2f}", ratio),
-        dev.is_cpu() ? "" : ratio >= kTarget ? "ok" : "BELOW");
+        dev.is_cpu()       ? ""
+        : ratio >= kTarget ? "ok"
+                           : "BELOW");
   }
   row("copy (x bytes)", fmt::format("{:.1f}", t.back() * 1e6), fmt::format("{:.1f}", copy_bw), "",
       "", "");

@@ -97,8 +97,7 @@ Result run_row(bool rms, const Tensor& x, const Tensor& w, const Tensor& b, cons
   leaf(b);
   Tensor y = rms ? rms_norm(x, w, eps) : layer_norm(x, w, b, eps);
   backward(y, dy);
-  return {host_values(y), host_values(grad(x)), values_or_empty(grad(w)),
-          values_or_empty(grad(b))};
+  return {host_values(y), host_values(grad(x)), values_or_empty(grad(w)), values_or_empty(grad(b))};
 }
 
 // Runs the op on (rows, D) inputs of dtype/device `o` and compares with the reference computed
@@ -164,7 +163,8 @@ TEST_CASE("fused layer_norm and rms_norm agree with compositions of core mean an
     Tensor mean = core::mean(x, {-1}, true);
     Tensor xc = binary(BinaryOp::sub, x, mean);
     Tensor var = core::mean(binary(BinaryOp::mul, xc, xc), {-1}, true);
-    Tensor ln = binary(BinaryOp::add, binary(BinaryOp::mul, binary(BinaryOp::mul, xc, eps_rsqrt(var)), w), b);
+    Tensor ln = binary(BinaryOp::add,
+                       binary(BinaryOp::mul, binary(BinaryOp::mul, xc, eps_rsqrt(var)), w), b);
     Tensor ms = core::mean(binary(BinaryOp::mul, x, x), {-1}, true);
     Tensor rms = binary(BinaryOp::mul, binary(BinaryOp::mul, x, eps_rsqrt(ms)), w);
     const double tol = dt == DType::f64 ? 1e-13 : 2e-6;
@@ -238,8 +238,8 @@ BnRef bn_reference(const Vals& x, const Vals& rm, const Vals& rv, const Vals& w,
       for (int64_t l = 0; l < L; ++l) {
         const size_t i = at(n, c, l);
         const double xh = (x[i] - mean) * invstd;
-        out.r.dx[i] = training ? wc * invstd * (dy[i] - sdy / M - xh * sdyxh / M)
-                               : wc * invstd * dy[i];
+        out.r.dx[i] =
+            training ? wc * invstd * (dy[i] - sdy / M - xh * sdyxh / M) : wc * invstd * dy[i];
       }
   }
   return out;
@@ -262,9 +262,9 @@ void check_bn(const BnCase& k, TensorOptions o, double tol, uint64_t seed = 2) {
   Tensor rv = k.running ? draw(g, {C}, 0.5, 1.5, o) : Tensor();
   Tensor w = k.affine ? draw(g, {C}, 0.5, 1.5, o) : Tensor();
   Tensor b = k.affine ? draw(g, {C}, -0.5, 0.5, o) : Tensor();
-  BnRef want = bn_reference(host_values(x), values_or_empty(rm), values_or_empty(rv),
-                            values_or_empty(w), values_or_empty(b), host_values(dy), N, C, L,
-                            k.training, 0.1, 1e-5);
+  BnRef want =
+      bn_reference(host_values(x), values_or_empty(rm), values_or_empty(rv), values_or_empty(w),
+                   values_or_empty(b), host_values(dy), N, C, L, k.training, 0.1, 1e-5);
   leaf(x);
   leaf(w);
   leaf(b);
@@ -284,11 +284,11 @@ void check_bn(const BnCase& k, TensorOptions o, double tol, uint64_t seed = 2) {
 
 const std::vector<BnCase>& bn_cases() {
   static const std::vector<BnCase> cases = {
-      {{8, 3}, true, true, true},         {{4, 5, 7}, true, true, true},
-      {{2, 3, 1}, true, false, true},     {{1, 2, 9}, true, true, false},
-      {{300, 40}, true, true, true},      {{9, 3, 500}, true, true, true},
-      {{8, 3}, false, true, true},        {{4, 5, 7}, false, true, true},
-      {{1, 4, 1}, false, true, true},     {{6, 2, 33}, false, false, true},
+      {{8, 3}, true, true, true},     {{4, 5, 7}, true, true, true},
+      {{2, 3, 1}, true, false, true}, {{1, 2, 9}, true, true, false},
+      {{300, 40}, true, true, true},  {{9, 3, 500}, true, true, true},
+      {{8, 3}, false, true, true},    {{4, 5, 7}, false, true, true},
+      {{1, 4, 1}, false, true, true}, {{6, 2, 33}, false, false, true},
   };
   return cases;
 }
@@ -372,9 +372,9 @@ TEST_CASE("fused batch_norm agrees with a composition of core mean and variance"
   Tensor mean = core::mean(x, {0, 2}, true);
   Tensor xc = core::binary(BinaryOp::sub, x, mean);
   Tensor var = core::mean(core::binary(BinaryOp::mul, xc, xc), {0, 2}, true);
-  Tensor want = core::binary(
-      BinaryOp::mul, xc,
-      core::unary(UnaryOp::rsqrt, core::unary(UnaryOp::add_scalar, var, {1e-5})));
+  Tensor want =
+      core::binary(BinaryOp::mul, xc,
+                   core::unary(UnaryOp::rsqrt, core::unary(UnaryOp::add_scalar, var, {1e-5})));
   CHECK(rel_error(batch_norm(x, {}, {}, {}, {}, true), want) <= 2e-6);
 }
 
@@ -386,8 +386,9 @@ TEST_CASE("batch_norm updates non-contiguous running stats in place") {
   Tensor rv = full({3}, 1.0, {DType::f64});
   batch_norm(x, rm, rv, {}, {}, true, 0.5);
   Tensor mean = core::mean(x, {0});
-  check_near(rm.to_vector<double>(), core::unary(UnaryOp::mul_scalar, mean, {0.5}).to_vector<double>(),
-             1e-15, "running_mean");
+  check_near(rm.to_vector<double>(),
+             core::unary(UnaryOp::mul_scalar, mean, {0.5}).to_vector<double>(), 1e-15,
+             "running_mean");
   CHECK(core::select(wide, 1, 1).to_vector<double>() == Vals{9, 9, 9});
 }
 
@@ -398,7 +399,11 @@ TEST_CASE("normalisation ops reject bad shapes and name themselves") {
   throws([] { layer_norm(ones({2, 5}), ones({5}), ones({4})); }, "[layer_norm]");
   throws([] { rms_norm(ones({2, 5}), ones({2, 5})); }, "[rms_norm]");
   throws([] { batch_norm(ones({1, 4}), {}, {}, {}, {}, true); }, "more than 1 value per channel");
-  throws([] { batch_norm(ones({3, 4}), ones({4}), ones({4}), ones({3}), {}, false); }, "[batch_norm]");
+  throws(
+      [] {
+        batch_norm(ones({3, 4}), ones({4}), ones({4}), ones({3}), {}, false);
+      },
+      "[batch_norm]");
 }
 
 // ---- CUDA (skipped without a GPU) ----------------------------------------------------------

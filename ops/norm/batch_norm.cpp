@@ -61,8 +61,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
              Tensor dw = needs[1] ? empty({C}, xs.options()) : Tensor();
              Tensor db = needs[2] ? empty({C}, xs.options()) : Tensor();
              COIL_DEVICE_CALL(name, xs.device(), batch_norm_backward, dx, dw, db,
-                              core::view(dy, xs.shape()), xs, w, save_mean, save_invstd,
-                              training);
+                              core::view(dy, xs.shape()), xs, w, save_mean, save_invstd, training);
              return std::vector<Tensor>{dx.defined() ? core::view(dx, shape) : dx, dw, db};
            });
   }

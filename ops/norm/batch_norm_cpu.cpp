@@ -41,8 +41,8 @@ struct Layout {
   // f(c, offset of (n, c, 0)) for every (n, c), in parallel.
   template <class F>
   void for_rows(F f) const {
-    parallel_for(N * C, parallel ? std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(L, 1))
-                                 : N * C,
+    parallel_for(N * C,
+                 parallel ? std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(L, 1)) : N * C,
                  [&](int64_t q) { f(q % C, q * L); });
   }
 };
@@ -144,8 +144,8 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
                         double momentum, double eps) {
   dispatch<DType::f32, DType::f64>(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    forward_impl<T>(y, save_mean, save_invstd, x, weight, bias, running_mean, running_var,
-                    training, momentum, eps);
+    forward_impl<T>(y, save_mean, save_invstd, x, weight, bias, running_mean, running_var, training,
+                    momentum, eps);
   });
 }
 

@@ -67,7 +67,9 @@ struct GradOp {
     a.dy += g;
     a.dyxmu += g * (x[off] - mean[c]);
   }
-  __device__ static Acc combine(const Acc& a, const Acc& b) { return {a.dy + b.dy, a.dyxmu + b.dyxmu}; }
+  __device__ static Acc combine(const Acc& a, const Acc& b) {
+    return {a.dy + b.dy, a.dyxmu + b.dyxmu};
+  }
   __device__ static Acc shfl_down(const Acc& a, int d) {
     return {__shfl_down_sync(0xffffffffu, a.dy, d), __shfl_down_sync(0xffffffffu, a.dyxmu, d)};
   }
@@ -180,8 +182,8 @@ __global__ void finish_stats(const Moments<T>* __restrict__ part, int64_t chunks
 // One thread per channel: the weight/bias gradients and the coefficients of
 //   dx = a * (dy - k1 - (x - mean) * k2),  coef = (a, k1, k2) each (C).
 template <class T>
-__global__ void finish_grads(const Sums<T>* __restrict__ part, int64_t chunks, int64_t C,
-                             int64_t M, const T* w, const T* save_invstd, T* dw, T* db, T* coef,
+__global__ void finish_grads(const Sums<T>* __restrict__ part, int64_t chunks, int64_t C, int64_t M,
+                             const T* w, const T* save_invstd, T* dw, T* db, T* coef,
                              bool training) {
   const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= C) return;
@@ -254,8 +256,7 @@ void launch_channel_map(int64_t numel, int64_t C, int64_t L, const F& f, T* out,
   cudaStream_t s = stream(dev);
   if (norm::aligned16(out, in0, in1))
     channel_map<V><<<grid_for(numel, dev, V), kBlock, 0, s>>>(numel, C, L, f, out, in0, in1);
-  else
-    channel_map<1><<<grid_for(numel, dev), kBlock, 0, s>>>(numel, C, L, f, out, in0, in1);
+  else channel_map<1><<<grid_for(numel, dev), kBlock, 0, s>>>(numel, C, L, f, out, in0, in1);
   COIL_CUDA_CHECK_LAUNCH();
 }
 
@@ -279,9 +280,8 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
     auto* moments = static_cast<Moments<T>*>(part.data());
     if (training) reduce_channels(StatsOp<T>{x.data<T>()}, plan, N, C, L, moments, s);
     finish_stats<T><<<channel_blocks(C), kBlock, 0, s>>>(
-        moments, plan.chunks, C, N * L, data_or_null<T>(running_mean),
-        data_or_null<T>(running_var), save_mean.data<T>(), save_invstd.data<T>(), training,
-        T(momentum), T(eps));
+        moments, plan.chunks, C, N * L, data_or_null<T>(running_mean), data_or_null<T>(running_var),
+        save_mean.data<T>(), save_invstd.data<T>(), training, T(momentum), T(eps));
     COIL_CUDA_CHECK_LAUNCH();
     Normalize<T> f{save_mean.data<T>(), save_invstd.data<T>(), data_or_null<const T>(weight),
                    data_or_null<const T>(bias)};

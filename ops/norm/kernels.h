@@ -12,25 +12,25 @@ namespace coil {
 
 enum class RowNorm : uint8_t { layer, rms };
 
-#define COIL_DECLARE_NORM_KERNELS                                                              \
+#define COIL_DECLARE_NORM_KERNELS                                                               \
   /* x, y: (rows, D); weight, bias: (D); mean (layer only), rstd: (rows), saved for backward */ \
-  void row_norm_forward(RowNorm kind, const Tensor& y, const Tensor& mean, const Tensor& rstd, \
-                        const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);  \
+  void row_norm_forward(RowNorm kind, const Tensor& y, const Tensor& mean, const Tensor& rstd,  \
+                        const Tensor& x, const Tensor& weight, const Tensor& bias, double eps); \
   /* dy, x, dx: (rows, D); dweight, dbias: (D), each summed over rows in a fixed order */       \
   void row_norm_backward(RowNorm kind, const Tensor& dx, const Tensor& dweight,                 \
-                         const Tensor& dbias, const Tensor& dy, const Tensor& x,               \
-                         const Tensor& weight, const Tensor& mean, const Tensor& rstd);        \
-  /* x, y: (N, C, L); weight, bias, running_mean, running_var, save_mean, save_invstd: (C).    \
-     Training: batch statistics, running stats (if defined) updated in place; eval: running  \
-     stats. save_mean/save_invstd receive the statistics used, for backward. */               \
+                         const Tensor& dbias, const Tensor& dy, const Tensor& x,                \
+                         const Tensor& weight, const Tensor& mean, const Tensor& rstd);         \
+  /* x, y: (N, C, L); weight, bias, running_mean, running_var, save_mean, save_invstd: (C).     \
+     Training: batch statistics, running stats (if defined) updated in place; eval: running     \
+     stats. save_mean/save_invstd receive the statistics used, for backward. */                 \
   void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,  \
-                          const Tensor& x, const Tensor& weight, const Tensor& bias,           \
-                          const Tensor& running_mean, const Tensor& running_var,               \
-                          bool training, double momentum, double eps);                         \
-  /* dy, x, dx: (N, C, L); dweight, dbias: (C). Training includes the terms through the batch \
-     statistics; eval is the affine map. */                                                    \
+                          const Tensor& x, const Tensor& weight, const Tensor& bias,            \
+                          const Tensor& running_mean, const Tensor& running_var, bool training, \
+                          double momentum, double eps);                                         \
+  /* dy, x, dx: (N, C, L); dweight, dbias: (C). Training includes the terms through the batch   \
+     statistics; eval is the affine map. */                                                     \
   void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,        \
-                           const Tensor& dy, const Tensor& x, const Tensor& weight,            \
+                           const Tensor& dy, const Tensor& x, const Tensor& weight,             \
                            const Tensor& save_mean, const Tensor& save_invstd, bool training);
 
 namespace cpu {

@@ -1,121 +1,19 @@
-// CUDA kernels of layer_norm and rms_norm (f32, f64). f32 rows of D <= 1024 go one warp per
-// row, the row held in registers (16-byte vector loads when D % 4 == 0 and every pointer is
-// aligned); longer rows and f64 go one block per row, the row cached in shared memory when it
-// fits. Weight/bias gradients: per-block sums over a fixed range of rows into a (blocks, 2, D)
-// buffer, then a fixed-order sum over the blocks. No atomics: bitwise reproducible.
+// CUDA backward of layer_norm and rms_norm (f32, f64): dx per row (warp per row for f32 with
+// D <= 1024, else block per row, as in the forward) plus the weight/bias gradients, summed per
+// block over a fixed range of rows into a (blocks, 2, D) buffer and then over the blocks by a
+// second kernel in a fixed order. No atomics: bitwise reproducible.
 #include <algorithm>
-#include <climits>
-#include <type_traits>
 
 #include "core/copy.h"
-#include "core/cuda/launch.cuh"
-#include "core/dispatch.h"
 #include "core/storage.h"
-#include "ops/norm/kernels.h"
-#include "ops/norm/norm_cuda.cuh"
+#include "ops/norm/row_norm_cuda.cuh"
 
 namespace coil::cuda {
 namespace {
 
-using norm::kWarp;
-constexpr int64_t kMaxWarpRow = 1024;   // longest f32 row the warp path keeps in registers
-constexpr int kFwdWarps = 8;            // warps per block, forward warp path
-constexpr int kBwdWarps = 4;            // backward: the cross-warp sum holds warps * 2 * D
-constexpr int kRowBlock = 256;          // threads of the block-per-row path
-constexpr size_t kCacheBytes = 40 << 10;  // row cache, within the default 48 KiB
-
-template <class T>
-struct FwdArgs {
-  const T* x;  // (rows, D)
-  const T* w;  // (D) or null
-  const T* b;  // (D) or null
-  T* y;        // (rows, D)
-  T* mean;     // (rows) or null (rms)
-  T* rstd;     // (rows)
-  int64_t rows, D;
-  T eps;
-  bool cache;  // block path: keep the row in shared memory
-};
-
-template <class T>
-struct BwdArgs {
-  const T* dy;    // (rows, D)
-  const T* x;     // (rows, D)
-  const T* w;     // (D) or null
-  const T* mean;  // (rows) or null (rms)
-  const T* rstd;  // (rows)
-  T* dx;          // (rows, D) or null
-  T* partial;     // (gridDim.x, 2, D): per-block sums of dy * xhat and of dy; null: not wanted
-  int64_t rows, D, rows_per_block;
-  bool cache;  // block path: keep x and dy rows in shared memory
-};
-
-template <class T, int V>
-__device__ __forceinline__ Vec<T, V> load(const T* p, int64_t i) {
-  return reinterpret_cast<const Vec<T, V>*>(p)[i];
-}
-template <class T, int V>
-__device__ __forceinline__ void store(T* p, int64_t i, const Vec<T, V>& v) {
-  reinterpret_cast<Vec<T, V>*>(p)[i] = v;
-}
+using namespace row_norm;
 
 // ---- warp per row: lane owns vectors lane, lane + 32, ... (kVecs of V elements) -------------
-
-template <class T, int V, int kVecs, RowNorm kKind>
-__global__ void __launch_bounds__(kFwdWarps* kWarp) warp_forward(FwdArgs<T> a) {
-  const int lane = threadIdx.x % kWarp;
-  const int nvec = int(a.D / V);
-  const T inv_d = T(1) / T(a.D);
-  const int64_t step = int64_t(gridDim.x) * kFwdWarps;
-  for (int64_t r = int64_t(blockIdx.x) * kFwdWarps + threadIdx.x / kWarp; r < a.rows; r += step) {
-    const T* xr = a.x + r * a.D;
-    T v[kVecs][V];
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      Vec<T, V> t{};
-      if (i * kWarp + lane < nvec) t = load<T, V>(xr, i * kWarp + lane);
-#pragma unroll
-      for (int k = 0; k < V; ++k) v[i][k] = t.v[k];
-    }
-    T mean = 0;
-    if constexpr (kKind == RowNorm::layer) {
-      T s = 0;
-#pragma unroll
-      for (int i = 0; i < kVecs; ++i)
-#pragma unroll
-        for (int k = 0; k < V; ++k) s += v[i][k];
-      mean = norm::warp_sum(s) * inv_d;
-    }
-    T ss = 0;  // two passes over registers: no cancellation in the variance
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i)
-      if (i * kWarp + lane < nvec)
-#pragma unroll
-        for (int k = 0; k < V; ++k) ss += (v[i][k] - mean) * (v[i][k] - mean);
-    const T rstd = norm::inv_sqrt(norm::warp_sum(ss) * inv_d + a.eps);
-    T* yr = a.y + r * a.D;
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      const int c = i * kWarp + lane;
-      if (c >= nvec) continue;
-      Vec<T, V> wv{}, bv{}, o;
-      if (a.w) wv = load<T, V>(a.w, c);
-      if (a.b) bv = load<T, V>(a.b, c);
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        T t = (v[i][k] - mean) * rstd;
-        if (a.w) t *= wv.v[k];
-        if (a.b) t += bv.v[k];
-        o.v[k] = t;
-      }
-      store<T, V>(yr, c, o);
-    }
-    if (lane == 0) {
-      if (a.mean) a.mean[r] = mean;
-      a.rstd[r] = rstd;
-    }
-  }
-}
 
 // Block b handles rows [b * rows_per_block, ...), its warps interleaved over them; the lanes'
 // column sums of dy * xhat and dy are combined across warps in order at the end.
@@ -200,60 +98,6 @@ __global__ void __launch_bounds__(kBwdWarps* kWarp) warp_backward(BwdArgs<T> a) 
 
 // ---- block per row: thread t owns vectors t, t + blockDim, ... -------------------------------
 
-template <class T, int V, RowNorm kKind>
-__global__ void __launch_bounds__(kRowBlock) block_forward(FwdArgs<T> a) {
-  using VT = Vec<T, V>;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ T red[kWarp];
-  VT* cache = reinterpret_cast<VT*>(smem_raw);
-  const int64_t nvec = a.D / V;
-  const T inv_d = T(1) / T(a.D);
-  for (int64_t r = blockIdx.x; r < a.rows; r += gridDim.x) {
-    const VT* xr = reinterpret_cast<const VT*>(a.x + r * a.D);
-    T s[1] = {0};  // layer: sum of x; rms: sum of x^2
-    for (int64_t c = threadIdx.x; c < nvec; c += blockDim.x) {
-      const VT t = xr[c];
-      if (a.cache) cache[c] = t;  // each thread reads back only its own vectors: no barrier
-#pragma unroll
-      for (int k = 0; k < V; ++k) s[0] += kKind == RowNorm::layer ? t.v[k] : t.v[k] * t.v[k];
-    }
-    const VT* src = a.cache ? cache : xr;
-    norm::block_sum(s, red);
-    T mean = 0, var = s[0] * inv_d;
-    if constexpr (kKind == RowNorm::layer) {
-      mean = s[0] * inv_d;
-      T ss[1] = {0};
-      for (int64_t c = threadIdx.x; c < nvec; c += blockDim.x) {
-        const VT t = src[c];
-#pragma unroll
-        for (int k = 0; k < V; ++k) ss[0] += (t.v[k] - mean) * (t.v[k] - mean);
-      }
-      norm::block_sum(ss, red);
-      var = ss[0] * inv_d;
-    }
-    const T rstd = norm::inv_sqrt(var + a.eps);
-    T* yr = a.y + r * a.D;
-    for (int64_t c = threadIdx.x; c < nvec; c += blockDim.x) {
-      const VT t = src[c];
-      VT wv{}, bv{}, o;
-      if (a.w) wv = load<T, V>(a.w, c);
-      if (a.b) bv = load<T, V>(a.b, c);
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        T v = (t.v[k] - mean) * rstd;
-        if (a.w) v *= wv.v[k];
-        if (a.b) v += bv.v[k];
-        o.v[k] = v;
-      }
-      store<T, V>(yr, c, o);
-    }
-    if (threadIdx.x == 0) {
-      if (a.mean) a.mean[r] = mean;
-      a.rstd[r] = rstd;
-    }
-  }
-}
-
 // Block b handles rows [b * rows_per_block, ...) one after another; each thread accumulates
 // its columns' sums directly in the block's partial row (the first row initialises it).
 template <class T, int V, RowNorm kKind>
@@ -311,17 +155,19 @@ __global__ void __launch_bounds__(kRowBlock) block_backward(BwdArgs<T> a) {
 }
 
 // partial: (blocks, 2, D) -> out0[d] = sum_b partial[b][0][d], out1[d] = sum_b partial[b][1][d]
-// (either may be null). Block (32, kRows): x walks columns, y walks blocks with a fixed stride,
-// then a fixed-order sum over y.
-constexpr int kSumRows = 16;
+// (either may be null). Block (32, kSumRows): x walks columns, y walks blocks with a fixed
+// stride (unrolled, so several loads are in flight), then a fixed-order sum over y.
+constexpr int kSumRows = 32;
 template <class T>
 __global__ void sum_partials(const T* __restrict__ partial, int64_t blocks, int64_t D,
                              T* __restrict__ out0, T* __restrict__ out1) {
   __shared__ T tile[kSumRows][kWarp + 1];
   const int64_t q = int64_t(blockIdx.x) * kWarp + threadIdx.x;  // column of (2, D)
   T s = 0;
-  if (q < 2 * D)
+  if (q < 2 * D) {
+#pragma unroll 4
     for (int64_t b = threadIdx.y; b < blocks; b += kSumRows) s += partial[b * 2 * D + q];
+  }
   tile[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y != 0 || q >= 2 * D) return;
@@ -331,67 +177,6 @@ __global__ void sum_partials(const T* __restrict__ partial, int64_t blocks, int6
   } else if (out1) {
     out1[q - D] = s;
   }
-}
-
-// ---- launchers -------------------------------------------------------------------------------
-
-template <int N>
-using IntC = std::integral_constant<int, N>;
-
-// Calls f(IntC<kVecs>) with the smallest register row holding `need` vectors per lane.
-template <int V, class F>
-void with_vecs(int64_t need, F&& f) {
-  if (need <= 1) return f(IntC<1>{});
-  if (need <= 2) return f(IntC<2>{});
-  if (need <= 4) return f(IntC<4>{});
-  if constexpr (V == 4) {
-    if (need <= 6) return f(IntC<6>{});  // D = 768
-    return f(IntC<8>{});
-  } else {
-    if (need <= 8) return f(IntC<8>{});
-    if (need <= 16) return f(IntC<16>{});
-    return f(IntC<32>{});
-  }
-}
-
-// Calls f(IntC<V>) with the 16-byte vector width when allowed, else 1.
-template <class T, class F>
-void with_width(bool vectorise, F&& f) {
-  if (vectorise) f(IntC<int(16 / sizeof(T))>{});
-  else f(IntC<1>{});
-}
-
-// f64 always goes block per row: twice the registers per element, and rarely on the GPU.
-template <class T>
-constexpr bool kWarpPath = std::is_same_v<T, float>;
-
-template <class T, RowNorm kKind>
-void forward_impl(FwdArgs<T> a, int dev) {
-  cudaStream_t s = stream(dev);
-  const bool vec = a.D % (16 / sizeof(T)) == 0 && norm::aligned16(a.x, a.w, a.b, a.y);
-  if constexpr (kWarpPath<T>) {
-    if (a.D <= kMaxWarpRow) {
-      const int64_t blocks = std::min<int64_t>((a.rows + kFwdWarps - 1) / kFwdWarps, INT_MAX);
-      with_width<T>(vec, [&](auto v) {
-        constexpr int V = decltype(v)::value;
-        with_vecs<V>((a.D / V + kWarp - 1) / kWarp, [&](auto k) {
-          warp_forward<T, V, decltype(k)::value, kKind>
-              <<<unsigned(blocks), kFwdWarps * kWarp, 0, s>>>(a);
-        });
-      });
-      COIL_CUDA_CHECK_LAUNCH();
-      return;
-    }
-  }
-  a.cache = size_t(a.D) * sizeof(T) <= kCacheBytes;
-  with_width<T>(vec, [&](auto v) {
-    constexpr int V = decltype(v)::value;
-    const int64_t nvec = a.D / V;
-    const int threads = int(std::min<int64_t>(kRowBlock, (nvec + kWarp - 1) / kWarp * kWarp));
-    block_forward<T, V, kKind><<<unsigned(std::min<int64_t>(a.rows, INT_MAX)), threads,
-                                 a.cache ? size_t(a.D) * sizeof(T) : 0, s>>>(a);
-  });
-  COIL_CUDA_CHECK_LAUNCH();
 }
 
 template <class T, RowNorm kKind>
@@ -439,24 +224,7 @@ void backward_impl(BwdArgs<T> a, T* dw, T* db, Device device) {
   });
 }
 
-const char* op_name(RowNorm kind) { return kind == RowNorm::layer ? "layer_norm" : "rms_norm"; }
-
 }  // namespace
-
-void row_norm_forward(RowNorm kind, const Tensor& y, const Tensor& mean, const Tensor& rstd,
-                      const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  if (x.numel() == 0) return;
-  DeviceGuard guard(x.device().index);
-  dispatch<DType::f32, DType::f64>(x.dtype(), op_name(kind), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const int64_t D = x.size(-1);
-    FwdArgs<T> a{x.data<T>(), data_or_null<const T>(weight), data_or_null<const T>(bias),
-                 y.data<T>(), data_or_null<T>(mean), rstd.data<T>(), x.numel() / D, D, T(eps),
-                 false};
-    if (kind == RowNorm::layer) forward_impl<T, RowNorm::layer>(a, x.device().index);
-    else forward_impl<T, RowNorm::rms>(a, x.device().index);
-  });
-}
 
 void row_norm_backward(RowNorm kind, const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
                        const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
@@ -470,9 +238,17 @@ void row_norm_backward(RowNorm kind, const Tensor& dx, const Tensor& dweight, co
   dispatch<DType::f32, DType::f64>(x.dtype(), op_name(kind), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t D = x.size(-1);
-    BwdArgs<T> a{dy.data<T>(), x.data<T>(), data_or_null<const T>(weight),
-                 data_or_null<const T>(mean), rstd.data<T>(), data_or_null<T>(dx), nullptr,
-                 x.numel() / D, D, 0, false};
+    BwdArgs<T> a{dy.data<T>(),
+                 x.data<T>(),
+                 data_or_null<const T>(weight),
+                 data_or_null<const T>(mean),
+                 rstd.data<T>(),
+                 data_or_null<T>(dx),
+                 nullptr,
+                 x.numel() / D,
+                 D,
+                 0,
+                 false};
     if (kind == RowNorm::layer)
       backward_impl<T, RowNorm::layer>(a, data_or_null<T>(dweight), data_or_null<T>(dbias),
                                        x.device());
