@@ -21,7 +21,7 @@
 // softmax and losses
 #define COIL_OPS_SOFTMAX(X) X(softmax) X(log_softmax) X(cross_entropy)
 // normalisations
-#define COIL_OPS_NORM(X)
+#define COIL_OPS_NORM(X) X(layer_norm) X(rms_norm) X(batch_norm)
 // embedding, dropout, convolution, gating
 #define COIL_OPS_SEQUENCE(X) X(embedding) X(dropout) X(conv1d_causal) X(glu)
 // (the full list)
