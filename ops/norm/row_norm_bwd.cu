@@ -196,7 +196,7 @@ void backward_impl(BwdArgs<T> a, T* dw, T* db, Device device) {
     blocks = (a.rows + a.rows_per_block - 1) / a.rows_per_block;  // every block has rows
     Storage partial(want ? size_t(blocks * 2 * a.D) * sizeof(T) : 0, device);
     a.partial = static_cast<T*>(partial.data());
-    kernel<<<unsigned(blocks), threads, want ? smem : 0, s>>>(a);
+    kernel<<<unsigned(blocks), threads, smem, s>>>(a);
     COIL_CUDA_CHECK_LAUNCH();
     if (!want) return;
     sum_partials<T><<<unsigned((2 * a.D + kWarp - 1) / kWarp), dim3(kWarp, kSumRows), 0, s>>>(
@@ -208,8 +208,9 @@ void backward_impl(BwdArgs<T> a, T* dw, T* db, Device device) {
       with_width<T>(vec, [&](auto v) {
         constexpr int V = decltype(v)::value;
         with_vecs<V>((a.D / V + kWarp - 1) / kWarp, [&](auto k) {
+          // shared memory holds the per-warp partial sums: needed only for dweight/dbias
           run(warp_backward<T, V, decltype(k)::value, kKind>, kBwdWarps * kWarp,
-              size_t(kBwdWarps) * 2 * size_t(a.D) * sizeof(T), kBwdWarps);
+              want ? size_t(kBwdWarps) * 2 * size_t(a.D) * sizeof(T) : 0, kBwdWarps);
         });
       });
       return;
@@ -220,6 +221,7 @@ void backward_impl(BwdArgs<T> a, T* dw, T* db, Device device) {
     constexpr int V = decltype(v)::value;
     const int64_t nvec = a.D / V;
     const int threads = int(std::min<int64_t>(kRowBlock, (nvec + kWarp - 1) / kWarp * kWarp));
+    // shared memory caches the row of x and dy: needed whether or not dweight/dbias are
     run(block_backward<T, V, kKind>, threads, a.cache ? 2 * size_t(a.D) * sizeof(T) : 0, 1);
   });
 }
