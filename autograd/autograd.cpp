@@ -125,8 +125,10 @@ void record(const char* name, const std::vector<Tensor>& inputs,
   node->next.reserve(inputs.size());
   node->inputs.reserve(inputs.size());
   node->outputs.reserve(outputs.size());
+  node->needs_input_grad.reserve(inputs.size());
   for (const Tensor& in : inputs) {
     node->next.push_back(edge_to(in));
+    node->needs_input_grad.push_back(node->next.back().fn != nullptr);
     node->inputs.push_back(in.defined() ? meta_of(in) : TensorMeta{});
   }
   for (size_t i = 0; i < outputs.size(); ++i) {

@@ -109,9 +109,7 @@ void backward(const Tensor& root, const Tensor& gradient, BackwardOptions opts) 
         const TensorMeta& m = node->outputs[i];
         grads[i] = zeros(m.shape, {m.dtype, m.device});
       }
-    std::vector<bool> needs(node->next.size());
-    for (size_t i = 0; i < needs.size(); ++i) needs[i] = node->next[i].fn != nullptr;
-    std::vector<Tensor> input_grads = node->backward(grads, needs);
+    std::vector<Tensor> input_grads = node->backward(grads, node->needs_input_grad);
     if (!opts.retain_graph) {
       node->backward = nullptr;  // frees the saved tensors now
       node->released = true;

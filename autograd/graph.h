@@ -38,6 +38,7 @@ struct Node {
 
   std::string name;                  // the op, for error messages
   std::vector<Edge> next;            // per input; fn == nullptr where no gradient is wanted
+  std::vector<bool> needs_input_grad;  // per input: next[i].fn != nullptr
   std::vector<TensorMeta> inputs;    // per input
   std::vector<TensorMeta> outputs;   // per output
   BackwardFn backward;               // holds the saved tensors; reset after use

@@ -68,8 +68,10 @@ std::vector<Tensor> binary_grads(BinaryOp op, const Tensor& a, const Tensor& b, 
 Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = core::binary(op, a, b);
   if (!is_comparison(op) && needs_grad({a, b})) {
+    // Only div and pow read their output in backward; the others save no extra handle.
+    Tensor saved_out = op == BinaryOp::div || op == BinaryOp::pow ? detach(out) : Tensor();
     record(binary_name(op), {a, b}, {out},
-           [op, a, b, out = detach(out)](
+           [op, a, b, out = std::move(saved_out)](
                const std::vector<Tensor>& g, const std::vector<bool>& needs) {
              DType dt = g[0].dtype();
              return binary_grads(op, core::to(a, dt), core::to(b, dt), out, g[0], needs);
