@@ -431,8 +431,9 @@ TEST_CASE("CUDA row norms handle rows that are not 16-byte aligned") {
   Tensor w = draw(g, {64}, 0.5, 1.5, {DType::f32, Device::cuda()});
   Tensor b = draw(g, {64}, -0.5, 0.5, {DType::f32, Device::cuda()});
   Tensor xa = core::clone(x);
-  CHECK(rel_error(layer_norm(x, w, b), layer_norm(xa, w, b)) == 0);
-  CHECK(rel_error(rms_norm(x, w), rms_norm(xa, w)) == 0);
+  // The scalar and the vector paths sum a row in different orders: equal up to rounding.
+  CHECK(rel_error(layer_norm(x, w, b), layer_norm(xa, w, b)) < 1e-6);
+  CHECK(rel_error(rms_norm(x, w), rms_norm(xa, w)) < 1e-6);
 }
 
 TEST_CASE("CUDA batch_norm matches the float64 reference, training and eval") {
