@@ -26,3 +26,6 @@ void synchronize(int device);                     // waits for the device's comp
 #else
 #define COIL_CUDA_ONLY(op, ...) COIL_FAIL("[{}] coil was built without CUDA", op)
 #endif
+
+// For an op's cuda:: kernel function that does not exist yet: fail loudly, never fall back.
+#define COIL_NO_CUDA_KERNEL(op) COIL_FAIL("[{}] has no CUDA implementation", op)
