@@ -10,14 +10,16 @@
 namespace coil {
 namespace {
 
-// Reverse topological order of the nodes reachable from root (consumers before producers),
-// found with an explicit stack so that long chains cannot overflow the call stack.
-std::vector<Node*> backward_order(Node* root) {
+// Post-order of the nodes reachable from root, into `post`, with an explicit stack so that long
+// chains cannot overflow the call stack; reversed, it puts consumers before producers.
+void post_order(Node* root, std::vector<Node*>& post) {
   static std::atomic<uint64_t> epochs{0};
+  thread_local std::vector<std::pair<Node*, size_t>> stack;  // reused: see TraversalBuffer
   const uint64_t epoch = ++epochs;
-  std::vector<Node*> post;
+  post.clear();
+  stack.clear();
   root->visit_epoch = epoch;
-  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  stack.push_back({root, 0});
   while (!stack.empty()) {
     auto& [node, next_edge] = stack.back();
     if (next_edge < node->next.size()) {
@@ -31,8 +33,26 @@ std::vector<Node*> backward_order(Node* root) {
       stack.pop_back();
     }
   }
-  return {post.rbegin(), post.rend()};
 }
+
+// The order buffer is borrowed from a thread_local and handed back afterwards: a large fresh
+// allocation on every backward makes glibc consolidate its free lists, which cost more than the
+// traversal itself. (A nested backward on the same thread just starts with an empty buffer.)
+class TraversalBuffer {
+ public:
+  TraversalBuffer() { nodes.swap(spare()); }
+  ~TraversalBuffer() {
+    nodes.clear();
+    spare().swap(nodes);
+  }
+  std::vector<Node*> nodes;
+
+ private:
+  static std::vector<Node*>& spare() {
+    thread_local std::vector<Node*> buffer;
+    return buffer;
+  }
+};
 
 void check_grad(const Node& node, size_t i, const Tensor& g) {
   const TensorMeta& want = node.inputs[i];
@@ -85,11 +105,14 @@ void backward(const Tensor& root, const Tensor& gradient, BackwardOptions opts) 
     return;
   }
   Node* start = fn.get();
-  std::vector<Node*> order = backward_order(start);
+  TraversalBuffer order;
+  post_order(start, order.nodes);
+  const std::vector<Node*>& post = order.nodes;
   start->pending.resize(start->outputs.size());
   start->pending[size_t(root.impl().autograd->output_nr)] = seed;
 
-  for (Node* node : order) {
+  for (auto it = post.rbegin(); it != post.rend(); ++it) {
+    Node* node = *it;
     std::vector<Tensor> grads = std::move(node->pending);
     node->pending.clear();
     bool any = false;
