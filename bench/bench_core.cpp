@@ -8,19 +8,16 @@
 // CPU: steady_clock, median of up to 20 reps (fewer for the slow large GEMMs, never < 3).
 #include <cblas.h>
 #include <fmt/format.h>
-#include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "core/backend.h"
 #include "core/copy.h"
 #include "core/elementwise.h"
@@ -31,7 +28,6 @@
 
 #if defined(COIL_WITH_CUDA)
 #include <cublas_v2.h>
-#include <cuda_runtime.h>
 
 #include "core/cuda/context.h"
 #endif
@@ -40,107 +36,15 @@ namespace {
 
 using coil::Device;
 using coil::Tensor;
+using coil::bench::raw_copy;
+using coil::bench::time_all;
 
-struct Options {
-  std::string device = "all";
-  int reps = 20;
+constexpr int kWarmup = 3;  // untimed GPU rounds first: pool growth, cuBLAS heuristics, clocks
+
+struct Options : coil::bench::CommonOptions {
   bool quick = false;
   std::vector<int64_t> gemm_sizes = {512, 1024, 2048, 4096};
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Seconds per call of each fn, median over reps, on `dev`. The fns run interleaved (rep 0 of
-// each, then rep 1 of each, ...), so clock drift and noisy neighbours hit all of them alike.
-// CPU: reps shrink so a slow case stays within a few seconds, but never below 5.
-std::vector<double> time_all([[maybe_unused]] Device dev, int reps,
-                             const std::vector<std::function<void()>>& fns) {
-  const size_t nf = fns.size();
-  std::vector<std::vector<double>> t(nf);
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    cudaStream_t s = coil::cuda::stream(dev.index);
-    for (int i = 0; i < 3; ++i)
-      for (auto& fn : fns) fn();  // warm-up: pool growth, cuBLAS heuristics, clocks
-    coil::cuda::synchronize(dev.index);
-    std::vector<cudaEvent_t> ev(2 * nf * reps);
-    for (auto& e : ev) COIL_CUDA_CHECK(cudaEventCreate(&e));
-    for (int i = 0; i < reps; ++i)
-      for (size_t j = 0; j < nf; ++j) {
-        COIL_CUDA_CHECK(cudaEventRecord(ev[2 * (i * nf + j)], s));
-        fns[j]();
-        COIL_CUDA_CHECK(cudaEventRecord(ev[2 * (i * nf + j) + 1], s));
-      }
-    COIL_CUDA_CHECK(cudaStreamSynchronize(s));
-    for (int i = 0; i < reps; ++i)
-      for (size_t j = 0; j < nf; ++j) {
-        float ms = 0;
-        COIL_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[2 * (i * nf + j)], ev[2 * (i * nf + j) + 1]));
-        t[j].push_back(ms * 1e-3);
-      }
-    for (auto& e : ev) cudaEventDestroy(e);
-  }
-#endif
-  if (dev.is_cpu()) {
-    using clock = std::chrono::steady_clock;
-    auto once = [](const std::function<void()>& fn) {
-      auto t0 = clock::now();
-      fn();
-      return std::chrono::duration<double>(clock::now() - t0).count();
-    };
-    double first = 0;
-    for (auto& fn : fns) first += once(fn);  // warm-up: page faults, BLAS thread start-up
-    int n = std::clamp(int(4.0 / std::max(first, 1e-9)), 5, reps);
-    for (int i = 0; i < n; ++i)
-      for (size_t j = 0; j < nf; ++j) t[j].push_back(once(fns[j]));
-  }
-  std::vector<double> med(nf);
-  for (size_t j = 0; j < nf; ++j) med[j] = median(t[j]);
-  return med;
-}
-
-std::string device_name([[maybe_unused]] Device dev) {
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    cudaDeviceProp p{};
-    COIL_CUDA_CHECK(cudaGetDeviceProperties(&p, dev.index));
-    return fmt::format("{} ({} SMs, {:.0f} GiB)", p.name, p.multiProcessorCount,
-                       double(p.totalGlobalMem) / (1ull << 30));
-  }
-#endif
-  std::ifstream f("/proc/cpuinfo");
-  std::string line, name = "unknown CPU";
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      name = line.substr(line.find(':') + 2);
-      break;
-    }
-  return fmt::format("{} ({} threads)", name, omp_get_max_threads());
-}
-
-// The floor every elementwise kernel is judged against: moving the same bytes with no math.
-void raw_copy([[maybe_unused]] Device dev, void* dst, const void* src, size_t nbytes) {
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    COIL_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, coil::cuda::stream(dev.index)));
-    return;
-  }
-#endif
-  // One memcpy per thread, so the copy gets the same cores the OpenMP kernels get.
-#pragma omp parallel
-  {
-    size_t nt = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
-    size_t chunk = (nbytes / nt + 63) / 64 * 64;
-    size_t lo = std::min(nbytes, id * chunk), hi = std::min(nbytes, lo + chunk);
-    if (hi > lo)
-      std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
-  }
-}
 
 void row(const std::string& what, const std::string& a, const std::string& b,
          const std::string& c) {
@@ -168,7 +72,8 @@ void bench_elementwise(Device dev, const Options& o) {
       auto t = time_all(dev, reps,
                         {[&] { keep = coil::core::binary(BinaryOp::add, x, y); },
                          [&] { coil::core::binary_into(BinaryOp::add, out, x, y); },
-                         [&] { raw_copy(dev, dst.data_ptr(), x.data_ptr(), x.nbytes()); }});
+                         [&] { raw_copy(dev, dst.data_ptr(), x.data_ptr(), x.nbytes()); }},
+                        kWarmup);
       return std::tuple{t[0], t[1], t[2]};
     }();
     double add_bytes = 2.0 * double(x.nbytes()) + double(y.nbytes());
@@ -239,7 +144,7 @@ void bench_gemm(Device dev, const Options& o) {
                     int(n), pb, int(n), 0.0f, pc, int(n));
       };
     Tensor keep;
-    auto t = time_all(dev, o.reps, {[&] { keep = coil::core::matmul(a, b); }, direct});
+    auto t = time_all(dev, o.reps, {[&] { keep = coil::core::matmul(a, b); }, direct}, kWarmup);
     double t_coil = t[0], t_direct = t[1];
     // Same buffers, same library: the results must agree (catches a wrong transpose mapping).
     std::vector<float> x = keep.to_vector<float>(), y = c.to_vector<float>();
@@ -273,46 +178,26 @@ std::vector<int64_t> parse_sizes(const std::string& s) {
 int main(int argc, char** argv) {
   Options o;
   bool sizes_given = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "coil_bench: {} needs a value\n", arg);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--device") o.device = value();
-    else if (arg == "--reps") o.reps = std::max(20, std::stoi(value()));
-    else if (arg == "--gemm-sizes") o.gemm_sizes = parse_sizes(value()), sizes_given = true;
+  auto extra = [&](const std::string& arg, auto& value) {
+    if (arg == "--gemm-sizes") o.gemm_sizes = parse_sizes(value()), sizes_given = true;
     else if (arg == "--quick") o.quick = true;
-    else {
-      fmt::print(stderr,
-                 "usage: coil_bench [--device cpu|cuda|all] [--reps N>=20] "
-                 "[--gemm-sizes 512,1024,2048,4096] [--quick]\n");
-      return arg == "-h" || arg == "--help" ? 0 : 2;
-    }
-  }
-  try {
-    std::vector<Device> devices;
-    if (o.device == "all" || o.device == "cpu") devices.push_back(Device::cpu());
-    if (o.device == "all" || o.device == "cuda")
-      for (int i = 0; i < coil::cuda_device_count(); ++i) devices.push_back(Device::cuda(i));
-    if (devices.empty()) {
-      fmt::print(stderr, "coil_bench: no device matches --device {}\n", o.device);
-      return 1;
-    }
+    else return false;
+    return true;
+  };
+  int rc = coil::bench::parse_args(
+      argc, argv, "coil_bench",
+      "[--device cpu|cuda|all] [--reps N>=20] [--gemm-sizes 512,1024,2048,4096] [--quick]", o,
+      extra);
+  if (rc >= 0) return rc;
+  auto run = [&](const std::vector<Device>& devices) {
     fmt::print("coil_bench (coil {})\n", COIL_VERSION);
     for (Device dev : devices) {
-      fmt::print("\n=== {}: {} ===\n", dev.str(), device_name(dev));
+      fmt::print("\n=== {}: {} ===\n", dev.str(), coil::bench::device_name(dev));
       Options od = o;
       if (o.quick && !sizes_given) od.gemm_sizes = {256, 512, 1024};
       bench_elementwise(dev, od);
       bench_gemm(dev, od);
     }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "coil_bench: {}\n", e.what());
-    return 1;
-  }
-  return 0;
+  };
+  return coil::bench::run_on_devices("coil_bench", o.device, /*cpu_last=*/false, run);
 }

@@ -11,22 +11,16 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cstring>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "core/copy.h"
 #include "core/factory.h"
 #include "core/random.h"
 #include "ops/norm/kernels.h"
-
-#if defined(COIL_WITH_CUDA)
-#include <cuda_runtime.h>
-
-#include "core/cuda/context.h"
-#endif
 
 namespace {
 
@@ -35,83 +29,11 @@ using coil::RowNorm;
 using coil::Tensor;
 
 constexpr double kTarget = 0.70;  // fraction of copy bandwidth each kernel should reach
+constexpr int kWarmup = 5;        // untimed GPU rounds first: pool growth, clocks
 
-struct Options {
-  std::string device = "all";
-  int reps = 20;
+struct Options : coil::bench::CommonOptions {
   int64_t rows = 8 * 2048, dim = 768;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Seconds per call of each fn, median over reps, interleaved so drift hits all alike.
-std::vector<double> time_all([[maybe_unused]] Device dev, int reps,
-                             const std::vector<std::function<void()>>& fns) {
-  const size_t nf = fns.size();
-  std::vector<std::vector<double>> t(nf);
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    cudaStream_t s = coil::cuda::stream(dev.index);
-    for (int i = 0; i < 5; ++i)
-      for (auto& fn : fns) fn();  // warm-up: pool growth, clocks
-    coil::cuda::synchronize(dev.index);
-    std::vector<cudaEvent_t> ev(2 * nf * size_t(reps));
-    for (auto& e : ev) COIL_CUDA_CHECK(cudaEventCreate(&e));
-    for (int i = 0; i < reps; ++i)
-      for (size_t j = 0; j < nf; ++j) {
-        COIL_CUDA_CHECK(cudaEventRecord(ev[2 * (i * nf + j)], s));
-        fns[j]();
-        COIL_CUDA_CHECK(cudaEventRecord(ev[2 * (i * nf + j) + 1], s));
-      }
-    COIL_CUDA_CHECK(cudaStreamSynchronize(s));
-    for (int i = 0; i < reps; ++i)
-      for (size_t j = 0; j < nf; ++j) {
-        float ms = 0;
-        COIL_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[2 * (i * nf + j)], ev[2 * (i * nf + j) + 1]));
-        t[j].push_back(ms * 1e-3);
-      }
-    for (auto& e : ev) cudaEventDestroy(e);
-  }
-#endif
-  if (dev.is_cpu()) {
-    using clock = std::chrono::steady_clock;
-    auto once = [](const std::function<void()>& fn) {
-      auto t0 = clock::now();
-      fn();
-      return std::chrono::duration<double>(clock::now() - t0).count();
-    };
-    double first = 0;
-    for (auto& fn : fns) first += once(fn);  // warm-up: page faults, thread start-up
-    int n = std::clamp(int(4.0 / std::max(first, 1e-9)), 5, reps);
-    for (int i = 0; i < n; ++i)
-      for (size_t j = 0; j < nf; ++j) t[j].push_back(once(fns[j]));
-  }
-  std::vector<double> med(nf);
-  for (size_t j = 0; j < nf; ++j) med[j] = median(t[j]);
-  return med;
-}
-
-void raw_copy([[maybe_unused]] Device dev, void* dst, const void* src, size_t nbytes) {
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    COIL_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, coil::cuda::stream(dev.index)));
-    return;
-  }
-#endif
-#pragma omp parallel
-  {
-    size_t nt = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
-    size_t chunk = (nbytes / nt + 63) / 64 * 64;
-    size_t lo = std::min(nbytes, id * chunk), hi = std::min(nbytes, lo + chunk);
-    if (hi > lo)
-      std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
-  }
-}
 
 // Max |a - b| / max |b| over the host copies.
 double rel_diff(const Tensor& a, const Tensor& b) {
@@ -185,8 +107,9 @@ void bench_row_norms(Device dev, const Options& o) {
   std::vector<std::function<void()>> fns;
   for (const Case& c : cases)
     fns.push_back([&s, c] { c.fwd ? s.forward(c.kind) : s.backward(c.kind); });
-  fns.push_back([&] { raw_copy(dev, copy_dst.data_ptr(), s.x.data_ptr(), s.x.nbytes()); });
-  const std::vector<double> t = time_all(dev, o.reps, fns);
+  fns.push_back(
+      [&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), s.x.data_ptr(), s.x.nbytes()); });
+  const std::vector<double> t = coil::bench::time_all(dev, o.reps, fns, kWarmup);
   const double copy_bw = 2 * xb / t.back() * 1e-9;
   fmt::print("\nrow norms f32 on {}, x ({}, {}); GB/s counts the minimum bytes{}\n", dev.str(),
              rows, dim, dev.is_cpu() ? "" : fmt::format("; target >= {:.2f} of copy", kTarget));
@@ -225,44 +148,23 @@ void check_against_cpu(Device dev, const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "coil_bench_norm: {} needs a value\n", arg);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--device") o.device = value();
-    else if (arg == "--reps") o.reps = std::max(20, std::stoi(value()));
-    else if (arg == "--rows") o.rows = std::max<int64_t>(1, std::stoll(value()));
+  auto extra = [&](const std::string& arg, auto& value) {
+    if (arg == "--rows") o.rows = std::max<int64_t>(1, std::stoll(value()));
     else if (arg == "--dim") o.dim = std::max<int64_t>(1, std::stoll(value()));
-    else {
-      fmt::print(stderr,
-                 "usage: coil_bench_norm [--device cpu|cuda|all] [--reps N>=20] [--rows R] "
-                 "[--dim D]\n");
-      return arg == "-h" || arg == "--help" ? 0 : 2;
-    }
-  }
-  try {
-    std::vector<Device> devices;
-    if (o.device == "all" || o.device == "cpu") devices.push_back(Device::cpu());
-    if (o.device == "all" || o.device == "cuda")
-      for (int i = 0; i < coil::cuda_device_count(); ++i) devices.push_back(Device::cuda(i));
-    if (devices.empty()) {
-      fmt::print(stderr, "coil_bench_norm: no device matches --device {}\n", o.device);
-      return 1;
-    }
+    else return false;
+    return true;
+  };
+  int rc = coil::bench::parse_args(argc, argv, "coil_bench_norm",
+                                   "[--device cpu|cuda|all] [--reps N>=20] [--rows R] [--dim D]", o,
+                                   extra);
+  if (rc >= 0) return rc;
+  auto run = [&](const std::vector<Device>& devices) {
     fmt::print("coil_bench_norm (coil {}), {} CPU threads\n", COIL_VERSION, omp_get_max_threads());
     for (Device dev : devices) {
       fmt::print("\n=== {} ===\n", dev.str());
       bench_row_norms(dev, o);
       if (dev.is_cuda()) check_against_cpu(dev, o);
     }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "coil_bench_norm: {}\n", e.what());
-    return 1;
-  }
-  return 0;
+  };
+  return coil::bench::run_on_devices("coil_bench_norm", o.device, /*cpu_last=*/false, run);
 }

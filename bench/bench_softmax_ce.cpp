@@ -14,15 +14,11 @@
 #include <fmt/format.h>
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstring>
-#include <functional>
 #include <string>
-#include <vector>
 
 #include "autograd/autograd.h"
+#include "bench/bench_util.h"
 #include "core/factory.h"
 #include "core/kernels.h"
 #include "core/random.h"
@@ -31,83 +27,17 @@
 #include "ops/softmax/kernels.h"
 #include "ops/softmax/softmax.h"
 
-#if defined(COIL_WITH_CUDA)
-#include <cuda_runtime.h>
-
-#include "core/cuda/context.h"
-#endif
-
 namespace {
 
 using coil::Device;
 using coil::DType;
 using coil::Tensor;
+using coil::bench::raw_copy;
+using coil::bench::time_fn;
 
-struct Options {
-  std::string device = "all";
-  int reps = 20;
+struct Options : coil::bench::CommonOptions {
   int64_t rows = 0, classes = 50280;  // rows 0: the per-device default
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Median seconds per call of fn on dev, after two warm-up calls.
-double time_fn([[maybe_unused]] Device dev, int reps, const std::function<void()>& fn) {
-  fn();
-  fn();
-  std::vector<double> t;
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    cudaStream_t s = coil::cuda::stream(dev.index);
-    coil::cuda::synchronize(dev.index);
-    std::vector<cudaEvent_t> ev(2 * size_t(reps));
-    for (auto& e : ev) COIL_CUDA_CHECK(cudaEventCreate(&e));
-    for (int i = 0; i < reps; ++i) {
-      COIL_CUDA_CHECK(cudaEventRecord(ev[2 * size_t(i)], s));
-      fn();
-      COIL_CUDA_CHECK(cudaEventRecord(ev[2 * size_t(i) + 1], s));
-    }
-    COIL_CUDA_CHECK(cudaStreamSynchronize(s));
-    for (int i = 0; i < reps; ++i) {
-      float ms = 0;
-      COIL_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[2 * size_t(i)], ev[2 * size_t(i) + 1]));
-      t.push_back(ms * 1e-3);
-    }
-    for (auto& e : ev) cudaEventDestroy(e);
-    return median(t);
-  }
-#endif
-  using clock = std::chrono::steady_clock;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-  }
-  return median(t);
-}
-
-void raw_copy([[maybe_unused]] Device dev, void* dst, const void* src, size_t nbytes) {
-#if defined(COIL_WITH_CUDA)
-  if (dev.is_cuda()) {
-    COIL_CUDA_CHECK(
-        cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, coil::cuda::stream(dev.index)));
-    return;
-  }
-#endif
-  // One memcpy per thread, so the copy gets the cores the OpenMP kernels get.
-#pragma omp parallel
-  {
-    size_t nt = size_t(omp_get_num_threads()), id = size_t(omp_get_thread_num());
-    size_t chunk = (nbytes / nt + 63) / 64 * 64;
-    size_t lo = std::min(nbytes, id * chunk), hi = std::min(nbytes, lo + chunk);
-    if (hi > lo)
-      std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
-  }
-}
 
 void bench_device(Device dev, const Options& o) {
   const int64_t N = o.rows ? o.rows : (dev.is_cuda() ? 16384 : 1024), C = o.classes;
@@ -192,41 +122,20 @@ void bench_device(Device dev, const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        fmt::print(stderr, "coil_bench_softmax_ce: {} needs a value\n", arg);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--device") o.device = value();
-    else if (arg == "--reps") o.reps = std::max(20, std::stoi(value()));
-    else if (arg == "--rows") o.rows = std::stoll(value());
+  auto extra = [&](const std::string& arg, auto& value) {
+    if (arg == "--rows") o.rows = std::stoll(value());
     else if (arg == "--classes") o.classes = std::stoll(value());
-    else {
-      fmt::print(stderr,
-                 "usage: coil_bench_softmax_ce [--device cpu|cuda|all] [--reps N>=20] "
-                 "[--rows N] [--classes C]\n");
-      return arg == "-h" || arg == "--help" ? 0 : 2;
-    }
-  }
-  try {
-    std::vector<Device> devices;
-    if (o.device == "all" || o.device == "cuda")
-      for (int i = 0; i < coil::cuda_device_count(); ++i) devices.push_back(Device::cuda(i));
-    if (o.device == "all" || o.device == "cpu") devices.push_back(Device::cpu());
-    if (devices.empty()) {
-      fmt::print(stderr, "coil_bench_softmax_ce: no device matches --device {}\n", o.device);
-      return 1;
-    }
+    else return false;
+    return true;
+  };
+  int rc = coil::bench::parse_args(
+      argc, argv, "coil_bench_softmax_ce",
+      "[--device cpu|cuda|all] [--reps N>=20] [--rows N] [--classes C]", o, extra);
+  if (rc >= 0) return rc;
+  auto run = [&](const std::vector<Device>& devices) {
     fmt::print("coil_bench_softmax_ce (coil {}), {} CPU threads\n", COIL_VERSION,
                omp_get_max_threads());
     for (Device dev : devices) bench_device(dev, o);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "coil_bench_softmax_ce: {}\n", e.what());
-    return 1;
-  }
-  return 0;
+  };
+  return coil::bench::run_on_devices("coil_bench_softmax_ce", o.device, /*cpu_last=*/true, run);
 }
