@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/cpu/loops.h"
-#include "core/dispatch.h"
+#include "ops/embedding/dispatch.h"
 #include "ops/embedding/kernels.h"
 
 namespace coil::cpu {
@@ -69,28 +69,17 @@ void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indice
   });
 }
 
-// Calls f(TypeTag<T>, TypeTag<I>) for the float type of `values` and the index type of `indices`.
-template <class F>
-void dispatch_types(const Tensor& values, const Tensor& indices, F&& f) {
-  // Explicit `-> void`: dispatch deduces the return type from an f32 tag, which would otherwise
-  // instantiate the bodies with float indices.
-  dispatch<DType::f32, DType::f64>(values.dtype(), "embedding", [&](auto t) -> void {
-    dispatch<DType::i32, DType::i64>(indices.dtype(), "embedding",
-                                     [&](auto i) -> void { f(t, i); });
-  });
-}
-
 }  // namespace
 
 void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) {
-  dispatch_types(weight, indices, [&](auto t, auto i) {
+  embedding::dispatch_types(weight, indices, [&](auto t, auto i) {
     gather<typename decltype(t)::type, typename decltype(i)::type>(out, weight, indices);
   });
 }
 
 void embedding_backward(const Tensor& dweight, const Tensor& grad, const Tensor& indices,
                         int64_t padding_idx) {
-  dispatch_types(grad, indices, [&](auto t, auto i) {
+  embedding::dispatch_types(grad, indices, [&](auto t, auto i) {
     scatter_add<typename decltype(t)::type, typename decltype(i)::type>(dweight, grad, indices,
                                                                         padding_idx);
   });

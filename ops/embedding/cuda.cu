@@ -4,8 +4,8 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "core/cuda/launch.cuh"
-#include "core/dispatch.h"
 #include "core/storage.h"
+#include "ops/embedding/dispatch.h"
 #include "ops/embedding/kernels.h"
 
 namespace coil::cuda {
@@ -122,22 +122,13 @@ void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indice
   COIL_CUDA_CHECK_LAUNCH();
 }
 
-// Named templates rather than generic lambdas around the launches (nvcc restriction).
-template <class F>
-void dispatch_types(const Tensor& values, const Tensor& indices, F&& f) {
-  // Explicit `-> void`: dispatch deduces the return type from an f32 tag, which would otherwise
-  // instantiate the bodies with float indices.
-  dispatch<DType::f32, DType::f64>(values.dtype(), "embedding", [&](auto t) -> void {
-    dispatch<DType::i32, DType::i64>(indices.dtype(), "embedding",
-                                     [&](auto i) -> void { f(t, i); });
-  });
-}
-
 }  // namespace
 
+// gather and scatter_add are named templates rather than generic lambdas around the launches
+// (nvcc restriction).
 void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) {
   DeviceGuard guard(out.device().index);
-  dispatch_types(weight, indices, [&](auto t, auto i) {
+  embedding::dispatch_types(weight, indices, [&](auto t, auto i) {
     gather<typename decltype(t)::type, typename decltype(i)::type>(out, weight, indices);
   });
 }
@@ -145,7 +136,7 @@ void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& in
 void embedding_backward(const Tensor& dweight, const Tensor& grad, const Tensor& indices,
                         int64_t padding_idx) {
   DeviceGuard guard(dweight.device().index);
-  dispatch_types(grad, indices, [&](auto t, auto i) {
+  embedding::dispatch_types(grad, indices, [&](auto t, auto i) {
     scatter_add<typename decltype(t)::type, typename decltype(i)::type>(dweight, grad, indices,
                                                                         padding_idx);
   });
