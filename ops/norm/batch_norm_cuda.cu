@@ -262,20 +262,38 @@ void launch_channel_map(int64_t numel, int64_t C, int64_t L, const F& f, T* out,
 
 unsigned channel_blocks(int64_t C) { return unsigned((C + kBlock - 1) / kBlock); }
 
-}  // namespace
+// Where a batch_norm pass over x (N, C, L) runs: its shape, device, compute stream and the
+// chunking of its channels.
+struct Pass {
+  int64_t N, C, L;
+  int dev;
+  cudaStream_t s;
+  ChannelPlan plan;
+};
 
-void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
-                        const Tensor& x, const Tensor& weight, const Tensor& bias,
-                        const Tensor& running_mean, const Tensor& running_var, bool training,
-                        double momentum, double eps) {
+// Calls body(TypeTag<T>, pass) for x's dtype (f32 or f64) with x's device current; nothing runs
+// when x has no channels.
+template <class F>
+void run_pass(const Tensor& x, F&& body) {
   const int64_t N = x.size(0), C = x.size(1), L = x.size(2);
   if (C == 0) return;
   const int dev = x.device().index;
   DeviceGuard guard(dev);
   cudaStream_t s = stream(dev);
   dispatch<DType::f32, DType::f64>(x.dtype(), "batch_norm", [&](auto tag) {
+    body(tag, Pass{N, C, L, dev, s, ChannelPlan(N, C, L, dev)});
+  });
+}
+
+}  // namespace
+
+void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd,
+                        const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var, bool training,
+                        double momentum, double eps) {
+  run_pass(x, [&](auto tag, const Pass& p) {
     using T = typename decltype(tag)::type;
-    const ChannelPlan plan(N, C, L, dev);
+    const auto& [N, C, L, dev, s, plan] = p;
     Storage part(training ? size_t(plan.chunks * C) * sizeof(Moments<T>) : 0, x.device());
     auto* moments = static_cast<Moments<T>*>(part.data());
     if (training) reduce_channels(StatsOp<T>{x.data<T>()}, plan, N, C, L, moments, s);
@@ -292,15 +310,10 @@ void batch_norm_forward(const Tensor& y, const Tensor& save_mean, const Tensor& 
 void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
                          const Tensor& dy, const Tensor& x, const Tensor& weight,
                          const Tensor& save_mean, const Tensor& save_invstd, bool training) {
-  const int64_t N = x.size(0), C = x.size(1), L = x.size(2);
-  if (C == 0) return;
-  const int dev = x.device().index;
-  DeviceGuard guard(dev);
-  cudaStream_t s = stream(dev);
-  dispatch<DType::f32, DType::f64>(x.dtype(), "batch_norm", [&](auto tag) {
+  run_pass(x, [&](auto tag, const Pass& p) {
     using T = typename decltype(tag)::type;
+    const auto& [N, C, L, dev, s, plan] = p;
     const bool sums = (training && dx.defined()) || dweight.defined() || dbias.defined();
-    const ChannelPlan plan(N, C, L, dev);
     Storage part(sums && N * L > 0 ? size_t(plan.chunks * C) * sizeof(Sums<T>) : 0, x.device());
     auto* partial = static_cast<Sums<T>*>(part.data());
     if (partial)
