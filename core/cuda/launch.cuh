@@ -95,6 +95,20 @@ struct alignas(sizeof(T) * V) Vec {
   T v[V];
 };
 
+// Lane j of the result is f(x[0].v[j], ..., x[NIN-1].v[j]).
+template <class Tout, int V, int NIN, class Tin, class F>
+__device__ __forceinline__ Vec<Tout, V> apply_lanes(const Vec<Tin, V> (&x)[NIN], const F& f) {
+  Vec<Tout, V> y;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    Tin args[NIN];
+#pragma unroll
+    for (int k = 0; k < NIN; ++k) args[k] = x[k].v[j];
+    y.v[j] = f(args);
+  }
+  return y;
+}
+
 // out[i] = f(in[0][i], ..., in[NIN-1][i]) over contiguous arrays, V elements per vector access.
 template <int V, int NIN, class Tin, class Tout, class F>
 __global__ void contiguous_kernel(int64_t n, Tout* __restrict__ out, F f,
@@ -107,15 +121,7 @@ __global__ void contiguous_kernel(int64_t n, Tout* __restrict__ out, F f,
     Vec<Tin, V> x[NIN];
 #pragma unroll
     for (int k = 0; k < NIN; ++k) x[k] = reinterpret_cast<const Vec<Tin, V>*>(in[k])[v];
-    Vec<Tout, V> y;
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      Tin args[NIN];
-#pragma unroll
-      for (int k = 0; k < NIN; ++k) args[k] = x[k].v[j];
-      y.v[j] = f(args);
-    }
-    reinterpret_cast<Vec<Tout, V>*>(out)[v] = y;
+    reinterpret_cast<Vec<Tout, V>*>(out)[v] = apply_lanes<Tout>(x, f);
   }
   for (int64_t i = nvec * V + int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     Tin args[NIN];
@@ -141,15 +147,7 @@ __global__ void rows_kernel(int64_t rows, int64_t inner, Tout* __restrict__ out,
 #pragma unroll
     for (int k = 0; k < NIN; ++k)
       x[k] = *reinterpret_cast<const Vec<Tin, V>*>(in[k] + r * in_row[k] + c);
-    Vec<Tout, V> y;
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      Tin args[NIN];
-#pragma unroll
-      for (int k = 0; k < NIN; ++k) args[k] = x[k].v[j];
-      y.v[j] = f(args);
-    }
-    *reinterpret_cast<Vec<Tout, V>*>(out + r * out_row + c) = y;
+    *reinterpret_cast<Vec<Tout, V>*>(out + r * out_row + c) = apply_lanes<Tout>(x, f);
   }
 }
 
