@@ -99,8 +99,11 @@ class SmallVector {
   template <class It>
   void assign(It first, It last) {
     size_t n = size_t(std::distance(first, last));
-    clear();
-    reserve(n);
+    if (n > cap_) {  // the old elements are discarded: grow without copying them
+      release();
+      ptr_ = new T[n];
+      cap_ = n;
+    }
     std::copy(first, last, ptr_);
     size_ = n;
   }
