@@ -17,7 +17,8 @@ Tensor arange(double start, double end, double step = 1, TensorOptions opts = {}
 Tensor arange(int64_t end, TensorOptions opts = {DType::i64, Device::cpu()});
 Tensor scalar_tensor(double value, TensorOptions opts = {});  // rank 0
 
-// A tensor holding a copy of host values; shape defaults to (values.size(),).
+// A tensor holding a copy of host values. With no shape: (values.size(),), except that a single
+// value makes a rank-0 tensor (scalar).
 template <class T>
 Tensor from_vector(const std::vector<T>& values, Shape shape = {}, Device device = Device::cpu());
 
