@@ -92,7 +92,9 @@ void set_grad(const Tensor& t, const Tensor& g) {
 }
 
 Tensor detach(const Tensor& t) {
-  if (!meta(t)) return t;
+  // Always a new handle, even for a tensor with no history yet: a backward closure capturing
+  // detach(out) before record() gives `out` its history must not hold out's own impl (a cycle).
+  if (!t.defined()) return t;
   return make_view(t, t.shape(), t.strides(), t.offset());
 }
 

@@ -18,7 +18,7 @@ bool is_leaf(const Tensor& t);
 Tensor grad(const Tensor& t);  // undefined until a backward() reaches t
 void zero_grad(const Tensor& t);  // drops the accumulated gradient
 void set_grad(const Tensor& t, const Tensor& g);
-// The same data with no history: shares storage, never requires grad.
+// The same data with no history: a new handle sharing storage, never requires grad.
 Tensor detach(const Tensor& t);
 const std::shared_ptr<Node>& grad_fn(const Tensor& t);
 

@@ -167,3 +167,18 @@ TEST_CASE("a leaf's .grad owns its storage even when gradients were shared in th
   backward(add(a, b), ones({3}, {DType::f64}));
   CHECK(grad(a).data_ptr() != grad(b).data_ptr());
 }
+
+TEST_CASE("detach gives a new handle even before the tensor has history, so records cannot cycle") {
+  Tensor t = randn({3}, {DType::f64});
+  Tensor d = detach(t);
+  CHECK_FALSE(d.is_same(t));
+  CHECK(d.data_ptr() == t.data_ptr());
+  // An op whose output is captured through detach() before record() must not keep itself alive.
+  Tensor x = param({3}, 19);
+  std::weak_ptr<TensorImpl> out_impl;
+  {
+    Tensor y = exp(x);
+    out_impl = y.impl_ptr();
+  }
+  CHECK(out_impl.expired());
+}
