@@ -24,9 +24,16 @@
 #define COIL_OPS_NORM(X) X(layer_norm) X(rms_norm) X(batch_norm)
 // embedding, dropout, convolution, gating
 #define COIL_OPS_SEQUENCE(X) X(embedding) X(dropout) X(conv1d_causal) X(glu)
+// selective scan (S6)
+#define COIL_OPS_SCAN(X)
+// S4 family: SSM kernels
+#define COIL_OPS_SSM_KERNEL(X)
+// FFT convolution
+#define COIL_OPS_FFT_CONV(X)
 // (the full list)
 #define COIL_OP_LIST(X) COIL_OPS_ELEMENTWISE(X) COIL_OPS_REDUCE(X) COIL_OPS_LINALG(X) \
-  COIL_OPS_SHAPE(X) COIL_OPS_SOFTMAX(X) COIL_OPS_NORM(X) COIL_OPS_SEQUENCE(X)
+  COIL_OPS_SHAPE(X) COIL_OPS_SOFTMAX(X) COIL_OPS_NORM(X) COIL_OPS_SEQUENCE(X) COIL_OPS_SCAN(X) \
+  COIL_OPS_SSM_KERNEL(X) COIL_OPS_FFT_CONV(X)
 // clang-format on
 
 namespace coil::ops {
