@@ -155,13 +155,14 @@ int64_t good_size(int64_t n) {
   }
 }
 
+// fftw_malloc and fftwf_malloc align alike (to the SIMD width FFTW was built for).
 template <class T>
-Buffer<T>::Buffer(size_t count) : data_(static_cast<T*>(Api<T>::malloc(count * sizeof(T)))) {
+Buffer<T>::Buffer(size_t count) : data_(static_cast<T*>(fftw_malloc(count * sizeof(T)))) {
   COIL_CHECK(data_ != nullptr || count == 0, "[fft] out of memory: {} scratch values", count);
 }
 template <class T>
 Buffer<T>::~Buffer() {
-  Api<T>::free(data_);
+  fftw_free(data_);
 }
 
 template <class T>
@@ -188,6 +189,8 @@ void RealFft<T>::inverse(std::complex<T>* in, T* out) const {
 
 template struct Buffer<float>;
 template struct Buffer<double>;
+template struct Buffer<std::complex<float>>;
+template struct Buffer<std::complex<double>>;
 template class RealFft<float>;
 template class RealFft<double>;
 

@@ -6,7 +6,7 @@
 #include <complex>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <utility>
 
 namespace coil::fft {
 
@@ -28,6 +28,7 @@ template <class T>
 struct Buffer {
   explicit Buffer(size_t count);
   ~Buffer();
+  Buffer(Buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)) {}
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   T* data() const { return data_; }

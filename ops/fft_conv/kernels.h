@@ -1,0 +1,42 @@
+// Kernels of the FFT convolution (ops/fft_conv/fft_conv.h), one set per device so COIL_DEVICE_CALL
+// reaches them, and the index rules both devices share. Operands are contiguous, validated, of
+// one floating dtype; k has C = 1 (causal) or 2 (bidirectional).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "core/kernels.h"  // COIL_DEVICE_CALL
+#include "ops/common/fft_plans.h"
+
+namespace coil {
+
+// FFT size: L + Lk - 1 points hold every lag without wrapping into the L outputs.
+inline int64_t fft_conv_size(int64_t L, int64_t Lk) {
+  return fft::good_size(std::max<int64_t>(2, L + Lk - 1));
+}
+
+// The two-sided kernel at FFT size n is zero except: lag j in [0, Lk) at index j (k0, plus D at
+// 0) and, bidirectional, lag -d for d in [1, anti_lags] at index n - d (k1[d - 1]).
+inline int64_t fft_conv_anti_lags(int64_t L, int64_t Lk) { return std::min(Lk, L - 1); }
+
+#define COIL_FFT_CONV_KERNELS                                                                  \
+  /* y (B, L, H) from u (B, L, H), k (C, H, Lk), D (H) or undefined */                        \
+  void fft_conv_forward(const Tensor& y, const Tensor& u, const Tensor& k, const Tensor& D);  \
+  /* from dy (B, L, H): du (B, L, H), dk (C, H, Lk), dD (H); each may be undefined (not        \
+     wanted). dk and dD are reduced over the batch in a fixed order. */                        \
+  void fft_conv_backward(const Tensor& du, const Tensor& dk, const Tensor& dD, const Tensor& dy, \
+                         const Tensor& u, const Tensor& k, const Tensor& D);
+
+namespace cpu {
+COIL_FFT_CONV_KERNELS
+}
+namespace cuda {
+COIL_FFT_CONV_KERNELS
+// Memory layout of the packed spectra on the GPU: (n, B*P) "columns" (the default) or
+// (B*P, n) "rows". A knob for the kernel lab (bench/bench_fft_conv.cpp), not for users.
+enum class FftConvLayout { columns, rows };
+FftConvLayout& fft_conv_layout();
+}
+#undef COIL_FFT_CONV_KERNELS
+
+}  // namespace coil
