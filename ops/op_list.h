@@ -29,7 +29,7 @@
 // S4 family: SSM kernels
 #define COIL_OPS_SSM_KERNEL(X)
 // FFT convolution
-#define COIL_OPS_FFT_CONV(X)
+#define COIL_OPS_FFT_CONV(X) X(fft_conv)
 // (the full list)
 #define COIL_OP_LIST(X) COIL_OPS_ELEMENTWISE(X) COIL_OPS_REDUCE(X) COIL_OPS_LINALG(X) \
   COIL_OPS_SHAPE(X) COIL_OPS_SOFTMAX(X) COIL_OPS_NORM(X) COIL_OPS_SEQUENCE(X) COIL_OPS_SCAN(X) \
