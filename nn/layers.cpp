@@ -102,7 +102,8 @@ Conv1d::Conv1d(int64_t channels, int64_t kernel_size, bool with_bias) : Module("
   check_positive("Conv1d", "kernel_size", kernel_size);
   double bound = 1.0 / std::sqrt(double(kernel_size));
   weight = register_parameter("weight", uniform({channels, kernel_size}, -bound, bound));
-  if (with_bias) bias = register_parameter("bias", uniform({channels}, -bound, bound));
+  if (with_bias)
+    bias = register_parameter("bias", uniform({channels}, -bound, bound), kNoWeightDecay);
 }
 
 Tensor Conv1d::forward(const Tensor& x) const { return conv1d_causal(x, weight, bias); }
