@@ -66,7 +66,7 @@ const std::vector<KeySpec>& config_schema() {
       integer("model.dt_rank", 0, 0, 1 << 16, "s6 / mamba: rank of dt's projection (0: auto)"),
       choice("model.norm", {"rms", "layer", "batch"}, "normalisation of every block"),
       boolean("model.prenorm", true, "normalise before (true) or after (false) each block"),
-      number("model.dropout", "0", 0, 1, false, "dropout probability"),
+      number("model.dropout", "0", 0, 0.99, false, "dropout probability"),
       boolean("model.tie_embeddings", true, "LM head weight = embedding weight"),
       choice("model.init", {"legs", "lin", "inv", "real", "legt", "fout"}, "s4 / s4d: A init"),
       choice("model.disc", {"zoh", "bilinear"}, "s4d: discretisation"),

@@ -1,0 +1,322 @@
+// The `coil` command end to end, run as a real process (fork/exec of the built binary next to
+// the test binary): outputs of a run, exact reproduction from the resolved config, bitwise
+// resume after SIGKILL, and every bad input of the trainer issue with its exit status.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "core/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+
+namespace fs = std::filesystem;
+using namespace coil;
+
+namespace {
+
+fs::path coil_binary() { return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "coil"; }
+fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
+
+struct Result {
+  int status = -1;  // exit status, or 128 + signal
+  std::string output;
+};
+
+// A fresh directory under the system temp dir, removed at scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "coil-train-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+pid_t spawn(const std::vector<std::string>& args, const fs::path& log, rlim_t file_limit = 0) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* f = std::fopen(log.c_str(), "w");
+    ::dup2(::fileno(f), 1);
+    ::dup2(::fileno(f), 2);
+    if (file_limit) {  // a disk that fills up: writes past the limit fail with EFBIG
+      ::signal(SIGXFSZ, SIG_IGN);
+      rlimit r{file_limit, file_limit};
+      ::setrlimit(RLIMIT_FSIZE, &r);
+    }
+    ::setenv("OMP_NUM_THREADS", "1", 1);
+    std::vector<char*> argv;
+    std::string bin = coil_binary().string();
+    argv.push_back(bin.data());
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+Result finish(pid_t pid, const fs::path& log) {
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  Result r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.output = ss.str();
+  return r;
+}
+
+Result run_coil(const std::vector<std::string>& args, const fs::path& tmp, rlim_t file_limit = 0) {
+  fs::path log = tmp / "log.txt";
+  return finish(spawn(args, log, file_limit), log);
+}
+
+std::string tiny() { return (source_root() / "configs" / "tiny.yaml").string(); }
+
+TensorDict weights(const fs::path& file) { return train::read_checkpoint(file.string()).model; }
+
+bool bitwise_equal(const TensorDict& a, const TensorDict& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [k, t] : a) {
+    auto it = b.find(k);
+    if (it == b.end() || t.nbytes() != it->second.nbytes() ||
+        std::memcmp(t.data_ptr(), it->second.data_ptr(), t.nbytes()) != 0)
+      return false;
+  }
+  return true;
+}
+
+fs::path final_checkpoint(const fs::path& run, int64_t step) {
+  return run / "checkpoints" / train::checkpoint_name(step);
+}
+
+}  // namespace
+
+TEST_CASE("coil train writes the resolved config, metrics, checkpoints and a summary; plot and "
+          "eval read the run") {
+  REQUIRE(fs::exists(coil_binary()));
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("done: 8 steps") != std::string::npos);
+  CHECK(r.output.find("held-out accuracy") != std::string::npos);
+  CHECK(fs::exists(run / "config.yaml"));
+  auto records = train::read_metrics((run / "metrics.jsonl").string());
+  int train_lines = 0, eval_lines = 0;
+  for (const auto& m : records) {
+    if (m.split == "train") {
+      ++train_lines;
+      CHECK(m.lr.has_value());
+      CHECK(m.grad_norm.has_value());
+      CHECK(m.tokens_per_s.value_or(0) > 0);
+      CHECK(m.accuracy.has_value());
+    } else {
+      ++eval_lines;
+    }
+  }
+  CHECK(train_lines == 4);  // log_every 2 over 8 steps
+  CHECK(eval_lines == 2);   // step 4 and the end
+  CHECK(fs::exists(final_checkpoint(run, 4)));
+  CHECK(fs::exists(final_checkpoint(run, 8)));
+  std::ifstream latest(run / "checkpoints" / "latest");
+  std::string name;
+  latest >> name;
+  CHECK(name == train::checkpoint_name(8));
+
+  Result p = run_coil({"plot", run.string()}, tmp.path);
+  CHECK(p.status == 0);
+  for (const char* f : {"loss.svg", "accuracy.svg", "lr.svg"}) {
+    std::ifstream svg(run / "plots" / f);
+    std::stringstream ss;
+    ss << svg.rdbuf();
+    CHECK(ss.str().find("<polyline") != std::string::npos);
+  }
+  Result e = run_coil({"eval", run.string(), "--device", "cpu", "eval.lengths=[16,32]"}, tmp.path);
+  INFO(e.output);
+  CHECK(e.status == 0);
+  CHECK(fs::exists(run / "eval.json"));
+  CHECK(e.output.find("        32") != std::string::npos);
+}
+
+TEST_CASE("re-running from RUN_DIR/config.yaml reproduces the run bitwise") {
+  TempDir tmp;
+  fs::path a = tmp.path / "a", b = tmp.path / "b";
+  REQUIRE(run_coil({"train", tiny(), "--run-dir", a.string(), "--device", "cpu", "optim.lr=0.01"},
+               tmp.path)
+              .status == 0);
+  Result r = run_coil({"train", (a / "config.yaml").string(), "--run-dir", b.string(), "--device",
+                   "cpu"},
+                  tmp.path);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(bitwise_equal(weights(final_checkpoint(a, 8)), weights(final_checkpoint(b, 8))));
+}
+
+TEST_CASE("a run killed with SIGKILL at a random moment and resumed ends bitwise equal to the "
+          "uninterrupted run") {
+  TempDir tmp;
+  const std::vector<std::string> common = {"--device", "cpu", "train.steps=40",
+                                           "train.checkpoint_every=3", "train.log_every=1",
+                                           "train.eval_every=0"};
+  auto args = [&](const fs::path& run, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", tiny(), "--run-dir", run.string()};
+    a.insert(a.end(), common.begin(), common.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  fs::path whole = tmp.path / "whole", killed = tmp.path / "killed";
+  REQUIRE(run_coil(args(whole, {}), tmp.path).status == 0);
+
+  std::mt19937 rng(std::random_device{}());
+  int delay_ms = std::uniform_int_distribution<int>(0, 150)(rng);
+  fs::path log = tmp.path / "killed.txt";
+  pid_t pid = spawn(args(killed, {}), log);
+  // Kill once the first checkpoint exists, after a random extra delay.
+  for (int i = 0; i < 2000 && !fs::exists(killed / "checkpoints" / "latest"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  ::kill(pid, SIGKILL);
+  Result k = finish(pid, log);
+  INFO("killed after " << delay_ms << " ms: status " << k.status);
+  Result r = run_coil(args(killed, {"--resume"}), tmp.path);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  if (k.status == 128 + SIGKILL) CHECK(r.output.find("resumed from") != std::string::npos);
+  CHECK(bitwise_equal(weights(final_checkpoint(whole, 40)), weights(final_checkpoint(killed, 40))));
+  // The resumed run's metrics hold each step once.
+  auto records = train::read_metrics((killed / "metrics.jsonl").string());
+  std::vector<int64_t> train_steps;
+  for (const auto& m : records)
+    if (m.split == "train") train_steps.push_back(m.step);
+  CHECK(train_steps.size() == 40);
+  CHECK(std::is_sorted(train_steps.begin(), train_steps.end()));
+}
+
+TEST_CASE("bad input: missing config, existing run dir, resume without checkpoint, bad device, "
+          "bad override: exit 2 with a clear message, nothing trained") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  Result r = run_coil({"train", "no/such.yaml", "--run-dir", run.string()}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("no/such.yaml: cannot read the config file") != std::string::npos);
+  CHECK_FALSE(fs::exists(run));
+
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "model.d_state=abc"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("model.d_state: expected a positive integer, got \"abc\"") !=
+        std::string::npos);
+
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cuda:7"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--device cuda:7") != std::string::npos);
+
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--resume"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("no checkpoint to resume from") != std::string::npos);
+
+  fs::create_directories(run);
+  std::ofstream(run / "notes.txt") << "mine";
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("exists; use --resume") != std::string::npos);
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--force"}, tmp.path);
+  CHECK(r.status == 0);
+  CHECK(fs::exists(run / "notes.txt"));  // --force removes run files only
+
+  r = run_coil({"train"}, tmp.path);
+  CHECK(r.status == 2);
+}
+
+TEST_CASE("resume refuses a changed config naming the key, and accepts logging changes") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  REQUIRE(run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path).status == 0);
+  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume",
+                   "optim.lr=0.5"},
+                  tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("optim.lr (checkpoint: 0.003, now: 0.5)") != std::string::npos);
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume",
+            "train.log_every=1", "train.eval_every=2"},
+           tmp.path);
+  INFO(r.output);
+  CHECK(r.status == 0);
+}
+
+TEST_CASE("a corrupted newest checkpoint is named and the previous one is used; none valid is a "
+          "failure naming the files") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  REQUIRE(run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "train.steps=8"},
+               tmp.path)
+              .status == 0);
+  fs::path newest = final_checkpoint(run, 8), older = final_checkpoint(run, 4);
+  {  // flip one byte in the data area (the end of the file)
+    std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-5, std::ios::end);
+    char c;
+    f.read(&c, 1);
+    c ^= 0x40;
+    f.seekp(-5, std::ios::end);
+    f.write(&c, 1);
+  }
+  Result r = run_coil({"eval", run.string(), "--device", "cpu"}, tmp.path);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find(newest.string() + " is unusable") != std::string::npos);
+  CHECK(r.output.find("checksum mismatch") != std::string::npos);
+  CHECK(r.output.find("falling back to " + older.string()) != std::string::npos);
+  fs::resize_file(older, fs::file_size(older) / 2);  // truncated
+  r = run_coil({"eval", run.string(), "--device", "cpu"}, tmp.path);
+  CHECK(r.status == 1);
+  CHECK(r.output.find("no valid checkpoint") != std::string::npos);
+}
+
+TEST_CASE("a full disk while writing a checkpoint fails the run and leaves the previous "
+          "checkpoint intact") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  REQUIRE(run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path).status == 0);
+  // Go back to step 4 as if the run had been killed there, then resume on a "full disk".
+  fs::remove(final_checkpoint(run, 8));
+  std::ofstream(run / "checkpoints" / "latest") << train::checkpoint_name(4) << "\n";
+  std::string before;
+  {
+    std::ifstream in(final_checkpoint(run, 4), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    before = ss.str();
+  }
+  REQUIRE(before.size() > 4096);
+  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume"},
+                  tmp.path, /*file_limit=*/4096);
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(r.output.find(final_checkpoint(run, 8).string()) != std::string::npos);
+  CHECK_FALSE(fs::exists(final_checkpoint(run, 8)));
+  std::ifstream in(final_checkpoint(run, 4), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CHECK(ss.str() == before);
+  std::ifstream latest(run / "checkpoints" / "latest");
+  std::string name;
+  latest >> name;
+  CHECK(name == train::checkpoint_name(4));
+  for (const auto& e : fs::directory_iterator(run / "checkpoints"))
+    CHECK(e.path().extension() != ".tmp");
+}

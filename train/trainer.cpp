@@ -1,0 +1,270 @@
+// The training loop. Host synchronisation happens only at logging steps (on the CPU reading a
+// value costs nothing, so there the NaN check runs every step), at evaluation and checkpoints.
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "autograd/autograd.h"
+#include "core/factory.h"
+#include "core/random.h"
+#include "data/loader.h"
+#include "ops/cross_entropy/cross_entropy.h"
+#include "ops/elementwise/elementwise.h"
+#include "ops/reduce/reduce.h"
+#include "optim/clip.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/progress.h"
+#include "train/setup.h"
+
+namespace fs = std::filesystem;
+
+namespace coil::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Correct predictions and scored targets of a (B, L, V) logits batch, as device tensors.
+std::pair<Tensor, Tensor> hits(const Tensor& logits, const Tensor& target) {
+  NoGradGuard no_grad;
+  Tensor pred = argmax(detach(logits), -1);
+  Tensor ignore = scalar_tensor(data::kIgnore, {DType::i64, target.device()});
+  return {sum(eq(pred, target)), sum(ne(target, ignore))};  // ignored targets never equal pred
+}
+
+bool finite(double x) { return std::isfinite(x); }
+
+// The first parameter whose gradient holds a NaN or Inf (x - x is 0 exactly when x is finite).
+std::string first_nonfinite_grad(const nn::Module& model) {
+  NoGradGuard no_grad;
+  for (const nn::NamedParameter& p : model.named_parameters()) {
+    Tensor g = grad(p.tensor);
+    if (!g.defined()) continue;
+    if (!finite(sum(sub(g, g)).item<double>())) return p.name;
+  }
+  return "";
+}
+
+Checkpoint snapshot(const nn::Model& model, const optim::Optimizer& opt, const Config& config,
+                    int64_t step, data::LoaderCursor cursor, int64_t tokens, double wall) {
+  Checkpoint c;
+  c.model = model.state_dict();
+  c.optimizer = opt.state_dict();
+  c.meta.step = step;
+  c.meta.rng_seed = default_generator().seed();
+  c.meta.rng_offset = default_generator().offset();
+  c.meta.data_epoch = cursor.epoch;
+  c.meta.data_position = cursor.position;
+  c.meta.tokens = tokens;
+  c.meta.wall_time = wall;
+  c.meta.config_hash = config.hash();
+  c.meta.config_yaml = config.to_yaml();
+  return c;
+}
+
+}  // namespace
+
+EvalResult evaluate(nn::Model& model, const Config& config, Device device, int64_t seq_len,
+                    int64_t batches) {
+  NoGradGuard no_grad;
+  model.eval();
+  int64_t bs = config.integer("eval.batch_size");
+  if (bs == 0) bs = config.integer("train.batch_size");
+  auto ds = data::make_task(task_options(config, /*heldout=*/true, seq_len));
+  data::Loader loader(ds, {.batch_size = bs, .seed = 0, .prefetch = 2, .device = device});
+  Tensor loss_sum = scalar_tensor(0, {DType::f64, device});
+  Tensor correct = scalar_tensor(0, {DType::i64, device}), count = correct;
+  for (int64_t b = 0; b < batches; ++b) {
+    data::Batch batch = loader.next();
+    Tensor logits = model.forward(batch.input);
+    Tensor loss = cross_entropy(logits, batch.target, {.reduction = Reduction::sum});
+    loss_sum = add(loss_sum, loss);
+    auto [c, n] = hits(logits, batch.target);
+    correct = add(correct, c);
+    count = add(count, n);
+  }
+  EvalResult r;
+  r.positions = count.item<int64_t>();
+  r.loss = loss_sum.item<double>() / double(std::max<int64_t>(r.positions, 1));
+  r.accuracy = double(correct.item<int64_t>()) / double(std::max<int64_t>(r.positions, 1));
+  r.examples = batches * bs;
+  return r;
+}
+
+RunSummary run_training(const Config& cfg, const RunOptions& opts) {
+  const int64_t steps = cfg.integer("train.steps"), accum = cfg.integer("train.grad_accum");
+  const int64_t batch_size = cfg.integer("train.batch_size");
+  if (batch_size % accum != 0)
+    throw ConfigError(fmt::format("train.batch_size: {} is not divisible by train.grad_accum = {}",
+                                  batch_size, accum));
+  if (cfg.number("optim.min_lr") > cfg.number("optim.lr"))
+    throw ConfigError(fmt::format("optim.min_lr: {} is larger than optim.lr = {}",
+                                  cfg.number("optim.min_lr"), cfg.number("optim.lr")));
+  const int64_t log_every = cfg.integer("train.log_every"),
+                eval_every = cfg.integer("train.eval_every"),
+                eval_batches = cfg.integer("train.eval_batches"),
+                ckpt_every = cfg.integer("train.checkpoint_every"),
+                keep = cfg.integer("train.keep_checkpoints");
+  const double clip = cfg.number("optim.grad_clip");
+  const Device device = opts.device;
+  const std::string ckpt_dir = (fs::path(opts.run_dir) / "checkpoints").string();
+  Progress progress(parse_progress_mode(cfg.string("train.progress"), opts.out), steps, opts.out);
+
+  // Data and model. The model is initialised from the run seed on the CPU, then moved.
+  auto train_set = data::make_task(task_options(cfg, /*heldout=*/false));
+  data::Loader loader(train_set, {.batch_size = batch_size / accum,
+                                  .seed = uint64_t(cfg.integer("train.seed")),
+                                  .prefetch = 2,
+                                  .device = device});
+  manual_seed(uint64_t(cfg.integer("train.seed")));
+  std::shared_ptr<nn::Model> model = nn::make_model(model_options(cfg, train_set->vocab_size()));
+  model->to(device);
+  optim::Optimizer opt(algorithm(cfg), param_groups(*model, cfg.number("optim.weight_decay")),
+                       hyper(cfg));
+  const optim::Schedule sched = schedule(cfg);
+  optim::check_schedule(sched);
+  std::vector<Tensor> params = opt.params();
+
+  progress.line(fmt::format(
+      "task {} (seq_len {}, vocab {}); model {} x {}, d_model {}, {} parameters; {} steps of "
+      "batch {} on {}",
+      train_set->name(), cfg.integer("task.seq_len"), train_set->vocab_size(),
+      cfg.string("model.layer"), cfg.integer("model.n_layer"), cfg.integer("model.d_model"),
+      model->num_parameters(), steps, batch_size, device.str()));
+  int64_t step = 0, tokens = 0;
+  double wall_before = 0;  // training seconds of earlier (resumed-from) processes
+  if (opts.resume) {
+    Checkpoint ck = load_latest_checkpoint(
+        ckpt_dir, [&](const std::string& w) { progress.line("warning: " + w); });
+    Config old = Config::parse(ck.meta.config_yaml, ck.path);
+    std::vector<std::string> diff = cfg.differences(old, /*unsafe_only=*/true);
+    if (!diff.empty()) {
+      std::string what;
+      for (const std::string& k : diff)
+        what += fmt::format("{}{} (checkpoint: {}, now: {})", what.empty() ? "" : "; ", k,
+                            old.value_text(k), cfg.value_text(k));
+      throw ConfigError(fmt::format(
+          "cannot resume {}: the config differs in {}; only evaluation, logging and checkpoint "
+          "keys may change on resume (start a new run instead)",
+          opts.run_dir, what));
+    }
+    model->load_state_dict(ck.model);
+    opt.load_state_dict(ck.optimizer);
+    default_generator().set_state(ck.meta.rng_seed, ck.meta.rng_offset);
+    loader.set_cursor({ck.meta.data_epoch, ck.meta.data_position});
+    step = ck.meta.step;
+    tokens = ck.meta.tokens;
+    wall_before = ck.meta.wall_time;
+    progress.line(fmt::format("resumed from {} at step {}", ck.path, step));
+  }
+  MetricsWriter metrics((fs::path(opts.run_dir) / "metrics.jsonl").string(),
+                        opts.resume ? step : -1);
+
+  const auto t_start = Clock::now();
+  auto wall = [&] { return wall_before + seconds_since(t_start); };
+  auto save = [&](const std::string& name, bool latest) {
+    save_checkpoint(ckpt_dir, name,
+                    snapshot(*model, opt, cfg, step, loader.cursor(), tokens, wall()), latest);
+    if (latest) prune_checkpoints(ckpt_dir, keep);
+  };
+  auto run_eval = [&] {
+    EvalResult r = evaluate(*model, cfg, device, 0, eval_batches);
+    model->train();
+    metrics.write({step, "eval", r.loss, r.accuracy, std::nullopt, std::nullopt, std::nullopt,
+                   wall()});
+    progress.line(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.2f}% ({} held-out "
+                              "examples)",
+                              step, r.loss, 100 * r.accuracy, r.examples));
+    return r;
+  };
+
+  model->train();
+  // Since the last log line: summed step losses (device), tokens and time.
+  Tensor loss_acc = scalar_tensor(0, {DType::f32, device});
+  int64_t window_steps = 0, window_tokens = 0;
+  auto window_start = Clock::now();
+  int64_t last_ckpt = opts.resume ? step : -1;
+  const bool check_every_step = device.is_cpu();
+  while (step < steps) {
+    const bool log_now = (step + 1) % log_every == 0 || step + 1 == steps;
+    opt.set_lr_factor(optim::lr_factor(sched, step));
+    Tensor step_loss = scalar_tensor(0, {DType::f32, device});
+    Tensor correct, count;
+    for (int64_t m = 0; m < accum; ++m) {
+      data::Batch batch = loader.next();
+      Tensor logits = model->forward(batch.input);
+      Tensor loss = cross_entropy(logits, batch.target);
+      backward(accum == 1 ? loss : mul(loss, 1.0 / double(accum)));
+      step_loss = add(step_loss, detach(loss));
+      if (log_now) {
+        auto [c, n] = hits(logits, batch.target);
+        correct = correct.defined() ? add(correct, c) : c;
+        count = count.defined() ? add(count, n) : n;
+      }
+      tokens += batch.tokens;
+      window_tokens += batch.tokens;
+    }
+    if (accum > 1) step_loss = mul(step_loss, 1.0 / double(accum));
+    Tensor gnorm = optim::clip_grad_norm_(params, clip > 0 ? clip : INFINITY);
+    double loss_now = NAN, gnorm_now = NAN;
+    if (check_every_step || log_now) {
+      loss_now = step_loss.item<double>();
+      gnorm_now = gnorm.item<double>();
+      if (!finite(loss_now) || !finite(gnorm_now)) {
+        std::string name = first_nonfinite_grad(*model);
+        std::string ck = fmt::format("nonfinite-step-{:08d}.safetensors", step + 1);
+        save(ck, /*latest=*/false);
+        throw RunError(fmt::format(
+            "non-finite {} at step {} ({}); the weights before this update are in {}",
+            finite(loss_now) ? "gradient" : "loss", step + 1,
+            name.empty() ? fmt::format("loss {}", loss_now)
+                         : fmt::format("first non-finite gradient: {}", name),
+            (fs::path(ckpt_dir) / ck).string()));
+      }
+    }
+    opt.step();
+    opt.zero_grad();
+    ++step;
+    ++window_steps;
+    loss_acc = add(loss_acc, step_loss);
+    if (log_now) {
+      double secs = seconds_since(window_start), tps = double(window_tokens) / std::max(secs, 1e-9);
+      double avg_loss = loss_acc.item<double>() / double(window_steps);
+      double acc = double(correct.item<int64_t>()) / double(std::max<int64_t>(count.item<int64_t>(), 1));
+      double lr = opt.lr(0);
+      double eta = double(steps - step) * secs / double(window_steps);
+      metrics.write({step, "train", avg_loss, acc, lr, gnorm_now, tps, wall()});
+      progress.update(step, avg_loss, acc, lr, gnorm_now, tps, wall(), eta);
+      loss_acc = scalar_tensor(0, {DType::f32, device});
+      window_steps = window_tokens = 0;
+      window_start = Clock::now();
+    }
+    // Evaluation and checkpoints are not training time: keep them out of tokens/s and ETA.
+    const auto t_aside = Clock::now();
+    if (eval_every > 0 && step % eval_every == 0 && step < steps) run_eval();
+    if (ckpt_every > 0 && step % ckpt_every == 0 && step < steps) {
+      save(checkpoint_name(step), true);
+      last_ckpt = step;
+    }
+    window_start += Clock::now() - t_aside;
+  }
+  if (last_ckpt != step) save(checkpoint_name(step), true);
+  EvalResult final_eval = run_eval();
+  RunSummary s;
+  s.steps = step;
+  s.wall_s = wall();
+  s.tokens_per_s = double(tokens) / std::max(s.wall_s, 1e-9);
+  s.eval_loss = final_eval.loss;
+  s.eval_accuracy = final_eval.accuracy;
+  s.eval_examples = final_eval.examples;
+  return s;
+}
+
+}  // namespace coil::train
