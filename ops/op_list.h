@@ -25,7 +25,7 @@
 // embedding, dropout, convolution, gating
 #define COIL_OPS_SEQUENCE(X) X(embedding) X(dropout) X(conv1d_causal) X(glu)
 // selective scan (S6)
-#define COIL_OPS_SCAN(X)
+#define COIL_OPS_SCAN(X) X(selective_scan)
 // S4 family: SSM kernels
 #define COIL_OPS_SSM_KERNEL(X)
 // FFT convolution

@@ -1,41 +1,52 @@
 // CUDA kernels of the causal depthwise conv. Forward and dx: one thread per (b, t, c), c fastest
 // so warps read consecutive channels (coalesced). dweight/dbias: per-block partial sums over
 // fixed chunks of the B*L rows into a buffer, then a second pass that sums chunks in order
-// (no atomics: bitwise reproducible).
+// (no atomics: bitwise reproducible). Resets of packed sequences narrow each row's taps
+// (ops/conv1d/reset.h). Also the recurrent step, one thread per (b, c).
 #include "core/cuda/launch.cuh"
 #include "core/dispatch.h"
 #include "core/storage.h"
 #include "ops/conv1d/kernels.h"
+#include "ops/conv1d/reset.h"
 
 namespace coil::cuda {
 namespace {
 
-// out (rows = B*L, C) from x (rows, C), weight (C, K), bias (C) or null.
+using conv1d_detail::first_tap;
+using conv1d_detail::last_reader;
+
+// reset[b, :] of row r = (b, t), or null.
+__device__ __forceinline__ const bool* reset_row(const bool* reset, int64_t r, int64_t L) {
+  return reset != nullptr ? reset + (r / L) * L : nullptr;
+}
+
+// out (rows = B*L, C) from x (rows, C), weight (C, K), bias (C) or null, reset (B, L) or null.
 template <class T>
 __global__ void forward_kernel(T* __restrict__ out, const T* __restrict__ x,
-                               const T* __restrict__ w, const T* __restrict__ bias, int64_t rows,
-                               int64_t L, int64_t C, int64_t K) {
+                               const T* __restrict__ w, const T* __restrict__ bias,
+                               const bool* __restrict__ reset, int64_t rows, int64_t L, int64_t C,
+                               int64_t K) {
   const int64_t total = rows * C;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = i / C, c = i - r * C, t = r % L;
-    const int64_t k0 = t >= K - 1 ? 0 : K - 1 - t;  // earlier taps fall before time 0
+    const int64_t r = i / C, c = i - r * C;
+    const int64_t k0 = first_tap(r % L, K, reset_row(reset, r, L));  // earlier taps: other times
     T acc = bias ? bias[c] : T(0);
     for (int64_t k = k0; k < K; ++k) acc += w[c * K + k] * x[(r - (K - 1) + k) * C + c];
     out[i] = acc;
   }
 }
 
-// dx[b, s, c] = sum_k w[c, k] * grad[b, s + (K-1) - k, c] over times inside [0, L).
+// dx[b, s, c] = sum_k w[c, k] * grad[b, s + (K-1) - k, c] over the output times that read s.
 template <class T>
 __global__ void input_grad_kernel(T* __restrict__ dx, const T* __restrict__ g,
-                                  const T* __restrict__ w, int64_t rows, int64_t L, int64_t C,
-                                  int64_t K) {
+                                  const T* __restrict__ w, const bool* __restrict__ reset,
+                                  int64_t rows, int64_t L, int64_t C, int64_t K) {
   const int64_t total = rows * C;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / C, c = i - r * C, s = r % L;
-    const int64_t k0 = s + K - L > 0 ? s + K - L : 0;  // later taps fall after time L-1
+    const int64_t k0 = s + K - 1 - last_reader(s, K, L, reset_row(reset, r, L));
     T acc = T(0);
     for (int64_t k = k0; k < K; ++k) acc += w[c * K + k] * g[(r + K - 1 - k) * C + c];
     dx[i] = acc;
@@ -49,8 +60,9 @@ constexpr int kCols = 32, kRows = 8, kTile = 8;
 // processed kTile at a time so any K works with a fixed register and shared-memory budget.
 template <class T>
 __global__ void param_partial_kernel(T* __restrict__ partial, const T* __restrict__ g,
-                                     const T* __restrict__ x, int64_t rows, int64_t L, int64_t C,
-                                     int64_t K, int64_t chunk_len) {
+                                     const T* __restrict__ x, const bool* __restrict__ reset,
+                                     int64_t rows, int64_t L, int64_t C, int64_t K,
+                                     int64_t chunk_len) {
   __shared__ T smem[kTile][kRows][kCols + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c = int64_t(blockIdx.x) * kCols + tx, chunk = blockIdx.y;
@@ -61,13 +73,13 @@ __global__ void param_partial_kernel(T* __restrict__ partial, const T* __restric
     for (int q = 0; q < kTile; ++q) acc[q] = T(0);
     if (c < C) {
       for (int64_t r = r0 + ty; r < r1; r += kRows) {
-        const int64_t t = r % L;
+        const int64_t t = r % L, j_first = first_tap(t, K, reset_row(reset, r, L));
         const T gv = g[r * C + c];
 #pragma unroll
         for (int q = 0; q < kTile; ++q) {
           const int64_t j = j0 + q;
           if (j < K) {
-            if (t - (K - 1) + j >= 0) acc[q] += gv * x[(r - (K - 1) + j) * C + c];
+            if (j >= j_first) acc[q] += gv * x[(r - (K - 1) + j) * C + c];
           } else if (j == K) {
             acc[q] += gv;
           }
@@ -107,6 +119,23 @@ __global__ void param_final_kernel(T* __restrict__ dw, T* __restrict__ db,
   }
 }
 
+// One thread per (b, c): shift the window, take the newest input, dot with the weights.
+template <class T>
+__global__ void step_kernel(T* __restrict__ y, T* __restrict__ state, const T* __restrict__ x,
+                            const T* __restrict__ w, const T* __restrict__ bias, int64_t rows,
+                            int64_t C, int64_t K) {
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
+       r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = r % C;
+    T* s = state + r * K;
+    for (int64_t k = 0; k + 1 < K; ++k) s[k] = s[k + 1];
+    s[K - 1] = x[r];
+    T acc = bias ? bias[c] : T(0);
+    for (int64_t k = 0; k < K; ++k) acc += w[c * K + k] * s[k];
+    y[r] = acc;
+  }
+}
+
 template <class T>
 const T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
@@ -117,18 +146,20 @@ T* mut_ptr_or_null(const Tensor& t) {
 }
 
 template <class T>
-void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& reset) {
   const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
   if (rows * C == 0) return;
   int dev = out.device().index;
   forward_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
-      out.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias), rows, L, C, K);
+      out.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias),
+      ptr_or_null<bool>(reset), rows, L, C, K);
   COIL_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void param_grads(const Tensor& dweight, const Tensor& dbias, const Tensor& grad, const Tensor& x,
-                 int64_t K) {
+                 int64_t K, const Tensor& reset) {
   const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), J = K + 1;
   int dev = x.device().index;
   cudaStream_t s = stream(dev);
@@ -150,7 +181,7 @@ void param_grads(const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
   T* part = static_cast<T*>(partial.data());
   param_partial_kernel<T>
       <<<dim3(unsigned(col_blocks), unsigned(n_chunks)), dim3(kCols, kRows), 0, s>>>(
-          part, grad.data<T>(), x.data<T>(), rows, L, C, K, chunk_len);
+          part, grad.data<T>(), x.data<T>(), ptr_or_null<bool>(reset), rows, L, C, K, chunk_len);
   COIL_CUDA_CHECK_LAUNCH();
   param_final_kernel<T><<<grid_for(J * C, dev), kBlock, 0, s>>>(dw, db, part, n_chunks, C, K);
   COIL_CUDA_CHECK_LAUNCH();
@@ -158,32 +189,53 @@ void param_grads(const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
 
 template <class T>
 void backward_impl(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
-                   const Tensor& x, const Tensor& weight) {
+                   const Tensor& x, const Tensor& weight, const Tensor& reset) {
   const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
   int dev = x.device().index;
   if (dx.defined() && rows * C > 0) {
     input_grad_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
-        dx.data<T>(), grad.data<T>(), weight.data<T>(), rows, L, C, K);
+        dx.data<T>(), grad.data<T>(), weight.data<T>(), ptr_or_null<bool>(reset), rows, L, C, K);
     COIL_CUDA_CHECK_LAUNCH();
   }
-  if (dweight.defined() || dbias.defined()) param_grads<T>(dweight, dbias, grad, x, K);
+  if (dweight.defined() || dbias.defined()) param_grads<T>(dweight, dbias, grad, x, K, reset);
+}
+
+template <class T>
+void step_impl(const Tensor& y, const Tensor& state, const Tensor& x, const Tensor& weight,
+               const Tensor& bias) {
+  const int64_t rows = state.size(0) * state.size(1), C = state.size(1), K = state.size(2);
+  if (rows == 0) return;
+  int dev = x.device().index;
+  step_kernel<T><<<grid_for(rows, dev), kBlock, 0, stream(dev)>>>(
+      y.data<T>(), state.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias), rows, C,
+      K);
+  COIL_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
 void conv1d_causal_forward(const Tensor& out, const Tensor& x, const Tensor& weight,
-                           const Tensor& bias) {
+                           const Tensor& bias, const Tensor& reset) {
   DeviceGuard guard(out.device().index);
   dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal", [&](auto tag) {
-    forward_impl<typename decltype(tag)::type>(out, x, weight, bias);
+    forward_impl<typename decltype(tag)::type>(out, x, weight, bias, reset);
   });
 }
 
 void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
-                            const Tensor& grad, const Tensor& x, const Tensor& weight) {
+                            const Tensor& grad, const Tensor& x, const Tensor& weight,
+                            const Tensor& reset) {
   DeviceGuard guard(x.device().index);
   dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal", [&](auto tag) {
-    backward_impl<typename decltype(tag)::type>(dx, dweight, dbias, grad, x, weight);
+    backward_impl<typename decltype(tag)::type>(dx, dweight, dbias, grad, x, weight, reset);
+  });
+}
+
+void conv1d_causal_step(const Tensor& y, const Tensor& state, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias) {
+  DeviceGuard guard(x.device().index);
+  dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal_step", [&](auto tag) {
+    step_impl<typename decltype(tag)::type>(y, state, x, weight, bias);
   });
 }
 

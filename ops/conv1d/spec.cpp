@@ -1,5 +1,7 @@
 // Test spec of the causal depthwise conv (see ops/op_spec.h): K = 4 as in Mamba, L = 1, odd L,
-// K > L, C = 1, C just past a warp, and K > 8 (more than one slot tile in the CUDA reduction).
+// K > L, C = 1, C just past a warp, K > 8 (more than one slot tile in the CUDA reduction), and
+// packed sequences (reset at t = 0, mid-row, and closer together than K).
+#include "core/copy.h"
 #include "core/factory.h"
 #include "ops/conv1d/conv1d.h"
 #include "ops/op_spec.h"
@@ -22,11 +24,17 @@ OpSpec spec_conv1d_causal() {
         with_bias("C = 33", 1, 2, 33, 2),
         with_bias("K = 9", 1, 10, 2, 9),
         with_bias("258 rows: several reduction chunks", 2, 129, 3, 4),
-        {"C = 1, no bias", {sample_normal(g, {2, 6, 1}), sample_normal(g, {1, 3})}}};
+        {"C = 1, no bias", {sample_normal(g, {2, 6, 1}), sample_normal(g, {1, 3})}},
+        {"reset: packed sequences of lengths 3, 2, 4 and 9",
+         {sample_normal(g, {2, 9, 3}), sample_normal(g, {3, 4}), sample_normal(g, {3}),
+          core::to(from_vector(std::vector<uint8_t>{1, 0, 0, 1, 0, 1, 0, 0, 0,  //
+                                                    1, 0, 0, 0, 0, 0, 0, 0, 0},
+                               {2, 9}),
+                   DType::boolean)}}};
   };
   s.run = [](const std::vector<Tensor>& in) {
-    return std::vector<Tensor>{in.size() > 2 ? conv1d_causal(in[0], in[1], in[2])
-                                             : conv1d_causal(in[0], in[1])};
+    const Tensor bias = in.size() > 2 ? in[2] : Tensor(), reset = in.size() > 3 ? in[3] : Tensor();
+    return std::vector<Tensor>{conv1d_causal(in[0], in[1], bias, reset)};
   };
   s.invalid = [] {
     return std::vector<InvalidCase>{
@@ -37,7 +45,13 @@ OpSpec spec_conv1d_causal() {
         {"K = 0", [] { conv1d_causal(ones({2, 5, 3}), ones({3, 0})); }},
         {"dtype mismatch",
          [] { conv1d_causal(ones({2, 5, 3}), ones({3, 2}, {DType::f64})); }},
-        {"integer x", [] { conv1d_causal(ones({2, 5, 3}, {DType::i64}), ones({3, 2})); }}};
+        {"integer x", [] { conv1d_causal(ones({2, 5, 3}, {DType::i64}), ones({3, 2})); }},
+        {"reset of the wrong shape",
+         [] {
+           conv1d_causal(ones({2, 5, 3}), ones({3, 2}), Tensor(), zeros({2, 4}, {DType::boolean}));
+         }},
+        {"reset that is not bool",
+         [] { conv1d_causal(ones({2, 5, 3}), ones({3, 2}), Tensor(), zeros({2, 5})); }}};
   };
   return s;
 }

@@ -1,0 +1,508 @@
+// CPU kernels of the selective scan. Work is split into units of (batch row, channel tile); a
+// tile is kLanes channels of one group, so its lanes share B_t and C_t and the SIMD loop runs
+// across channels with no horizontal sum in the forward. The state lives in a (N, lanes) array
+// on the stack; the forward stores it only every kChunk steps (checkpoints), and the backward
+// walks the chunks from last to first, recomputing the states of one chunk from its checkpoint.
+// Every reduction (dB, dC over channels; dA, dD, ddelta_bias over batch and time) runs in an
+// order fixed by the shape alone, so results do not depend on the thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/dispatch.h"
+#include "core/factory.h"
+#include "ops/selective_scan/cpu_math.h"
+#include "ops/selective_scan/kernels.h"
+
+// The hot per-unit functions are compiled twice, for AVX2+FMA and for the baseline, and picked
+// at load time: the build targets plain x86-64, which would leave half the vector width unused.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define COIL_SCAN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define COIL_SCAN_CLONES
+#endif
+
+namespace coil::cpu {
+namespace {
+using namespace scan_math;
+
+constexpr int64_t kChunk = 64;          // steps between checkpoints (the recompute window)
+constexpr int64_t kMaxN = kSelectiveScanMaxState;
+template <class T>
+constexpr int kLanes = int(64 / sizeof(T));  // channels per tile: 16 f32, 8 f64
+
+int64_t num_chunks(int64_t length) { return (length + kChunk - 1) / kChunk; }
+
+// Channel tiles of one batch row; none crosses a group boundary.
+struct Tiling {
+  int64_t per_group = 0, tiles_per_group = 0, groups = 0, lanes = 0;
+  Tiling(const SelectiveScanParams& p, int64_t lanes_)
+      : per_group(p.channels / p.groups),
+        tiles_per_group((per_group + lanes_ - 1) / lanes_),
+        groups(p.groups),
+        lanes(lanes_) {}
+  int64_t count() const { return groups * tiles_per_group; }
+  int64_t group(int64_t j) const { return j / tiles_per_group; }
+  int64_t first(int64_t j) const { return group(j) * per_group + (j % tiles_per_group) * lanes; }
+  int64_t width(int64_t j) const {
+    return std::min(lanes, (group(j) + 1) * per_group - first(j));
+  }
+};
+
+// Typed pointers of one call, shared by the forward and the backward.
+template <class T>
+struct Scan {
+  const SelectiveScanParams& p;
+  Tiling tiling;
+  const T *u, *delta, *z, *B, *C, *A, *D, *bias, *s0;
+  explicit Scan(const SelectiveScanParams& p_)
+      : p(p_),
+        tiling(p_, kLanes<T>),
+        u(static_cast<const T*>(p_.u)),
+        delta(static_cast<const T*>(p_.delta)),
+        z(static_cast<const T*>(p_.z)),
+        B(static_cast<const T*>(p_.B)),
+        C(static_cast<const T*>(p_.C)),
+        A(static_cast<const T*>(p_.A)),
+        D(static_cast<const T*>(p_.D)),
+        bias(static_cast<const T*>(p_.delta_bias)),
+        s0(static_cast<const T*>(p_.initial_state)) {}
+  int64_t units() const { return p.batch * tiling.count(); }
+  bool reset_at(int64_t b, int64_t t) const {
+    return p.reset != nullptr && p.reset[b * p.reset_sb + t * p.reset_st];
+  }
+};
+
+// ---- lane helpers: W lanes, of which the first w are real channels (the rest stay zero) ----
+
+template <class T, int W>
+COIL_SCAN_INLINE void load_lanes(T (&dst)[W], const T* src, int64_t w) {
+  if (w == W) {
+    for (int c = 0; c < W; ++c) dst[c] = src[c];
+  } else {
+    for (int c = 0; c < W; ++c) dst[c] = c < w ? src[c] : T(0);
+  }
+}
+
+template <class T, int W>
+COIL_SCAN_INLINE void store_lanes(T* dst, const T (&src)[W], int64_t w) {
+  for (int c = 0; c < w; ++c) dst[c] = src[c];
+}
+
+// (w channels, N) row-major at src -> (N, W) lanes; zeros when src is null.
+template <class T, int W>
+void load_state(T* dst, const T* src, int64_t w, int64_t N) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int c = 0; c < W; ++c) dst[n * W + c] = (src != nullptr && c < w) ? src[c * N + n] : T(0);
+}
+
+template <class T, int W>
+void store_state(T* dst, const T* src, int64_t w, int64_t N) {
+  for (int64_t c = 0; c < w; ++c)
+    for (int64_t n = 0; n < N; ++n) dst[c * N + n] = src[n * W + c];
+}
+
+// Sum of W lanes in a fixed pairwise order.
+template <class T, int W>
+COIL_SCAN_INLINE T lane_sum(const T (&v)[W]) {
+  T s[W];
+  for (int c = 0; c < W; ++c) s[c] = v[c];
+  for (int half = W / 2; half >= 1; half /= 2)
+    for (int c = 0; c < half; ++c) s[c] += s[c + half];
+  return s[0];
+}
+
+// Per-tile constants: A transposed to (N, W), D and delta_bias lanes.
+template <class T, int W>
+struct TileParams {
+  T At[kMaxN * W];
+  T D[W], bias[W];
+  void load(const Scan<T>& s, int64_t c0, int64_t w) {
+    load_state<T, W>(At, s.A + c0 * s.p.state, w, s.p.state);
+    for (int c = 0; c < W; ++c) {
+      D[c] = (s.D != nullptr && c < w) ? s.D[c0 + c] : T(0);
+      bias[c] = (s.bias != nullptr && c < w) ? s.bias[c0 + c] : T(0);
+    }
+  }
+};
+
+// dt (after bias and softplus) and the pre-softplus argument x of one step.
+template <class T, int W>
+COIL_SCAN_INLINE void load_dt(T (&dt)[W], T (&x)[W], const Scan<T>& s, const TileParams<T, W>& tp,
+                              int64_t b, int64_t t, int64_t c0, int64_t w) {
+  load_lanes<T, W>(x, s.delta + b * s.p.delta_sb + t * s.p.delta_st + c0, w);
+  for (int c = 0; c < W; ++c) x[c] += tp.bias[c];
+  if (s.p.delta_softplus) {
+    for (int c = 0; c < W; ++c) dt[c] = softplus_(x[c]);
+  } else {
+    for (int c = 0; c < W; ++c) dt[c] = x[c];
+  }
+}
+
+// ---- forward ---------------------------------------------------------------------------------
+
+template <class T>
+struct Forward : Scan<T> {
+  T *out, *final_state, *ckpt;
+  Forward(const SelectiveScanParams& p, T* out_, T* fs, T* ck)
+      : Scan<T>(p), out(out_), final_state(fs), ckpt(ck) {}
+};
+
+template <class T>
+COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
+  constexpr int W = kLanes<T>;
+  const SelectiveScanParams& p = f.p;
+  const int64_t N = p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
+  const int64_t b = unit / f.tiling.count(), j = unit % f.tiling.count();
+  const int64_t c0 = f.tiling.first(j), w = f.tiling.width(j), g = f.tiling.group(j);
+  TileParams<T, W> tp;
+  tp.load(f, c0, w);
+  alignas(64) T h[kMaxN * W];
+  load_state<T, W>(h, f.s0 ? f.s0 + (b * Dch + c0) * N : nullptr, w, N);
+  for (int64_t t = 0; t < L; ++t) {
+    if (f.ckpt != nullptr && t % kChunk == 0)
+      store_state<T, W>(f.ckpt + ((b * nch + t / kChunk) * Dch + c0) * N, h, w, N);
+    if (f.reset_at(b, t)) std::fill(h, h + N * W, T(0));
+    T dt[W], x[W], uv[W], du[W], y[W];
+    load_dt<T, W>(dt, x, f, tp, b, t, c0, w);
+    load_lanes<T, W>(uv, f.u + b * p.u_sb + t * p.u_st + c0, w);
+    for (int c = 0; c < W; ++c) {
+      du[c] = dt[c] * uv[c];
+      y[c] = T(0);
+    }
+    const T* Bt = f.B + b * p.B_sb + t * p.B_st + g * N;
+    const T* Ct = f.C + b * p.C_sb + t * p.C_st + g * N;
+    for (int64_t n = 0; n < N; ++n) {
+      const T bn = Bt[n], cn = Ct[n];
+      T* hn = h + n * W;
+      const T* an = tp.At + n * W;
+      for (int c = 0; c < W; ++c) {
+        const T hv = exp_(dt[c] * an[c]) * hn[c] + du[c] * bn;
+        hn[c] = hv;
+        y[c] += hv * cn;
+      }
+    }
+    for (int c = 0; c < W; ++c) y[c] += tp.D[c] * uv[c];
+    if (f.z != nullptr) {
+      T zv[W];
+      load_lanes<T, W>(zv, f.z + b * p.z_sb + t * p.z_st + c0, w);
+      for (int c = 0; c < W; ++c) y[c] *= zv[c] * sigmoid_(zv[c]);
+    }
+    store_lanes<T, W>(f.out + (b * L + t) * Dch + c0, y, w);
+  }
+  store_state<T, W>(f.final_state + (b * Dch + c0) * N, h, w, N);
+}
+
+COIL_SCAN_CLONES void run_forward_unit(const Forward<float>& f, int64_t unit) {
+  forward_unit(f, unit);
+}
+COIL_SCAN_CLONES void run_forward_unit(const Forward<double>& f, int64_t unit) {
+  forward_unit(f, unit);
+}
+
+// Enough work per thread to be worth a parallel region.
+bool worth_threads(const SelectiveScanParams& p) {
+  return p.batch * p.length * p.channels * p.state > (int64_t(1) << 15);
+}
+
+// ---- backward --------------------------------------------------------------------------------
+
+// Per-unit state carried across chunks (dh, and the parameter-gradient sums in double), the
+// per-chunk dB/dC partial sums of each unit, and per-thread recompute buffers.
+template <class T>
+struct Backward : Scan<T> {
+  static constexpr int W = kLanes<T>;
+  const T *ckpt, *dout, *dfinal;
+  T *du, *ddelta, *dz, *dinit;
+  std::vector<T> dh;                  // (units, N, W)
+  std::vector<double> sum_A, sum_D, sum_bias;  // (units, N, W), (units, W), (units, W)
+  std::vector<T> part_B, part_C;      // (units, kChunk, N): this chunk's lane sums per unit
+  Backward(const SelectiveScanParams& p, const Tensor& ck, const Tensor& dout_,
+           const Tensor& dfinal_, const SelectiveScanGrads& gr)
+      : Scan<T>(p),
+        ckpt(ck.data<T>()),
+        dout(dout_.data<T>()),
+        dfinal(dfinal_.defined() ? dfinal_.data<T>() : nullptr),
+        du(gr.du.defined() ? gr.du.data<T>() : nullptr),
+        ddelta(gr.ddelta.defined() ? gr.ddelta.data<T>() : nullptr),
+        dz(gr.dz.defined() ? gr.dz.data<T>() : nullptr),
+        dinit(gr.dinitial_state.defined() ? gr.dinitial_state.data<T>() : nullptr) {
+    const size_t units = size_t(this->units()), N = size_t(p.state);
+    dh.assign(units * N * W, T(0));
+    sum_A.assign(units * N * W, 0.0);
+    sum_D.assign(units * W, 0.0);
+    sum_bias.assign(units * W, 0.0);
+    part_B.assign(units * size_t(kChunk) * N, T(0));
+    part_C.assign(units * size_t(kChunk) * N, T(0));
+  }
+};
+
+template <class T>
+struct Scratch {
+  std::vector<T> h, a, h0;  // recomputed states and decays of one chunk (kChunk, N, W); start
+  Scratch(int64_t N, int W)
+      : h(size_t(kChunk * N * W)), a(size_t(kChunk * N * W)), h0(size_t(N * W)) {}
+};
+
+// Chunk k of one unit: recompute its states from the checkpoint, then the reverse scan.
+template <class T>
+COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Scratch<T>& sc) {
+  constexpr int W = kLanes<T>;
+  const SelectiveScanParams& p = bw.p;
+  const int64_t N = p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
+  const int64_t b = unit / bw.tiling.count(), j = unit % bw.tiling.count();
+  const int64_t c0 = bw.tiling.first(j), w = bw.tiling.width(j), g = bw.tiling.group(j);
+  const int64_t t0 = k * kChunk, t1 = std::min(L, t0 + kChunk);
+  TileParams<T, W> tp;
+  tp.load(bw, c0, w);
+  T *hs = sc.h.data(), *as = sc.a.data(), *h0 = sc.h0.data();
+  load_state<T, W>(h0, bw.ckpt + ((b * nch + k) * Dch + c0) * N, w, N);
+
+  // Recompute h_t and a_t = exp(dt_t A) for t in [t0, t1).
+  for (int64_t t = t0; t < t1; ++t) {
+    const T* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N * W;
+    T* ht = hs + (t - t0) * N * W;
+    T* at = as + (t - t0) * N * W;
+    const T keep = bw.reset_at(b, t) ? T(0) : T(1);
+    T dt[W], x[W], uv[W], du[W];
+    load_dt<T, W>(dt, x, bw, tp, b, t, c0, w);
+    load_lanes<T, W>(uv, bw.u + b * p.u_sb + t * p.u_st + c0, w);
+    for (int c = 0; c < W; ++c) du[c] = dt[c] * uv[c];
+    const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
+    for (int64_t n = 0; n < N; ++n) {
+      const T bn = Bt[n];
+      for (int c = 0; c < W; ++c) {
+        const T a = exp_(dt[c] * tp.At[n * W + c]);
+        at[n * W + c] = a;
+        ht[n * W + c] = a * (keep * prev[n * W + c]) + du[c] * bn;
+      }
+    }
+  }
+
+  T* dh = bw.dh.data() + unit * N * W;
+  if (k == nch - 1) load_state<T, W>(dh, bw.dfinal ? bw.dfinal + (b * Dch + c0) * N : nullptr, w, N);
+  T* pB = bw.part_B.data() + unit * kChunk * N;
+  T* pC = bw.part_C.data() + unit * kChunk * N;
+  alignas(64) T acc_A[kMaxN * W];
+  T acc_D[W] = {}, acc_bias[W] = {};
+  std::fill(acc_A, acc_A + N * W, T(0));
+  for (int64_t t = t1 - 1; t >= t0; --t) {
+    const bool reset = bw.reset_at(b, t);
+    const T* ht = hs + (t - t0) * N * W;
+    const T* at = as + (t - t0) * N * W;
+    const T* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N * W;
+    const T keep = reset ? T(0) : T(1);
+    T dt[W], x[W], uv[W], du[W], go[W], gy[W], zv[W], y[W], sum_dhB[W], ddt[W];
+    load_dt<T, W>(dt, x, bw, tp, b, t, c0, w);
+    load_lanes<T, W>(uv, bw.u + b * p.u_sb + t * p.u_st + c0, w);
+    load_lanes<T, W>(go, bw.dout + (b * L + t) * Dch + c0, w);
+    if (bw.z != nullptr) {
+      load_lanes<T, W>(zv, bw.z + b * p.z_sb + t * p.z_st + c0, w);
+      for (int c = 0; c < W; ++c) gy[c] = go[c] * zv[c] * sigmoid_(zv[c]);
+    } else {
+      for (int c = 0; c < W; ++c) gy[c] = go[c];
+    }
+    for (int c = 0; c < W; ++c) {
+      du[c] = dt[c] * uv[c];
+      y[c] = sum_dhB[c] = ddt[c] = T(0);
+    }
+    const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
+    const T* Ct = bw.C + b * p.C_sb + t * p.C_st + g * N;
+    for (int64_t n = 0; n < N; ++n) {
+      const T bn = Bt[n], cn = Ct[n];
+      T* dhn = dh + n * W;
+      const T *hn = ht + n * W, *an = at + n * W, *pn = prev + n * W, *An = tp.At + n * W;
+      T pb[W], pc[W];
+      for (int c = 0; c < W; ++c) {
+        y[c] += cn * hn[c];
+        const T d = dhn[c] + cn * gy[c];  // total gradient of h_t
+        pc[c] = gy[c] * hn[c];
+        pb[c] = d * du[c];
+        sum_dhB[c] += d * bn;
+        const T q = d * an[c] * (keep * pn[c]);
+        ddt[c] += d * bn * uv[c] + An[c] * q;
+        acc_A[n * W + c] += dt[c] * q;
+        dhn[c] = keep * an[c] * d;  // gradient of h_{t-1}; none across a reset
+      }
+      pB[(t - t0) * N + n] = lane_sum<T, W>(pb);
+      pC[(t - t0) * N + n] = lane_sum<T, W>(pc);
+    }
+    T o_du[W], o_dz[W];
+    for (int c = 0; c < W; ++c) {
+      o_du[c] = tp.D[c] * gy[c] + dt[c] * sum_dhB[c];
+      if (p.delta_softplus) ddt[c] *= sigmoid_(x[c]);
+      acc_D[c] += gy[c] * uv[c];
+      acc_bias[c] += ddt[c];
+    }
+    const int64_t row = (b * L + t) * Dch + c0;
+    if (bw.du) store_lanes<T, W>(bw.du + row, o_du, w);
+    if (bw.ddelta) store_lanes<T, W>(bw.ddelta + row, ddt, w);
+    if (bw.dz) {
+      for (int c = 0; c < W; ++c) {
+        const T s = sigmoid_(zv[c]);
+        o_dz[c] = go[c] * (y[c] + tp.D[c] * uv[c]) * s * (T(1) + zv[c] * (T(1) - s));
+      }
+      store_lanes<T, W>(bw.dz + row, o_dz, w);
+    }
+  }
+  if (k == 0 && bw.dinit) store_state<T, W>(bw.dinit + (b * Dch + c0) * N, dh, w, N);
+  double* sA = bw.sum_A.data() + unit * N * W;
+  for (int64_t i = 0; i < N * W; ++i) sA[i] += double(acc_A[i]);
+  for (int c = 0; c < W; ++c) {
+    bw.sum_D[size_t(unit * W + c)] += double(acc_D[c]);
+    bw.sum_bias[size_t(unit * W + c)] += double(acc_bias[c]);
+  }
+}
+
+COIL_SCAN_CLONES void run_backward_unit(Backward<float>& bw, int64_t unit, int64_t k,
+                                        Scratch<float>& sc) {
+  backward_unit(bw, unit, k, sc);
+}
+COIL_SCAN_CLONES void run_backward_unit(Backward<double>& bw, int64_t unit, int64_t k,
+                                        Scratch<double>& sc) {
+  backward_unit(bw, unit, k, sc);
+}
+
+// dB, dC rows of chunk k: for each (b, t), sum the tiles of each group in tile order.
+template <class T>
+void reduce_BC(const Backward<T>& bw, int64_t b, int64_t t, int64_t k, T* dB, T* dC) {
+  const SelectiveScanParams& p = bw.p;
+  const int64_t N = p.state, G = p.groups, tpg = bw.tiling.tiles_per_group;
+  const int64_t tl = t - k * kChunk;
+  for (int64_t g = 0; g < G; ++g) {
+    T* ob = dB ? dB + ((b * p.length + t) * G + g) * N : nullptr;
+    T* oc = dC ? dC + ((b * p.length + t) * G + g) * N : nullptr;
+    for (int64_t n = 0; n < N; ++n) {
+      T sb = T(0), sc = T(0);
+      for (int64_t j = g * tpg; j < (g + 1) * tpg; ++j) {
+        const size_t at = size_t(((b * bw.tiling.count() + j) * kChunk + tl) * N + n);
+        sb += bw.part_B[at];
+        sc += bw.part_C[at];
+      }
+      if (ob) ob[n] = sb;
+      if (oc) oc[n] = sc;
+    }
+  }
+}
+
+// dA, dD, ddelta_bias: per-unit sums added over the batch in order.
+template <class T>
+void reduce_params(const Backward<T>& bw, const SelectiveScanGrads& gr) {
+  constexpr int W = kLanes<T>;
+  const SelectiveScanParams& p = bw.p;
+  const int64_t N = p.state, tiles = bw.tiling.count();
+  T* dA = gr.dA.defined() ? gr.dA.data<T>() : nullptr;
+  T* dD = gr.dD.defined() ? gr.dD.data<T>() : nullptr;
+  T* dbias = gr.ddelta_bias.defined() ? gr.ddelta_bias.data<T>() : nullptr;
+  for (int64_t j = 0; j < tiles; ++j) {
+    const int64_t c0 = bw.tiling.first(j), w = bw.tiling.width(j);
+    for (int64_t c = 0; c < w; ++c) {
+      double sd = 0, sbias = 0;
+      for (int64_t b = 0; b < p.batch; ++b) {
+        sd += bw.sum_D[size_t((b * tiles + j) * W + c)];
+        sbias += bw.sum_bias[size_t((b * tiles + j) * W + c)];
+      }
+      if (dD) dD[c0 + c] = T(sd);
+      if (dbias) dbias[c0 + c] = T(sbias);
+      for (int64_t n = 0; n < N && dA; ++n) {
+        double s = 0;
+        for (int64_t b = 0; b < p.batch; ++b) s += bw.sum_A[size_t(((b * tiles + j) * N + n) * W + c)];
+        dA[(c0 + c) * N + n] = T(s);
+      }
+    }
+  }
+}
+
+template <class T>
+void backward_impl(const SelectiveScanParams& p, const Tensor& ckpt, const Tensor& dout,
+                   const Tensor& dfinal, const SelectiveScanGrads& gr) {
+  Backward<T> bw(p, ckpt, dout, dfinal, gr);
+  T* dB = gr.dB.defined() ? gr.dB.data<T>() : nullptr;
+  T* dC = gr.dC.defined() ? gr.dC.data<T>() : nullptr;
+  const int64_t units = bw.units(), nch = num_chunks(p.length);
+#pragma omp parallel if (worth_threads(p))
+  {
+    Scratch<T> sc(p.state, kLanes<T>);
+    for (int64_t k = nch - 1; k >= 0; --k) {
+#pragma omp for schedule(static)
+      for (int64_t unit = 0; unit < units; ++unit) run_backward_unit(bw, unit, k, sc);
+      const int64_t t0 = k * kChunk, rows = std::min(p.length, t0 + kChunk) - t0;
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < p.batch * rows; ++r)
+        reduce_BC(bw, r / rows, t0 + r % rows, k, dB, dC);
+    }
+  }
+  reduce_params(bw, gr);
+}
+
+// ---- step ------------------------------------------------------------------------------------
+
+template <class T>
+void step_impl(const Tensor& y, const Tensor& state, const Tensor& u, const Tensor& delta,
+               const Tensor& A, const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z,
+               const Tensor& bias, bool softplus) {
+  const int64_t Bt = state.size(0), Dch = state.size(1), N = state.size(2), G = B.size(1);
+  const int64_t per_group = Dch / G;
+  T* sp = state.data<T>();
+  T* yp = y.data<T>();
+  const T *up = u.data<T>(), *dp = delta.data<T>(), *Ap = A.data<T>(), *Bp = B.data<T>(),
+          *Cp = C.data<T>();
+  const T* Dp = D.defined() ? D.data<T>() : nullptr;
+  const T* zp = z.defined() ? z.data<T>() : nullptr;
+  const T* bp = bias.defined() ? bias.data<T>() : nullptr;
+#pragma omp parallel for schedule(static) if (Bt * Dch * N > (int64_t(1) << 15))
+  for (int64_t r = 0; r < Bt * Dch; ++r) {
+    const int64_t b = r / Dch, d = r % Dch, g = d / per_group;
+    const T x = dp[r] + (bp ? bp[d] : T(0));
+    const T dt = softplus ? softplus_(x) : x, du = dt * up[r];
+    T* s = sp + r * N;
+    const T *Bn = Bp + (b * G + g) * N, *Cn = Cp + (b * G + g) * N;
+    T acc = T(0);
+    for (int64_t n = 0; n < N; ++n) {
+      s[n] = exp_(dt * Ap[d * N + n]) * s[n] + du * Bn[n];
+      acc += s[n] * Cn[n];
+    }
+    T out = acc + (Dp ? Dp[d] : T(0)) * up[r];
+    if (zp) out *= zp[r] * sigmoid_(zp[r]);
+    yp[r] = out;
+  }
+}
+
+}  // namespace
+
+void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
+                            const Tensor& final_state, Tensor* checkpoints) {
+  dispatch<DType::f32, DType::f64>(p.dtype, "selective_scan", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (checkpoints != nullptr)
+      *checkpoints = empty({p.batch, num_chunks(p.length), p.channels, p.state},
+                           {p.param_dtype, p.device});
+    const Forward<T> f(p, out.data<T>(), final_state.data<T>(),
+                       checkpoints ? checkpoints->data<T>() : nullptr);
+    const int64_t units = f.units();
+#pragma omp parallel for schedule(static) if (worth_threads(p))
+    for (int64_t unit = 0; unit < units; ++unit) run_forward_unit(f, unit);
+  });
+}
+
+void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpoints,
+                             const Tensor& dout, const Tensor& dfinal,
+                             const SelectiveScanGrads& grads) {
+  dispatch<DType::f32, DType::f64>(p.dtype, "selective_scan", [&](auto tag) {
+    backward_impl<typename decltype(tag)::type>(p, checkpoints, dout, dfinal, grads);
+  });
+}
+
+void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u,
+                         const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                         const Tensor& D, const Tensor& z, const Tensor& delta_bias,
+                         bool delta_softplus) {
+  dispatch<DType::f32, DType::f64>(u.dtype(), "selective_scan_step", [&](auto tag) {
+    step_impl<typename decltype(tag)::type>(y, state, u, delta, A, B, C, D, z, delta_bias,
+                                            delta_softplus);
+  });
+}
+
+}  // namespace coil::cpu
