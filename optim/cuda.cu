@@ -1,0 +1,204 @@
+// CUDA multi-tensor kernels: the list of tensors goes to the device as an array of descriptors
+// (each with the index of its first chunk) and one grid walks every chunk of every tensor; a
+// block finds its tensor by binary search over the chunk starts. The norm is a fixed tree per
+// chunk, then one block sums the chunk partials in order: bitwise reproducible, no atomics.
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "core/cuda/launch.cuh"
+#include "core/dispatch.h"
+#include "core/factory.h"
+#include "optim/kernels.h"
+
+namespace coil::cuda {
+namespace {
+
+using optim::kChunk;
+constexpr int kThreads = 512;  // fixed: the norm's reduction tree depends on it
+
+template <class Item>
+struct Indexed {
+  Item item;
+  int64_t first_chunk;
+};
+
+// Descriptors of the non-empty tensors with their first chunk, and the total chunk count.
+template <class Item>
+std::vector<Indexed<Item>> index_chunks(const std::vector<Item>& list, int64_t& total) {
+  std::vector<Indexed<Item>> out;
+  total = 0;
+  for (const Item& it : list) {
+    if (it.numel == 0) continue;
+    out.push_back({it, total});
+    total += (it.numel + kChunk - 1) / kChunk;
+  }
+  return out;
+}
+
+// A device copy of host descriptors, stream-ordered (the host vector is staged by the call, so
+// it may go away right after).
+template <class T>
+Tensor upload(const std::vector<T>& v, int device) {
+  Tensor t = empty({int64_t(v.size() * sizeof(T))}, {DType::u8, Device::cuda(device)});
+  COIL_CUDA_CHECK(cudaMemcpyAsync(t.data_ptr(), v.data(), v.size() * sizeof(T),
+                                  cudaMemcpyHostToDevice, stream(device)));
+  return t;
+}
+
+// The tensor holding chunk c: the last one whose first chunk is <= c.
+template <class Item>
+__device__ __forceinline__ const Indexed<Item>& find_chunk(const Indexed<Item>* list, int n,
+                                                           int64_t c) {
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (list[mid].first_chunk <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  return list[lo];
+}
+
+template <class T>
+__global__ void update_kernel(const Indexed<optim::TensorUpdate>* list, int n, int64_t chunks,
+                              optim::UpdateRule rule) {
+  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
+    const auto& d = find_chunk(list, n, c);
+    const optim::TensorUpdate& u = d.item;
+    const optim::Coeffs<T> k = optim::make_coeffs<T>(rule, u.s);
+    const int64_t begin = (c - d.first_chunk) * kChunk;
+    const int64_t end = begin + kChunk < u.numel ? begin + kChunk : u.numel;
+    T* p = static_cast<T*>(u.param);
+    const T* g = static_cast<const T*>(u.grad);
+    T* b1 = static_cast<T*>(u.buf1);
+    T* b2 = static_cast<T*>(u.buf2);
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      T pi = p[i];
+      if (rule.algorithm == optim::Algorithm::sgd) {
+        T unused = T(0);
+        T& bi = b1 ? b1[i] : unused;
+        optim::sgd_element<T>(k, pi, g[i], bi);
+      } else {
+        T m = b1[i], v = b2[i];
+        optim::adam_element<T>(k, pi, g[i], m, v);
+        b1[i] = m;
+        b2[i] = v;
+      }
+      p[i] = pi;
+    }
+  }
+}
+
+// Sum of a block's values in a fixed tree; the result is valid in thread 0.
+__device__ double block_sum(double v) {
+  __shared__ double shared[kThreads];
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s /= 2) {
+    if (int(threadIdx.x) < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  return shared[0];
+}
+
+// partial[c] = sum of squares of chunk c, in double.
+template <class T>
+__global__ void sum_squares_kernel(const Indexed<optim::TensorSpan>* list, int n, int64_t chunks,
+                                   double* partial) {
+  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
+    const auto& d = find_chunk(list, n, c);
+    const int64_t begin = (c - d.first_chunk) * kChunk;
+    const int64_t end = begin + kChunk < d.item.numel ? begin + kChunk : d.item.numel;
+    const T* x = static_cast<const T*>(d.item.data);
+    double acc = 0;
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
+      acc += double(x[i]) * double(x[i]);
+    double total = block_sum(acc);
+    if (threadIdx.x == 0) partial[c] = total;
+    __syncthreads();  // shared memory is reused by the next chunk
+  }
+}
+
+// One block: out = sqrt(sum of the partials), each thread summing a fixed stride of them.
+template <class T>
+__global__ void finish_norm_kernel(const double* partial, int64_t chunks, T* out) {
+  double acc = 0;
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) acc += partial[c];
+  double total = block_sum(acc);
+  if (threadIdx.x == 0) *out = T(sqrt(total));
+}
+
+template <class T>
+__global__ void clip_kernel(const Indexed<optim::TensorSpan>* list, int n, int64_t chunks,
+                            const T* norm, double max_norm) {
+  const T coef = optim::clip_coefficient<T>(*norm, max_norm);
+  if (coef == T(1)) return;  // multiplying by 1 changes nothing
+  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
+    const auto& d = find_chunk(list, n, c);
+    const int64_t begin = (c - d.first_chunk) * kChunk;
+    const int64_t end = begin + kChunk < d.item.numel ? begin + kChunk : d.item.numel;
+    T* x = static_cast<T*>(d.item.data);
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) x[i] *= coef;
+  }
+}
+
+unsigned grid_of(int64_t chunks, int device) {
+  return unsigned(std::max<int64_t>(1, std::min<int64_t>(chunks, int64_t(sm_count(device)) * 8)));
+}
+
+}  // namespace
+
+void optim_update(DType dtype, Device device, const optim::UpdateRule& rule,
+                  const std::vector<optim::TensorUpdate>& list) {
+  DeviceGuard guard(device.index);
+  int64_t chunks = 0;
+  auto indexed = index_chunks(list, chunks);
+  if (chunks == 0) return;
+  Tensor dev = upload(indexed, device.index);
+  auto* ptr = static_cast<const Indexed<optim::TensorUpdate>*>(dev.data_ptr());
+  dispatch<DType::f32, DType::f64>(dtype, "Optimizer", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    update_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, stream(device.index)>>>(
+        ptr, int(indexed.size()), chunks, rule);
+    COIL_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void optim_global_norm(DType dtype, Device device, const std::vector<optim::TensorSpan>& list,
+                       const Tensor& out) {
+  DeviceGuard guard(device.index);
+  int64_t chunks = 0;
+  auto indexed = index_chunks(list, chunks);
+  Tensor dev = upload(indexed, device.index);
+  Tensor partial = empty({std::max<int64_t>(chunks, 1)}, {DType::f64, device});
+  cudaStream_t s = stream(device.index);
+  dispatch<DType::f32, DType::f64>(dtype, "clip_grad_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (chunks > 0) {
+      sum_squares_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, s>>>(
+          static_cast<const Indexed<optim::TensorSpan>*>(dev.data_ptr()), int(indexed.size()),
+          chunks, partial.data<double>());
+      COIL_CUDA_CHECK_LAUNCH();
+    }
+    finish_norm_kernel<T><<<1, kThreads, 0, s>>>(partial.data<double>(), chunks, out.data<T>());
+    COIL_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void optim_clip(DType dtype, Device device, const std::vector<optim::TensorSpan>& list,
+                const Tensor& norm, double max_norm) {
+  DeviceGuard guard(device.index);
+  int64_t chunks = 0;
+  auto indexed = index_chunks(list, chunks);
+  if (chunks == 0) return;
+  Tensor dev = upload(indexed, device.index);
+  dispatch<DType::f32, DType::f64>(dtype, "clip_grad_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    clip_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, stream(device.index)>>>(
+        static_cast<const Indexed<optim::TensorSpan>*>(dev.data_ptr()), int(indexed.size()), chunks,
+        norm.data<T>(), max_norm);
+    COIL_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace coil::cuda

@@ -1,0 +1,57 @@
+// Multi-tensor kernels of the optimizers and gradient clipping: each call walks a list of
+// tensors (all of one dtype, contiguous, on one device) split into fixed-size chunks, so one
+// launch (CUDA) or one OpenMP loop (CPU) covers every parameter.
+#pragma once
+#include <vector>
+
+#include "core/kernels.h"  // COIL_DEVICE_CALL
+#include "optim/update_math.h"
+
+namespace coil::optim {
+
+// Elements per chunk: a CUDA block or one OpenMP work item. Fixed, so the partial sums of the
+// norm (one per chunk) and their order do not depend on the machine.
+inline constexpr int64_t kChunk = 16384;
+
+// One parameter's update: its buffers and the host-computed scalars for this step.
+struct TensorUpdate {
+  void* param;
+  const void* grad;
+  void* buf1;  // Adam: exp_avg; SGD: momentum_buffer (null without momentum)
+  void* buf2;  // Adam: exp_avg_sq; SGD: unused
+  int64_t numel;
+  StepScalars s;
+};
+
+// A read-write view of one gradient for clipping.
+struct TensorSpan {
+  void* data;
+  int64_t numel;
+};
+
+}  // namespace coil::optim
+
+namespace coil {
+
+#define COIL_OPTIM_KERNELS                                                                       \
+  /* every tensor of `list`, dtype f32 or f64, on device `out_device` */                         \
+  void optim_update(DType dtype, Device device, const optim::UpdateRule& rule,                   \
+                    const std::vector<optim::TensorUpdate>& list);                               \
+  /* out (0-dim, `dtype`) = sqrt(sum of squares of every element), summed per chunk and then     \
+     over chunks in a fixed order (bitwise reproducible) */                                      \
+  void optim_global_norm(DType dtype, Device device, const std::vector<optim::TensorSpan>& list, \
+                         const Tensor& out);                                                     \
+  /* every element *= min(1, max_norm / (norm + 1e-6)), norm read from the 0-dim tensor on the   \
+     device (no host sync) */                                                                    \
+  void optim_clip(DType dtype, Device device, const std::vector<optim::TensorSpan>& list,        \
+                  const Tensor& norm, double max_norm);
+
+namespace cpu {
+COIL_OPTIM_KERNELS
+}
+namespace cuda {
+COIL_OPTIM_KERNELS
+}
+#undef COIL_OPTIM_KERNELS
+
+}  // namespace coil
