@@ -1,0 +1,210 @@
+// coil_bench_fft_conv: the kernel lab of the FFT long convolution (ops/fft_conv). Checks the
+// device kernels against a direct O(L^2) float64 convolution on small sizes, then times the
+// issue-8 workloads, forward and forward+backward (du, dk, dD), against the floor: reading u
+// and writing y once forward (plus reading dy, u and writing du backward), at the bandwidth of
+// a plain device copy measured in the same run.
+//
+//   coil_bench_fft_conv [--device cpu|cuda|all] [--reps N>=20]
+//
+// Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
+// innermost), v2 as (B*H/2, n) "rows" (contiguous transforms). CPU: FFTW on tiles of 16 channels.
+// GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "core/copy.h"
+#include "core/factory.h"
+#include "core/random.h"
+#include "ops/fft_conv/kernels.h"
+
+#if defined(COIL_WITH_CUDA)
+#include "core/storage.h"
+#include "ops/common/fft_plans_cuda.cuh"
+#endif
+
+namespace {
+
+using coil::Device;
+using coil::Tensor;
+
+constexpr int kWarmup = 5;
+
+struct Workload {
+  int64_t B, L, H;
+  double torch_fwd_ms, torch_both_ms;    // anchors from issue 8 (PyTorch 2.11 / 2.15)
+  double target_fwd_ms, target_both_ms;  // issue 8's targets
+};
+
+// The operands of one causal convolution with D (as S4 layers call it) and its gradients.
+struct Set {
+  Tensor u, k, D, y, dy, du, dk, dD;
+  Set(int64_t B, int64_t L, int64_t H, int64_t C, Device dev, uint64_t seed) {
+    coil::Generator g(seed);
+    coil::TensorOptions o{coil::DType::f32, dev};
+    u = coil::normal({B, L, H}, 0, 1, o, &g);
+    k = coil::normal({C, H, L}, 0, 0.02, o, &g);
+    D = coil::normal({H}, 0, 1, o, &g);
+    dy = coil::normal({B, L, H}, 0, 1, o, &g);
+    y = coil::empty({B, L, H}, o), du = coil::empty({B, L, H}, o);
+    dk = coil::empty({C, H, L}, o), dD = coil::empty({H}, o);
+  }
+  void forward() const { COIL_DEVICE_CALL("bench", u.device(), fft_conv_forward, y, u, k, D); }
+  void backward() const {
+    COIL_DEVICE_CALL("bench", u.device(), fft_conv_backward, du, dk, dD, dy, u, k, D);
+  }
+};
+
+// Direct float64 sums of the contract in ops/fft_conv/fft_conv.h: y and the three gradients.
+std::vector<std::vector<double>> direct(const Set& s) {
+  auto v = [](const Tensor& t) {
+    return coil::core::to(coil::core::to(t, Device::cpu()), coil::DType::f64).to_vector<double>();
+  };
+  const auto u = v(s.u), k = v(s.k), D = v(s.D), dy = v(s.dy);
+  const int64_t B = s.u.size(0), L = s.u.size(1), H = s.u.size(2), C = s.k.size(0);
+  std::vector<double> y(u.size()), du(u.size()), dk(k.size()), dD(D.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < L; ++t)
+        for (int64_t q = 0; q < L; ++q) {
+          const size_t it = size_t((b * L + t) * H + h), iq = size_t((b * L + q) * H + h);
+          int64_t ki = -1;
+          if (q <= t) ki = h * L + (t - q);
+          else if (C == 2) ki = (H + h) * L + (q - t - 1);
+          double w = ki >= 0 ? k[size_t(ki)] : 0.0;
+          if (q == t) w += D[size_t(h)], dD[size_t(h)] += dy[it] * u[iq];
+          y[it] += w * u[iq];
+          du[iq] += w * dy[it];
+          if (ki >= 0) dk[size_t(ki)] += dy[it] * u[iq];
+        }
+  // k1[h, L - 1] (lag -L) never reaches y: its gradient is zero, as direct() leaves it.
+  return {y, du, dk, dD};
+}
+
+double rel(const Tensor& a, const std::vector<double>& b) {
+  auto x = coil::core::to(coil::core::to(a, Device::cpu()), coil::DType::f64).to_vector<double>();
+  double d = 0, s = 1e-30;
+  for (size_t i = 0; i < x.size(); ++i)
+    d = std::max(d, std::abs(x[i] - b[i])), s = std::max(s, std::abs(b[i]));
+  return d / s;
+}
+
+void check(Device dev) {
+  double worst = 0;
+  for (int64_t C : {1, 2}) {
+    Set s(2, 300, 6, C, dev, 41 + uint64_t(C));
+    s.forward();
+    s.backward();
+    const auto ref = direct(s);
+    worst = std::max({worst, rel(s.y, ref[0]), rel(s.du, ref[1]), rel(s.dk, ref[2]),
+                      rel(s.dD, ref[3])});
+  }
+  fmt::print("  check vs direct f64 convolution (B 2, L 300, H 6, causal and bidirectional, "
+             "y/du/dk/dD): max rel diff {:.2e}{}\n",
+             worst, worst <= 1e-5 ? "" : "  MISMATCH");
+}
+
+void row(const std::string& a, const std::string& b, const std::string& c, const std::string& d,
+         const std::string& e, const std::string& f, const std::string& g) {
+  fmt::print("  {:<22} {:>10} {:>10} {:>10} {:>10} {:>11} {:>8}\n", a, b, c, d, e, f, g);
+}
+
+void bench(Device dev, const Workload& w, int reps) {
+  Set s(w.B, w.L, w.H, 1, dev, 7);
+  Tensor copy_dst = coil::empty_like(s.u);
+  const double ub = double(s.u.nbytes()), kb = double(s.k.nbytes());
+  std::vector<std::function<void()>> fns;
+  struct Version {
+    std::string name;
+    int layout;  // -1 on the CPU
+  };
+  std::vector<Version> versions = {{"FFTW tiles", -1}};
+#if defined(COIL_WITH_CUDA)
+  using coil::cuda::FftConvLayout;
+  if (dev.is_cuda()) versions = {{"v1 columns", int(FftConvLayout::columns)},
+                                 {"v2 rows", int(FftConvLayout::rows)}};
+  auto set_layout = [](int layout) {
+    if (layout >= 0) coil::cuda::fft_conv_layout() = FftConvLayout(layout);
+  };
+#else
+  auto set_layout = [](int) {};
+#endif
+  for (const Version& v : versions) {
+    fns.push_back([&s, v, set_layout] { set_layout(v.layout), s.forward(); });
+    fns.push_back([&s, v, set_layout] { set_layout(v.layout), s.forward(), s.backward(); });
+  }
+#if defined(COIL_WITH_CUDA)
+  // The cuFFT round trip alone (forward + inverse C2C of the packed spectra, columns layout):
+  // what the pointwise kernels add on top of it is the rest of v1's forward.
+  const int64_t n = coil::fft_conv_size(w.L, w.L), R = w.B * ((w.H + 1) / 2);
+  coil::Storage packed(dev.is_cuda() ? size_t(n * R) * 8 : 1, dev);
+  if (dev.is_cuda()) {
+    versions.push_back({"cuFFT fwd+inv only", -1});
+    fns.push_back([&, n, R] {
+      coil::cuda::fft::PlanKey key{n, R, R, 1, R, 1, CUFFT_C2C, dev.index};
+      coil::cuda::fft::execute(key, packed.data(), packed.data(), CUFFT_FORWARD);
+      coil::cuda::fft::execute(key, packed.data(), packed.data(), CUFFT_INVERSE);
+    });
+    fns.push_back([] {});
+  }
+#endif
+  fns.push_back(
+      [&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), s.u.data_ptr(), s.u.nbytes()); });
+  const std::vector<double> t = coil::bench::time_all(dev, reps, fns, kWarmup);
+  set_layout(0);
+  const double copy_bw = 2 * ub / t.back();  // bytes/s
+  const double floor_fwd = (2 * ub + kb) / copy_bw, floor_both = (5 * ub + 3 * kb) / copy_bw;
+  fmt::print("\nB {}, L {}, H {} (f32, causal, with D) on {}; floor = minimum bytes at copy "
+             "bandwidth {:.0f} GB/s\n",
+             w.B, w.L, w.H, dev.str(), copy_bw * 1e-9);
+  row("version", "fwd ms", "floor/fwd", "f+b ms", "floor/f+b", "PyTorch", "target");
+  for (size_t i = 0; i < versions.size(); ++i) {
+    const double tf = t[2 * i], tb = t[2 * i + 1];
+    if (dev.is_cuda() && versions[i].layout < 0) {  // the cuFFT-only row: one time
+      row(versions[i].name, fmt::format("{:.3f}", tf * 1e3), "", "", "", "", "");
+      continue;
+    }
+    const bool ok = tf * 1e3 <= w.target_fwd_ms && tb * 1e3 <= w.target_both_ms;
+    row(versions[i].name, fmt::format("{:.3f}", tf * 1e3), fmt::format("{:.3f}", floor_fwd / tf),
+        fmt::format("{:.3f}", tb * 1e3), fmt::format("{:.3f}", floor_both / tb),
+        fmt::format("{:.3f}/{:.2f}", w.torch_fwd_ms, w.torch_both_ms),
+        ok ? "ok" : "MISS");
+  }
+  row("floor", fmt::format("{:.3f}", floor_fwd * 1e3), "", fmt::format("{:.3f}", floor_both * 1e3),
+      "", "", "");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  coil::bench::CommonOptions o;
+  int rc = coil::bench::parse_args(argc, argv, "coil_bench_fft_conv",
+                                   "[--device cpu|cuda|all] [--reps N>=20]", o,
+                                   [](const std::string&, auto&) { return false; });
+  if (rc >= 0) return rc;
+  auto run = [&](const std::vector<Device>& devices) {
+    fmt::print("coil_bench_fft_conv (coil {}), {} CPU threads\n", COIL_VERSION,
+               omp_get_max_threads());
+    for (Device dev : devices) {
+      fmt::print("\n=== {}: {} ===\n", dev.str(), coil::bench::device_name(dev));
+      check(dev);
+      if (dev.is_cuda()) {
+        // Targets: issue 8, H200 f32.
+        for (const Workload& w : {Workload{16, 4096, 256, 0.620, 1.876, 0.155, 0.625},
+                                  Workload{8, 1024, 1024, 0.326, 1.219, 0.082, 0.406},
+                                  Workload{4, 65536, 256, 4.031, 10.88, 1.01, 3.63}})
+          bench(dev, w, o.reps);
+      } else {
+        // Issue 8: PyTorch 3.1 ms / 11-15 ms on the 2-core machine; coil at least 2x faster.
+        bench(dev, Workload{8, 1024, 128, 3.1, 11.0, 1.55, 5.5}, o.reps);
+      }
+    }
+  };
+  return coil::bench::run_on_devices("coil_bench_fft_conv", o.device, /*cpu_last=*/false, run);
+}
