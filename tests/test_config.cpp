@@ -37,7 +37,7 @@ TEST_CASE("errors name the file, the line and the key") {
   CHECK(err("task:\n  name: sorting\n") ==
         "configs/x.yaml:2: task.name: expected one of \"selective_copying\", \"copying\", "
         "\"induction_heads\", \"mqar\", got \"sorting\"");
-  CHECK(err("train:\n  steps: 2.5\n").find("x.yaml:2: train.steps: expected a positive integer") == 0);
+  CHECK(err("train:\n  steps: 2.5\n").find("x.yaml:2: train.steps: expected a positive integer") != std::string::npos);
   CHECK(err("train: 3\n") ==
         "configs/x.yaml:1: train: expected a section (a map of keys), got \"3\"");
   CHECK(err("eval:\n  lengths: [64, -2]\n") ==
