@@ -37,6 +37,14 @@ const std::vector<LayerEntry>& layer_table() {
        [](const ModelOptions& o, int64_t) -> std::shared_ptr<SequenceLayer> {
          return std::make_shared<SSMBlock>(o, "s6");
        }},
+      {"s4",
+       [](const ModelOptions& o, int64_t) -> std::shared_ptr<SequenceLayer> {
+         return std::make_shared<SSMBlock>(o, "s4");
+       }},
+      {"s4d",
+       [](const ModelOptions& o, int64_t) -> std::shared_ptr<SequenceLayer> {
+         return std::make_shared<SSMBlock>(o, "s4d");
+       }},
   };
   return table;
 }

@@ -10,6 +10,7 @@
 #include "core/copy.h"
 #include "core/factory.h"
 #include "core/random.h"
+#include "nn/s4_core.h"
 #include "ops/elementwise/elementwise.h"
 #include "ops/linalg/linalg.h"
 #include "ops/selective_scan/selective_scan.h"
@@ -81,13 +82,15 @@ Tensor SelectiveSSM::step(const Tensor& x_t, const Tensor& z_t, State& state) co
 }
 
 const std::vector<std::string>& ssm_core_kinds() {
-  static const std::vector<std::string> kinds = {"s6"};
+  static const std::vector<std::string> kinds = {"s6", "s4d", "s4"};
   return kinds;
 }
 
 std::unique_ptr<SSMCore> make_ssm_core(Module& owner, const std::string& kind, int64_t channels,
                                        const ModelOptions& o) {
   if (kind == "s6") return std::make_unique<SelectiveSSM>(owner, channels, o.s6);
+  if (kind == "s4d") return std::make_unique<S4DCore>(owner, channels, o.s4);
+  if (kind == "s4") return std::make_unique<S4Core>(owner, channels, o.s4);
   COIL_FAIL("[model] unknown ssm '{}'; allowed: {}", kind, fmt::join(ssm_core_kinds(), ", "));
 }
 
@@ -105,6 +108,9 @@ void validate_ssm_options(const ModelOptions& o) {
              fmt::join(ssm_core_kinds(), ", "));
   COIL_CHECK(o.mamba.expand > 0, "[model] mamba.expand must be positive, got {}", o.mamba.expand);
   COIL_CHECK(o.mamba.d_conv >= 2, "[model] mamba.d_conv must be >= 2, got {}", o.mamba.d_conv);
+  bool in_mamba = o.layer == "mamba" && o.mamba.ssm != "s6";
+  if (o.layer == "s4" || o.layer == "s4d" || in_mamba)
+    validate_s4_options(o.s4, o.layer == "s4d" || (in_mamba && o.mamba.ssm == "s4d"));
 }
 
 }  // namespace coil::nn
