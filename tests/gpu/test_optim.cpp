@@ -1,14 +1,17 @@
 // optim on CUDA: the multi-tensor update equals the CPU update (1e-6) for every algorithm over
 // several steps and many tensors of mixed sizes; clipping gives the CPU's norm and gradients and
-// is bitwise reproducible; state dicts move between devices.
+// is bitwise reproducible; state dicts move between devices, also through a safetensors file.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "autograd/autograd.h"
 #include "core/copy.h"
 #include "core/factory.h"
 #include "core/random.h"
+#include "core/safetensors.h"
 #include "optim/clip.h"
 #include "optim/kernels.h"
 #include "optim/optimizer.h"
@@ -136,4 +139,32 @@ TEST_CASE("optimizer state saved on CUDA loads on the CPU and continues identica
   for (size_t i = 0; i < cpu.size(); ++i)
     worst = std::max(worst, testing::rel_error(gpu[i], cpu[i]));
   CHECK(worst <= 1e-6);
+}
+
+TEST_CASE("safetensors writes CUDA tensors and reads them back onto CUDA") {
+  auto gpu = make_params(Device::cuda(), 13);
+  Optimizer og(Algorithm::adamw, groups_of(gpu), {.lr = 1e-2});
+  set_grads(gpu, 70, 1.0);
+  og.step();
+  TensorDict sd = og.state_dict();
+  for (size_t i = 0; i < gpu.size(); ++i) sd[fmt::format("param.{}", i)] = gpu[i];
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            fmt::format("coil_gpu_optim_{}.safetensors", ::getpid()))
+                               .string();
+  write_safetensors(path, sd, {{"step", "1"}});
+  SafetensorsContents back = read_safetensors(path, Device::cuda());
+  std::filesystem::remove(path);
+  REQUIRE(back.tensors.size() == sd.size());
+  for (const auto& [k, v] : sd) {
+    INFO(k);
+    const Tensor& t = back.tensors.at(k);
+    CHECK(t.device().is_cuda());
+    CHECK(testing::bitwise_equal(t, v));
+  }
+  Optimizer again(Algorithm::adamw, groups_of(gpu), {.lr = 1e-2});
+  TensorDict state;
+  for (const auto& [k, v] : back.tensors)
+    if (k.rfind("state.", 0) == 0) state[k] = v;
+  again.load_state_dict(state);
+  CHECK(again.step_count("0") == 1);
 }
