@@ -7,7 +7,8 @@
 //   coil_bench_fft_conv [--device cpu|cuda|all] [--reps N>=20]
 //
 // Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
-// innermost), v2 as (B*H/2, n) "rows" (contiguous transforms). CPU: FFTW on tiles of 16 channels.
+// innermost), v2 (the default) as (B*H/2, n) "rows" (contiguous transforms). CPU: FFTW on tiles
+// of 16 channels.
 // GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
 #include <fmt/format.h>
 #include <omp.h>
@@ -129,6 +130,7 @@ void bench(Device dev, const Workload& w, int reps) {
   using coil::cuda::FftConvLayout;
   if (dev.is_cuda()) versions = {{"v1 columns", int(FftConvLayout::columns)},
                                  {"v2 rows", int(FftConvLayout::rows)}};
+  const FftConvLayout saved = coil::cuda::fft_conv_layout();
   auto set_layout = [](int layout) {
     if (layout >= 0) coil::cuda::fft_conv_layout() = FftConvLayout(layout);
   };
@@ -145,7 +147,7 @@ void bench(Device dev, const Workload& w, int reps) {
   const int64_t n = coil::fft_conv_size(w.L, w.L), R = w.B * ((w.H + 1) / 2);
   coil::Storage packed(dev.is_cuda() ? size_t(n * R) * 8 : 1, dev);
   if (dev.is_cuda()) {
-    versions.push_back({"cuFFT fwd+inv only", -1});
+    versions.push_back({"cuFFT columns fwd+inv", -1});
     fns.push_back([&, n, R] {
       coil::cuda::fft::PlanKey key{n, R, R, 1, R, 1, CUFFT_C2C, dev.index};
       coil::cuda::fft::execute(key, packed.data(), packed.data(), CUFFT_FORWARD);
@@ -157,7 +159,9 @@ void bench(Device dev, const Workload& w, int reps) {
   fns.push_back(
       [&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), s.u.data_ptr(), s.u.nbytes()); });
   const std::vector<double> t = coil::bench::time_all(dev, reps, fns, kWarmup);
-  set_layout(0);
+#if defined(COIL_WITH_CUDA)
+  coil::cuda::fft_conv_layout() = saved;
+#endif
   const double copy_bw = 2 * ub / t.back();  // bytes/s
   const double floor_fwd = (2 * ub + kb) / copy_bw, floor_both = (5 * ub + 3 * kb) / copy_bw;
   fmt::print("\nB {}, L {}, H {} (f32, causal, with D) on {}; floor = minimum bytes at copy "

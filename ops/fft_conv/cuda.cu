@@ -16,8 +16,10 @@
 
 namespace coil::cuda {
 
+// Rows by default: on the H200 they ran 1.2x to 3x faster than columns at every issue-8 workload
+// (bench/RESULTS.md, "FFT conv"), cuFFT's strided transforms being the slow part.
 FftConvLayout& fft_conv_layout() {
-  static FftConvLayout layout = FftConvLayout::columns;
+  static FftConvLayout layout = FftConvLayout::rows;
   return layout;
 }
 

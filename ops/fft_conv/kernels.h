@@ -32,8 +32,9 @@ COIL_FFT_CONV_KERNELS
 }
 namespace cuda {
 COIL_FFT_CONV_KERNELS
-// Memory layout of the packed spectra on the GPU: (n, B*P) "columns" (the default) or
-// (B*P, n) "rows". A knob for the kernel lab (bench/bench_fft_conv.cpp), not for users.
+// Memory layout of the packed spectra on the GPU: (B*P, n) "rows" (the default) or (n, B*P)
+// "columns", P = ceil(H/2) channel pairs. A knob for the kernel lab (bench/bench_fft_conv.cpp)
+// and the tests, not for users.
 enum class FftConvLayout { columns, rows };
 FftConvLayout& fft_conv_layout();
 }

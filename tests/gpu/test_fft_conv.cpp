@@ -42,6 +42,7 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, both layouts, outputs
   const std::vector<Shape5> shapes = {{2, 1000, 5, 1, 600},  {3, 1024, 64, 1, 1024},
                                       {2, 777, 3, 2, 777},   {1, 1, 1, 1, 1},
                                       {2, 4097, 17, 2, 100}, {1, 3, 2, 2, 3}};
+  const cuda::FftConvLayout saved = cuda::fft_conv_layout();
   for (auto layout : {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows}) {
     cuda::fft_conv_layout() = layout;
     for (const Shape5& s : shapes) {
@@ -62,7 +63,7 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, both layouts, outputs
       }
     }
   }
-  cuda::fft_conv_layout() = cuda::FftConvLayout::columns;
+  cuda::fft_conv_layout() = saved;
 }
 
 TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
