@@ -27,7 +27,7 @@
 // selective scan (S6)
 #define COIL_OPS_SCAN(X) X(selective_scan)
 // S4 family: SSM kernels
-#define COIL_OPS_SSM_KERNEL(X) X(s4d_kernel) X(s4_kernel)
+#define COIL_OPS_SSM_KERNEL(X) X(s4d_kernel) X(s4_kernel) X(s4d_step) X(ssm_step)
 // FFT convolution
 #define COIL_OPS_FFT_CONV(X) X(fft_conv)
 // (the full list)

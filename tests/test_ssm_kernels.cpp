@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "ops/s4_kernel/s4_kernel.h"
 #include "ops/s4d_kernel/s4d_kernel.h"
+#include "ops/ssm_step/ssm_step.h"
 #include "tests/support/compare.h"
 
 using namespace coil;
@@ -165,6 +166,38 @@ std::vector<Tensor> as_f32(const Params& p) {
           core::to(p.P, DType::f32),      core::to(p.B, DType::f32),    core::to(p.C, DType::f32)};
 }
 
+// y[b, t, h] = sum_{l <= t} K[h, l] u[b, t - l, h] + D[h] u[b, t, h], the O(L^2) causal conv.
+std::vector<double> conv_reference(const std::vector<double>& K, const std::vector<double>& u,
+                                   const std::vector<double>& D, int64_t Bn, int64_t L, int64_t H) {
+  std::vector<double> y(size_t(Bn * L * H));
+  for (int64_t b = 0; b < Bn; ++b)
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t h = 0; h < H; ++h) {
+        double acc = D[size_t(h)] * u[size_t((b * L + t) * H + h)];
+        for (int64_t l = 0; l <= t; ++l) acc += K[size_t(h * L + l)] * u[size_t((b * L + t - l) * H + h)];
+        y[size_t((b * L + t) * H + h)] = acc;
+      }
+  return y;
+}
+
+// Runs step(state, u_t) over the sequence u (B, L, H) and collects y (B, L, H).
+template <class Step>
+std::vector<double> run_steps(Step step, Tensor state, const std::vector<double>& u, int64_t Bn,
+                              int64_t L, int64_t H, TensorOptions o) {
+  std::vector<double> y(size_t(Bn * L * H));
+  for (int64_t t = 0; t < L; ++t) {
+    std::vector<double> ut(size_t(Bn * H));
+    for (int64_t b = 0; b < Bn; ++b)
+      for (int64_t h = 0; h < H; ++h) ut[size_t(b * H + h)] = u[size_t((b * L + t) * H + h)];
+    auto [yt, next] = step(state, core::to(core::to(from_vector<double>(ut, {Bn, H}), o.dtype), o.device));
+    state = next;
+    auto yv = core::to(yt, Device::cpu()).template to_vector<double>();
+    for (int64_t b = 0; b < Bn; ++b)
+      for (int64_t h = 0; h < H; ++h) y[size_t((b * L + t) * H + h)] = yv[size_t(b * H + h)];
+  }
+  return y;
+}
+
 }  // namespace
 
 TEST_CASE("s4d_kernel equals the Vandermonde sum for ZOH and bilinear, f64 and f32") {
@@ -194,4 +227,38 @@ TEST_CASE("s4_kernel equals C Abar^l Bbar by explicit matrix powers (R 1 and 2, 
       Tensor k32 = s4_kernel(f[0], f[1], f[2], f[3], f[4], f[5], L);
       CHECK(rel_diff(k32.to_vector<double>(), ref) < 1e-4);
     }
+}
+
+TEST_CASE("stepping S4D and S4 through a sequence equals the causal convolution (f64 and f32)") {
+  const int64_t Bn = 2, L = 40, H = 3, N2 = 4;
+  Generator g(77);
+  auto u = normal({Bn, L, H}, 0, 1, {DType::f64}, &g).to_vector<double>();
+  Tensor D = normal({H}, 0, 1, {DType::f64}, &g);
+  auto Dv = D.to_vector<double>();
+  for (DType dt : {DType::f64, DType::f32}) {
+    CAPTURE(dtype_name(dt));
+    const double tol = dt == DType::f64 ? 1e-9 : 1e-4;
+    TensorOptions o{dt};
+    Tensor Dt = core::to(D, dt);
+    for (SsmDisc disc : {SsmDisc::zoh, SsmDisc::bilinear}) {
+      Params p = draw(H, N2, 1, 1, 21 + int(disc));
+      auto ref = conv_reference(s4d_kernel(p.log_dt, p.a_re, p.a_im, p.B, p.C, L, disc).to_vector<double>(),
+                                u, Dv, Bn, L, H);
+      SsmStepParams sp = s4d_step_params(core::to(p.log_dt, dt), core::to(p.a_re, dt),
+                                         core::to(p.a_im, dt), core::to(p.B, dt), core::to(p.C, dt), disc);
+      auto y = run_steps([&](const Tensor& s, const Tensor& ut) { return s4d_step(s, ut, sp.Abar, sp.Bbar, sp.C, Dt); },
+                         zeros({Bn, H, N2, 2}, o), u, Bn, L, H, o);
+      CHECK(rel_diff(y, ref) < tol);
+    }
+    for (int64_t R : {1, 2}) {
+      Params p = draw(H, N2, 1, R, 31 + uint64_t(R), 0.05, 0.5);
+      auto ref = conv_reference(s4_kernel(p.log_dt, p.a_re, p.a_im, p.P, p.B, p.C, L).to_vector<double>(),
+                                u, Dv, Bn, L, H);
+      SsmStepParams sp = s4_step_params(core::to(p.log_dt, dt), core::to(p.a_re, dt), core::to(p.a_im, dt),
+                                        core::to(p.P, dt), core::to(p.B, dt), core::to(p.C, dt), L);
+      auto y = run_steps([&](const Tensor& s, const Tensor& ut) { return ssm_step(s, ut, sp.Abar, sp.Bbar, sp.C, Dt); },
+                         zeros({Bn, H, 2 * N2}, o), u, Bn, L, H, o);
+      CHECK(rel_diff(y, ref) < tol);
+    }
+  }
 }

@@ -1,17 +1,340 @@
-// CUDA kernels of the S4 (DPLR) kernel (placeholder until the fused Cauchy kernels land).
+// CUDA kernels of the S4 (DPLR) kernel. Forward: one thread per (h, frequency k) sums the Cauchy
+// terms of every (x, y) pair over the modes (staged in shared memory), applies the Woodbury
+// combination in double and writes khat / L; cuFFT's batched C2R gives K. Backward: cuFFT R2C of
+// dK, the Woodbury adjoint per (h, k), then a Cauchy backward kernel (block = 32 modes x 8
+// frequency lanes over a chunk of frequencies) whose lanes are summed in a fixed order, and a
+// final kernel (one block per h) that sums the chunks in order and forms every gradient.
+// cuFFT plans are cached per (device, length, batch, type); no atomics anywhere.
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "core/cuda/launch.cuh"
+#include "core/dispatch.h"
+#include "core/storage.h"
 #include "ops/s4_kernel/kernels.h"
+#include "ops/s4_kernel/s4_math.h"
 
 namespace coil::cuda {
+namespace {
 
-void s4_kernel_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                       const Tensor&, const Tensor&, const Tensor&) {
-  COIL_NO_CUDA_KERNEL("s4_kernel");
+using ssm::Cd;
+using ssm::Cx;
+
+constexpr int kThreads = 256, kModeChunk = 32, kLanes = kThreads / kModeChunk;
+constexpr int64_t kFreqBlock = 256;  // frequencies per backward block
+constexpr int kFreqStage = 64;       // frequencies staged in shared memory at a time
+
+cufftHandle fft_plan(int dev, int64_t n, int64_t batch, cufftType type) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int64_t, int64_t, int>, cufftHandle> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(dev, n, batch, int(type));
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  cufftHandle p;
+  COIL_CUFFT_CHECK(cufftPlan1d(&p, int(n), type, int(batch)));
+  cache[key] = p;
+  return p;
 }
 
-void s4_kernel_backward(const std::vector<Tensor>&, const Tensor&, const Tensor&, const Tensor&,
-                        const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                        const Tensor&) {
-  COIL_NO_CUDA_KERNEL("s4_kernel");
+struct Dims {
+  int64_t H, N2, L, F;
+};
+
+template <class T>
+__device__ Cd load_pair(const T* p, int64_t i) {
+  return {double(p[2 * i]), double(p[2 * i + 1])};
+}
+
+// x (B, P_j), y (C_c, conj P_i) of mode (h, n), and u = dt W.
+template <class T, int NC, int R>
+__device__ void mode_xy(const T* wr, const T* wi, const T* P, const T* B, const T* C, double dt,
+                        int64_t h, int64_t n, const Dims& d, Cd* x, Cd* y, Cd& w) {
+  const int64_t hn = h * d.N2 + n;
+  w = {double(wr[hn]), double(wi[hn])};
+  x[0] = load_pair(B, hn);
+  for (int j = 0; j < R; ++j) x[1 + j] = load_pair(P, j * d.H * d.N2 + hn);
+  for (int c = 0; c < NC; ++c) y[c] = load_pair(C, c * d.H * d.N2 + hn);
+  for (int i = 0; i < R; ++i) y[NC + i] = ssm::conj(x[1 + i]);
+}
+
+// khat (NC, H, F) complex (scaled by 1/L), rsave (H, F, NP) complex or null; grid (ceil(F/256), H).
+template <class T, int NC, int R>
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(Cx<T>* __restrict__ khat, Cx<T>* __restrict__ rsave, const T* __restrict__ log_dt,
+                   const T* __restrict__ wr, const T* __restrict__ wi, const T* __restrict__ P,
+                   const T* __restrict__ B, const T* __restrict__ C, Dims d) {
+  using Pr = ssm::S4Pairs<NC, R>;
+  __shared__ Cx<T> s_u[kModeChunk];
+  __shared__ Cx<T> s_v[kModeChunk][Pr::kP];
+  const int64_t h = blockIdx.y, k = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  const double dt = exp(double(log_dt[h]));
+  const ssm::Freq fq = ssm::freq_at(k, d.L);
+  const Cx<T> e = ssm::cast<T>(fq.e), f = ssm::cast<T>(fq.f);
+  Cx<T> r[Pr::kP];
+#pragma unroll
+  for (int p = 0; p < Pr::kP; ++p) r[p] = {T(0), T(0)};
+  for (int64_t n0 = 0; n0 < d.N2; n0 += kModeChunk) {
+    const int nc = int(d.N2 - n0 < kModeChunk ? d.N2 - n0 : kModeChunk);
+    if (threadIdx.x < nc) {
+      Cd x[Pr::kX], y[Pr::kY], w;
+      mode_xy<T, NC, R>(wr, wi, P, B, C, dt, h, n0 + threadIdx.x, d, x, y, w);
+      s_u[threadIdx.x] = ssm::cast<T>(dt * w);
+      for (int a = 0; a < Pr::kX; ++a)
+        for (int b = 0; b < Pr::kY; ++b)
+          s_v[threadIdx.x][Pr::idx(a, b)] = ssm::cast<T>(dt * (x[a] * y[b]));
+    }
+    __syncthreads();
+    for (int m = 0; m < nc; ++m) {
+      const Cx<T> u = s_u[m];
+      const Cx<T> rd = ssm::recip(e - f * u), rdc = ssm::recip(e - f * ssm::conj(u));
+#pragma unroll
+      for (int p = 0; p < Pr::kP; ++p) {
+        const Cx<T> v = s_v[m][p];
+        r[p] = r[p] + v * rd + ssm::conj(v) * rdc;
+      }
+    }
+    __syncthreads();
+  }
+  if (k >= d.F) return;
+  Cd rr[Pr::kP];
+#pragma unroll
+  for (int p = 0; p < Pr::kP; ++p) {
+    rr[p] = 2.0 * ssm::cast<double>(r[p]);
+    if (rsave) rsave[(h * d.F + k) * Pr::kP + p] = ssm::cast<T>(rr[p]);
+  }
+  Cd kh[NC];
+  ssm::woodbury_forward<NC, R>(rr, fq.s, kh);
+#pragma unroll
+  for (int c = 0; c < NC; ++c) khat[(c * d.H + h) * d.F + k] = ssm::cast<T>((1.0 / double(d.L)) * kh[c]);
+}
+
+// gp (H, F, NP) from ghat (NC, H, F) = rfft(dK) and rsave; one thread per (h, k).
+template <class T, int NC, int R>
+__global__ void woodbury_adjoint_kernel(Cx<T>* __restrict__ gp, const Cx<T>* __restrict__ ghat,
+                                        const Cx<T>* __restrict__ rsave, Dims d) {
+  using Pr = ssm::S4Pairs<NC, R>;
+  const int64_t total = d.H * d.F;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t h = i / d.F, k = i % d.F;
+    const double wk = (k == 0 || 2 * k == d.L ? 1.0 : 2.0) / double(d.L);
+    Cd g[NC], r[Pr::kP], out[Pr::kP];
+    for (int c = 0; c < NC; ++c) g[c] = wk * ssm::cast<double>(ghat[(c * d.H + h) * d.F + k]);
+    for (int p = 0; p < Pr::kP; ++p) r[p] = ssm::cast<double>(rsave[i * Pr::kP + p]);
+    ssm::woodbury_backward<NC, R>(r, ssm::freq_at(k, d.L).s, g, out);
+    for (int p = 0; p < Pr::kP; ++p) gp[i * Pr::kP + p] = ssm::cast<T>(out[p]);
+  }
+}
+
+// part (H, chunks, N2, 2 NP) complex: per frequency chunk, the sums Av_p and Au_p of each mode
+// (s4_math.h); grid (chunks, H), thread = (mode lane = tid % 32, frequency lane = tid / 32).
+template <class T, int NC, int R>
+__global__ void __launch_bounds__(kThreads)
+    cauchy_backward_kernel(Cx<T>* __restrict__ part, const Cx<T>* __restrict__ gp,
+                           const T* __restrict__ log_dt, const T* __restrict__ wr,
+                           const T* __restrict__ wi, Dims d) {
+  using Pr = ssm::S4Pairs<NC, R>;
+  __shared__ Cx<T> s_g[kFreqStage][Pr::kP];
+  __shared__ Cx<T> s_e[kFreqStage], s_f[kFreqStage];
+  __shared__ Cx<T> s_red[kLanes][kModeChunk];
+  const int64_t h = blockIdx.y, chunks = gridDim.x, k_begin = int64_t(blockIdx.x) * kFreqBlock;
+  const int64_t k_end = k_begin + kFreqBlock < d.F ? k_begin + kFreqBlock : d.F;
+  const int lane = threadIdx.x % kModeChunk, fl = threadIdx.x / kModeChunk;
+  const double dt = exp(double(log_dt[h]));
+  for (int64_t n0 = 0; n0 < d.N2; n0 += kModeChunk) {
+    const int64_t n = n0 + lane;
+    Cx<T> u = {T(0), T(0)};
+    if (n < d.N2) u = ssm::cast<T>(dt * Cd{double(wr[h * d.N2 + n]), double(wi[h * d.N2 + n])});
+    Cx<T> Av[Pr::kP], Au[Pr::kP];
+#pragma unroll
+    for (int p = 0; p < Pr::kP; ++p) Av[p] = Au[p] = {T(0), T(0)};
+    for (int64_t k0 = k_begin; k0 < k_end; k0 += kFreqStage) {
+      __syncthreads();
+      for (int i = threadIdx.x; i < kFreqStage * Pr::kP; i += kThreads) {
+        const int64_t k = k0 + i / Pr::kP;
+        s_g[i / Pr::kP][i % Pr::kP] = k < k_end ? gp[(h * d.F + k) * Pr::kP + i % Pr::kP] : Cx<T>{T(0), T(0)};
+      }
+      for (int i = threadIdx.x; i < kFreqStage; i += kThreads) {
+        const ssm::Freq fq = ssm::freq_at(k0 + i, d.L);
+        s_e[i] = ssm::cast<T>(fq.e), s_f[i] = ssm::cast<T>(fq.f);
+      }
+      __syncthreads();
+      for (int i = fl; i < kFreqStage && k0 + i < k_end; i += kLanes) {
+        const Cx<T> f = s_f[i];
+        const Cx<T> rd = ssm::recip(s_e[i] - f * u), rdc = ssm::recip(s_e[i] - f * ssm::conj(u));
+        const Cx<T> a = ssm::conj(rd), au = ssm::conj(f * rd * rd), bu = f * rdc * rdc;
+#pragma unroll
+        for (int p = 0; p < Pr::kP; ++p) {
+          const Cx<T> g = s_g[i][p], gc = ssm::conj(g);
+          Av[p] = Av[p] + g * a + gc * rdc;
+          Au[p] = Au[p] + g * au + gc * bu;
+        }
+      }
+    }
+    // Sum the frequency lanes in order, one accumulator at a time.
+#pragma unroll
+    for (int q = 0; q < 2 * Pr::kP; ++q) {
+      __syncthreads();
+      s_red[fl][lane] = q < Pr::kP ? Av[q] : Au[q - Pr::kP];
+      __syncthreads();
+      if (fl == 0 && n < d.N2) {
+        Cx<T> s = s_red[0][lane];
+        for (int j = 1; j < kLanes; ++j) s = s + s_red[j][lane];
+        part[((h * chunks + blockIdx.x) * d.N2 + n) * 2 * Pr::kP + q] = s;
+      }
+    }
+  }
+}
+
+// One block per h: sums the chunks in order per mode and forms the gradients; ddelta (H, N2).
+template <class T, int NC, int R>
+__global__ void __launch_bounds__(kThreads)
+    final_kernel(T* __restrict__ g_dt, T* __restrict__ g_wr, T* __restrict__ g_wi,
+                 T* __restrict__ g_p, T* __restrict__ g_b, T* __restrict__ g_c,
+                 double* __restrict__ ddelta, const Cx<T>* __restrict__ part, int64_t chunks,
+                 const T* __restrict__ log_dt, const T* __restrict__ wr, const T* __restrict__ wi,
+                 const T* __restrict__ P, const T* __restrict__ B, const T* __restrict__ C, Dims d) {
+  using Pr = ssm::S4Pairs<NC, R>;
+  const int64_t h = blockIdx.x;
+  const double dt = exp(double(log_dt[h]));
+  for (int64_t n = threadIdx.x; n < d.N2; n += kThreads) {
+    Cd Av[Pr::kP], Au[Pr::kP];
+    for (int p = 0; p < Pr::kP; ++p) Av[p] = Au[p] = {0, 0};
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const Cx<T>* src = part + ((h * chunks + ch) * d.N2 + n) * 2 * Pr::kP;
+      for (int p = 0; p < Pr::kP; ++p) {
+        Av[p] = Av[p] + ssm::cast<double>(src[p]);
+        Au[p] = Au[p] + ssm::cast<double>(src[Pr::kP + p]);
+      }
+    }
+    Cd x[Pr::kX], y[Pr::kY], w;
+    mode_xy<T, NC, R>(wr, wi, P, B, C, dt, h, n, d, x, y, w);
+    const auto gr = ssm::s4_mode_grads<NC, R>(Av, Au, x, y, w, dt);
+    const int64_t hn = h * d.N2 + n;
+    g_wr[hn] = T(gr.gW.re), g_wi[hn] = T(gr.gW.im);
+    g_b[2 * hn] = T(gr.gB.re), g_b[2 * hn + 1] = T(gr.gB.im);
+    for (int j = 0; j < R; ++j)
+      g_p[2 * (j * d.H * d.N2 + hn)] = T(gr.gP[j].re), g_p[2 * (j * d.H * d.N2 + hn) + 1] = T(gr.gP[j].im);
+    for (int c = 0; c < NC; ++c)
+      g_c[2 * (c * d.H * d.N2 + hn)] = T(gr.gC[c].re), g_c[2 * (c * d.H * d.N2 + hn) + 1] = T(gr.gC[c].im);
+    ddelta[hn] = gr.ddelta;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double s = 0;
+    for (int64_t n = 0; n < d.N2; ++n) s += ddelta[h * d.N2 + n];
+    g_dt[h] = T(s * dt);
+  }
+}
+
+template <class T>
+void exec_c2r(int dev, const Tensor& out, void* in, int64_t L, int64_t batch) {
+  cufftHandle p = fft_plan(dev, L, batch, sizeof(T) == 4 ? CUFFT_C2R : CUFFT_Z2D);
+  COIL_CUFFT_CHECK(cufftSetStream(p, stream(dev)));
+  if constexpr (sizeof(T) == 4)
+    COIL_CUFFT_CHECK(cufftExecC2R(p, static_cast<cufftComplex*>(in), out.data<float>()));
+  else
+    COIL_CUFFT_CHECK(cufftExecZ2D(p, static_cast<cufftDoubleComplex*>(in), out.data<double>()));
+}
+
+template <class T>
+void exec_r2c(int dev, void* out, const Tensor& in, int64_t L, int64_t batch) {
+  cufftHandle p = fft_plan(dev, L, batch, sizeof(T) == 4 ? CUFFT_R2C : CUFFT_D2Z);
+  COIL_CUFFT_CHECK(cufftSetStream(p, stream(dev)));
+  if constexpr (sizeof(T) == 4)
+    COIL_CUFFT_CHECK(cufftExecR2C(p, in.data<float>(), static_cast<cufftComplex*>(out)));
+  else
+    COIL_CUFFT_CHECK(cufftExecD2Z(p, in.data<double>(), static_cast<cufftDoubleComplex*>(out)));
+}
+
+Dims dims_of(const Tensor& log_dt, const Tensor& W_re, int64_t L) {
+  return {log_dt.size(0), W_re.size(1), L, L / 2 + 1};
+}
+
+template <class T, int NC, int R>
+void forward_impl(const Tensor& K, const Tensor& rsave, const std::vector<Tensor>& in) {
+  const Dims d = dims_of(in[0], in[1], K.size(2));
+  const int dev = K.device().index;
+  Storage khat(size_t(NC * d.H * d.F) * 2 * sizeof(T), K.device());
+  const dim3 grid(unsigned((d.F + kThreads - 1) / kThreads), unsigned(d.H));
+  forward_kernel<T, NC, R><<<grid, kThreads, 0, stream(dev)>>>(
+      static_cast<Cx<T>*>(khat.data()),
+      rsave.defined() ? reinterpret_cast<Cx<T>*>(rsave.data<T>()) : nullptr, in[0].data<T>(),
+      in[1].data<T>(), in[2].data<T>(), in[3].data<T>(), in[4].data<T>(), in[5].data<T>(), d);
+  COIL_CUDA_CHECK_LAUNCH();
+  exec_c2r<T>(dev, K, khat.data(), d.L, NC * d.H);
+}
+
+template <class T, int NC, int R>
+void backward_impl(const std::vector<Tensor>& g, const Tensor& dK, const Tensor& rsave,
+                   const std::vector<Tensor>& in) {
+  using Pr = ssm::S4Pairs<NC, R>;
+  const Dims d = dims_of(in[0], in[1], dK.size(2));
+  const int dev = dK.device().index;
+  cudaStream_t s = stream(dev);
+  Storage ghat(size_t(NC * d.H * d.F) * 2 * sizeof(T), dK.device());
+  exec_r2c<T>(dev, ghat.data(), dK, d.L, NC * d.H);
+  Storage gp(size_t(d.H * d.F * Pr::kP) * 2 * sizeof(T), dK.device());
+  woodbury_adjoint_kernel<T, NC, R><<<grid_for(d.H * d.F, dev), kBlock, 0, s>>>(
+      static_cast<Cx<T>*>(gp.data()), static_cast<const Cx<T>*>(ghat.data()),
+      reinterpret_cast<const Cx<T>*>(rsave.data<T>()), d);
+  COIL_CUDA_CHECK_LAUNCH();
+  const int64_t chunks = (d.F + kFreqBlock - 1) / kFreqBlock;
+  Storage part(size_t(d.H * chunks * d.N2 * 2 * Pr::kP) * 2 * sizeof(T), dK.device());
+  cauchy_backward_kernel<T, NC, R><<<dim3(unsigned(chunks), unsigned(d.H)), kThreads, 0, s>>>(
+      static_cast<Cx<T>*>(part.data()), static_cast<const Cx<T>*>(gp.data()), in[0].data<T>(),
+      in[1].data<T>(), in[2].data<T>(), d);
+  COIL_CUDA_CHECK_LAUNCH();
+  Storage ddelta(size_t(d.H * d.N2) * sizeof(double), dK.device());
+  final_kernel<T, NC, R><<<unsigned(d.H), kThreads, 0, s>>>(
+      g[0].data<T>(), g[1].data<T>(), g[2].data<T>(), g[3].data<T>(), g[4].data<T>(),
+      g[5].data<T>(), static_cast<double*>(ddelta.data()), static_cast<const Cx<T>*>(part.data()),
+      chunks, in[0].data<T>(), in[1].data<T>(), in[2].data<T>(), in[3].data<T>(), in[4].data<T>(),
+      in[5].data<T>(), d);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void forward_typed(const Tensor& K, const Tensor& rsave, const std::vector<Tensor>& in) {
+  const int64_t Cn = in[5].size(0), R = in[3].size(0);
+  if (Cn == 1 && R == 1) forward_impl<T, 1, 1>(K, rsave, in);
+  else if (Cn == 1) forward_impl<T, 1, 2>(K, rsave, in);
+  else if (R == 1) forward_impl<T, 2, 1>(K, rsave, in);
+  else forward_impl<T, 2, 2>(K, rsave, in);
+}
+
+template <class T>
+void backward_typed(const std::vector<Tensor>& g, const Tensor& dK, const Tensor& rsave,
+                    const std::vector<Tensor>& in) {
+  const int64_t Cn = in[5].size(0), R = in[3].size(0);
+  if (Cn == 1 && R == 1) backward_impl<T, 1, 1>(g, dK, rsave, in);
+  else if (Cn == 1) backward_impl<T, 1, 2>(g, dK, rsave, in);
+  else if (R == 1) backward_impl<T, 2, 1>(g, dK, rsave, in);
+  else backward_impl<T, 2, 2>(g, dK, rsave, in);
+}
+
+}  // namespace
+
+void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
+                       const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
+                       const Tensor& C) {
+  DeviceGuard guard(K.device().index);
+  const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
+  dispatch<DType::f32, DType::f64>(K.dtype(), "s4_kernel", [&](auto tag) {
+    forward_typed<typename decltype(tag)::type>(K, rsave, in);
+  });
+}
+
+void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave,
+                        const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,
+                        const Tensor& P, const Tensor& B, const Tensor& C) {
+  DeviceGuard guard(dK.device().index);
+  const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
+  dispatch<DType::f32, DType::f64>(dK.dtype(), "s4_kernel", [&](auto tag) {
+    backward_typed<typename decltype(tag)::type>(grads, dK, rsave, in);
+  });
 }
 
 }  // namespace coil::cuda
