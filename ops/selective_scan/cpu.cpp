@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "core/dispatch.h"
@@ -24,14 +25,20 @@
 #define COIL_SCAN_CLONES
 #endif
 
+// Vectors pass between always-inlined helpers only; the vector-argument ABI never applies.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace coil::cpu {
 namespace {
-using namespace scan_math;
+using scan_math::exp_;
+using scan_math::lane_sum;
+using scan_math::sigmoid_;
+using scan_math::softplus_;
 
-constexpr int64_t kChunk = 64;          // steps between checkpoints (the recompute window)
+constexpr int64_t kChunk = 64;  // steps between checkpoints (the recompute window)
 constexpr int64_t kMaxN = kSelectiveScanMaxState;
-template <class T>
-constexpr int kLanes = int(64 / sizeof(T));  // channels per tile: 16 f32, 8 f64
+using scan_math::kLanes;  // channels per tile: 8 f32, 4 f64
+using scan_math::V;
 
 int64_t num_chunks(int64_t length) { return (length + kChunk - 1) / kChunk; }
 
@@ -75,71 +82,68 @@ struct Scan {
   }
 };
 
-// ---- lane helpers: W lanes, of which the first w are real channels (the rest stay zero) ----
+// Heap array of vectors, 64-byte aligned. (Not std::vector: GCC drops the vector type's
+// alignment when it is a template argument, and the kernels' aligned loads would fault.)
+template <class X>
+class VecBuffer {
+ public:
+  explicit VecBuffer(size_t n)
+      : data_(static_cast<X*>(std::aligned_alloc(64, std::max<size_t>(1, n) * sizeof(X)))) {
+    COIL_CHECK(data_ != nullptr, "[selective_scan] out of memory ({} bytes)", n * sizeof(X));
+    std::fill(data_, data_ + n, X{});
+  }
+  ~VecBuffer() { std::free(data_); }
+  VecBuffer(const VecBuffer&) = delete;
+  VecBuffer& operator=(const VecBuffer&) = delete;
+  X* data() const { return data_; }
 
-template <class T, int W>
-COIL_SCAN_INLINE void load_lanes(T (&dst)[W], const T* src, int64_t w) {
-  if (w == W) {
-    for (int c = 0; c < W; ++c) dst[c] = src[c];
-  } else {
-    for (int c = 0; c < W; ++c) dst[c] = c < w ? src[c] : T(0);
+ private:
+  X* data_;
+};
+
+// ---- tiles: one vector lane per channel; the last w < W lanes of a partial tile stay zero ----
+
+// (w channels, N) row-major at src -> N vectors; zeros when src is null.
+template <class T>
+void load_state(V<T>* dst, const T* src, int64_t w, int64_t N) {
+  for (int64_t n = 0; n < N; ++n) {
+    dst[n] = V<T>{};
+    if (src != nullptr)
+      for (int64_t c = 0; c < w; ++c) dst[n][c] = src[c * N + n];
   }
 }
 
-template <class T, int W>
-COIL_SCAN_INLINE void store_lanes(T* dst, const T (&src)[W], int64_t w) {
-  for (int c = 0; c < w; ++c) dst[c] = src[c];
-}
-
-// (w channels, N) row-major at src -> (N, W) lanes; zeros when src is null.
-template <class T, int W>
-void load_state(T* dst, const T* src, int64_t w, int64_t N) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int c = 0; c < W; ++c) dst[n * W + c] = (src != nullptr && c < w) ? src[c * N + n] : T(0);
-}
-
-template <class T, int W>
-void store_state(T* dst, const T* src, int64_t w, int64_t N) {
+template <class T>
+void store_state(T* dst, const V<T>* src, int64_t w, int64_t N) {
   for (int64_t c = 0; c < w; ++c)
-    for (int64_t n = 0; n < N; ++n) dst[c * N + n] = src[n * W + c];
+    for (int64_t n = 0; n < N; ++n) dst[c * N + n] = src[n][c];
 }
 
-// Sum of W lanes in a fixed pairwise order.
-template <class T, int W>
-COIL_SCAN_INLINE T lane_sum(const T (&v)[W]) {
-  T s[W];
-  for (int c = 0; c < W; ++c) s[c] = v[c];
-  for (int half = W / 2; half >= 1; half /= 2)
-    for (int c = 0; c < half; ++c) s[c] += s[c + half];
-  return s[0];
-}
-
-// Per-tile constants: A transposed to (N, W), D and delta_bias lanes.
-template <class T, int W>
+// Per-tile constants: A transposed to N vectors, D and delta_bias.
+template <class T>
 struct TileParams {
-  T At[kMaxN * W];
-  T D[W], bias[W];
+  V<T> A[kMaxN];
+  V<T> D, bias;
   void load(const Scan<T>& s, int64_t c0, int64_t w) {
-    load_state<T, W>(At, s.A + c0 * s.p.state, w, s.p.state);
-    for (int c = 0; c < W; ++c) {
-      D[c] = (s.D != nullptr && c < w) ? s.D[c0 + c] : T(0);
-      bias[c] = (s.bias != nullptr && c < w) ? s.bias[c0 + c] : T(0);
-    }
+    load_state<T>(A, s.A + c0 * s.p.state, w, s.p.state);
+    D = s.D != nullptr ? scan_math::load(s.D + c0, w) : V<T>{};
+    bias = s.bias != nullptr ? scan_math::load(s.bias + c0, w) : V<T>{};
   }
 };
 
-// dt (after bias and softplus) and the pre-softplus argument x of one step.
-template <class T, int W>
-COIL_SCAN_INLINE void load_dt(T (&dt)[W], T (&x)[W], const Scan<T>& s, const TileParams<T, W>& tp,
-                              int64_t b, int64_t t, int64_t c0, int64_t w) {
-  load_lanes<T, W>(x, s.delta + b * s.p.delta_sb + t * s.p.delta_st + c0, w);
-  for (int c = 0; c < W; ++c) x[c] += tp.bias[c];
-  if (s.p.delta_softplus) {
-    for (int c = 0; c < W; ++c) dt[c] = softplus_(x[c]);
-  } else {
-    for (int c = 0; c < W; ++c) dt[c] = x[c];
+// One step's per-channel inputs: x = delta + bias (before softplus), dt, u, dt * u.
+template <class T>
+struct StepIn {
+  V<T> x, dt, u, du;
+  COIL_SCAN_INLINE StepIn(const Scan<T>& s, const TileParams<T>& tp, int64_t b, int64_t t,
+                          int64_t c0, int64_t w) {
+    const SelectiveScanParams& p = s.p;
+    x = scan_math::load(s.delta + b * p.delta_sb + t * p.delta_st + c0, w) + tp.bias;
+    dt = p.delta_softplus ? softplus_(x) : x;
+    u = scan_math::load(s.u + b * p.u_sb + t * p.u_st + c0, w);
+    du = dt * u;
   }
-}
+};
 
 // ---- forward ---------------------------------------------------------------------------------
 
@@ -152,47 +156,34 @@ struct Forward : Scan<T> {
 
 template <class T>
 COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
-  constexpr int W = kLanes<T>;
   const SelectiveScanParams& p = f.p;
   const int64_t N = p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
   const int64_t b = unit / f.tiling.count(), j = unit % f.tiling.count();
   const int64_t c0 = f.tiling.first(j), w = f.tiling.width(j), g = f.tiling.group(j);
-  TileParams<T, W> tp;
+  TileParams<T> tp;
   tp.load(f, c0, w);
-  alignas(64) T h[kMaxN * W];
-  load_state<T, W>(h, f.s0 ? f.s0 + (b * Dch + c0) * N : nullptr, w, N);
+  V<T> h[kMaxN];
+  load_state<T>(h, f.s0 ? f.s0 + (b * Dch + c0) * N : nullptr, w, N);
   for (int64_t t = 0; t < L; ++t) {
     if (f.ckpt != nullptr && t % kChunk == 0)
-      store_state<T, W>(f.ckpt + ((b * nch + t / kChunk) * Dch + c0) * N, h, w, N);
-    if (f.reset_at(b, t)) std::fill(h, h + N * W, T(0));
-    T dt[W], x[W], uv[W], du[W], y[W];
-    load_dt<T, W>(dt, x, f, tp, b, t, c0, w);
-    load_lanes<T, W>(uv, f.u + b * p.u_sb + t * p.u_st + c0, w);
-    for (int c = 0; c < W; ++c) {
-      du[c] = dt[c] * uv[c];
-      y[c] = T(0);
-    }
+      store_state<T>(f.ckpt + ((b * nch + t / kChunk) * Dch + c0) * N, h, w, N);
+    if (f.reset_at(b, t))
+      for (int64_t n = 0; n < N; ++n) h[n] = V<T>{};
+    const StepIn<T> in(f, tp, b, t, c0, w);
     const T* Bt = f.B + b * p.B_sb + t * p.B_st + g * N;
     const T* Ct = f.C + b * p.C_sb + t * p.C_st + g * N;
+    V<T> y = tp.D * in.u;
     for (int64_t n = 0; n < N; ++n) {
-      const T bn = Bt[n], cn = Ct[n];
-      T* hn = h + n * W;
-      const T* an = tp.At + n * W;
-      for (int c = 0; c < W; ++c) {
-        const T hv = exp_(dt[c] * an[c]) * hn[c] + du[c] * bn;
-        hn[c] = hv;
-        y[c] += hv * cn;
-      }
+      h[n] = exp_(in.dt * tp.A[n]) * h[n] + in.du * Bt[n];
+      y += h[n] * Ct[n];
     }
-    for (int c = 0; c < W; ++c) y[c] += tp.D[c] * uv[c];
     if (f.z != nullptr) {
-      T zv[W];
-      load_lanes<T, W>(zv, f.z + b * p.z_sb + t * p.z_st + c0, w);
-      for (int c = 0; c < W; ++c) y[c] *= zv[c] * sigmoid_(zv[c]);
+      const V<T> z = scan_math::load(f.z + b * p.z_sb + t * p.z_st + c0, w);
+      y *= z * sigmoid_(z);
     }
-    store_lanes<T, W>(f.out + (b * L + t) * Dch + c0, y, w);
+    scan_math::store(f.out + (b * L + t) * Dch + c0, y, w);
   }
-  store_state<T, W>(f.final_state + (b * Dch + c0) * N, h, w, N);
+  store_state<T>(f.final_state + (b * Dch + c0) * N, h, w, N);
 }
 
 COIL_SCAN_CLONES void run_forward_unit(const Forward<float>& f, int64_t unit) {
@@ -210,15 +201,14 @@ bool worth_threads(const SelectiveScanParams& p) {
 // ---- backward --------------------------------------------------------------------------------
 
 // Per-unit state carried across chunks (dh, and the parameter-gradient sums in double), the
-// per-chunk dB/dC partial sums of each unit, and per-thread recompute buffers.
+// per-chunk dB/dC lane sums of each unit, and per-thread recompute buffers.
 template <class T>
 struct Backward : Scan<T> {
-  static constexpr int W = kLanes<T>;
   const T *ckpt, *dout, *dfinal;
   T *du, *ddelta, *dz, *dinit;
-  std::vector<T> dh;                  // (units, N, W)
+  VecBuffer<V<T>> dh;                          // (units, N)
   std::vector<double> sum_A, sum_D, sum_bias;  // (units, N, W), (units, W), (units, W)
-  std::vector<T> part_B, part_C;      // (units, kChunk, N): this chunk's lane sums per unit
+  std::vector<T> part_B, part_C;               // (units, kChunk, N)
   Backward(const SelectiveScanParams& p, const Tensor& ck, const Tensor& dout_,
            const Tensor& dfinal_, const SelectiveScanGrads& gr)
       : Scan<T>(p),
@@ -228,9 +218,9 @@ struct Backward : Scan<T> {
         du(gr.du.defined() ? gr.du.data<T>() : nullptr),
         ddelta(gr.ddelta.defined() ? gr.ddelta.data<T>() : nullptr),
         dz(gr.dz.defined() ? gr.dz.data<T>() : nullptr),
-        dinit(gr.dinitial_state.defined() ? gr.dinitial_state.data<T>() : nullptr) {
-    const size_t units = size_t(this->units()), N = size_t(p.state);
-    dh.assign(units * N * W, T(0));
+        dinit(gr.dinitial_state.defined() ? gr.dinitial_state.data<T>() : nullptr),
+        dh(size_t(this->units() * p.state)) {
+    const size_t units = size_t(this->units()), N = size_t(p.state), W = size_t(kLanes<T>);
     sum_A.assign(units * N * W, 0.0);
     sum_D.assign(units * W, 0.0);
     sum_bias.assign(units * W, 0.0);
@@ -241,115 +231,88 @@ struct Backward : Scan<T> {
 
 template <class T>
 struct Scratch {
-  std::vector<T> h, a, h0;  // recomputed states and decays of one chunk (kChunk, N, W); start
-  Scratch(int64_t N, int W)
-      : h(size_t(kChunk * N * W)), a(size_t(kChunk * N * W)), h0(size_t(N * W)) {}
+  VecBuffer<V<T>> h, a, h0;  // states and decays of one chunk (kChunk, N); its start state
+  explicit Scratch(int64_t N) : h(size_t(kChunk * N)), a(size_t(kChunk * N)), h0(size_t(N)) {}
 };
 
 // Chunk k of one unit: recompute its states from the checkpoint, then the reverse scan.
 template <class T>
 COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Scratch<T>& sc) {
-  constexpr int W = kLanes<T>;
   const SelectiveScanParams& p = bw.p;
   const int64_t N = p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
   const int64_t b = unit / bw.tiling.count(), j = unit % bw.tiling.count();
   const int64_t c0 = bw.tiling.first(j), w = bw.tiling.width(j), g = bw.tiling.group(j);
   const int64_t t0 = k * kChunk, t1 = std::min(L, t0 + kChunk);
-  TileParams<T, W> tp;
+  TileParams<T> tp;
   tp.load(bw, c0, w);
-  T *hs = sc.h.data(), *as = sc.a.data(), *h0 = sc.h0.data();
-  load_state<T, W>(h0, bw.ckpt + ((b * nch + k) * Dch + c0) * N, w, N);
+  V<T>*hs = sc.h.data(), *as = sc.a.data(), *h0 = sc.h0.data();
+  load_state<T>(h0, bw.ckpt + ((b * nch + k) * Dch + c0) * N, w, N);
 
-  // Recompute h_t and a_t = exp(dt_t A) for t in [t0, t1).
+  // Recompute h_t and a_t = exp(dt_t A) for t in [t0, t1). A reset zeroes h_{t-1} (a select,
+  // not a product: an infinite state before a reset must not leak into the next sequence).
   for (int64_t t = t0; t < t1; ++t) {
-    const T* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N * W;
-    T* ht = hs + (t - t0) * N * W;
-    T* at = as + (t - t0) * N * W;
-    const T keep = bw.reset_at(b, t) ? T(0) : T(1);
-    T dt[W], x[W], uv[W], du[W];
-    load_dt<T, W>(dt, x, bw, tp, b, t, c0, w);
-    load_lanes<T, W>(uv, bw.u + b * p.u_sb + t * p.u_st + c0, w);
-    for (int c = 0; c < W; ++c) du[c] = dt[c] * uv[c];
+    const V<T>* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N;
+    V<T>* ht = hs + (t - t0) * N;
+    V<T>* at = as + (t - t0) * N;
+    const bool reset = bw.reset_at(b, t);
+    const StepIn<T> in(bw, tp, b, t, c0, w);
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
     for (int64_t n = 0; n < N; ++n) {
-      const T bn = Bt[n];
-      for (int c = 0; c < W; ++c) {
-        const T a = exp_(dt[c] * tp.At[n * W + c]);
-        at[n * W + c] = a;
-        ht[n * W + c] = a * (keep * prev[n * W + c]) + du[c] * bn;
-      }
+      at[n] = exp_(in.dt * tp.A[n]);
+      ht[n] = at[n] * (reset ? V<T>{} : prev[n]) + in.du * Bt[n];
     }
   }
 
-  T* dh = bw.dh.data() + unit * N * W;
-  if (k == nch - 1) load_state<T, W>(dh, bw.dfinal ? bw.dfinal + (b * Dch + c0) * N : nullptr, w, N);
+  V<T>* dh = bw.dh.data() + unit * N;
+  if (k == nch - 1) load_state<T>(dh, bw.dfinal ? bw.dfinal + (b * Dch + c0) * N : nullptr, w, N);
   T* pB = bw.part_B.data() + unit * kChunk * N;
   T* pC = bw.part_C.data() + unit * kChunk * N;
-  alignas(64) T acc_A[kMaxN * W];
-  T acc_D[W] = {}, acc_bias[W] = {};
-  std::fill(acc_A, acc_A + N * W, T(0));
+  V<T> acc_A[kMaxN];
+  for (int64_t n = 0; n < N; ++n) acc_A[n] = V<T>{};
+  V<T> acc_D{}, acc_bias{};
   for (int64_t t = t1 - 1; t >= t0; --t) {
     const bool reset = bw.reset_at(b, t);
-    const T* ht = hs + (t - t0) * N * W;
-    const T* at = as + (t - t0) * N * W;
-    const T* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N * W;
-    const T keep = reset ? T(0) : T(1);
-    T dt[W], x[W], uv[W], du[W], go[W], gy[W], zv[W], y[W], sum_dhB[W], ddt[W];
-    load_dt<T, W>(dt, x, bw, tp, b, t, c0, w);
-    load_lanes<T, W>(uv, bw.u + b * p.u_sb + t * p.u_st + c0, w);
-    load_lanes<T, W>(go, bw.dout + (b * L + t) * Dch + c0, w);
+    const V<T>* ht = hs + (t - t0) * N;
+    const V<T>* at = as + (t - t0) * N;
+    const V<T>* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N;
+    const StepIn<T> in(bw, tp, b, t, c0, w);
+    const V<T> go = scan_math::load(bw.dout + (b * L + t) * Dch + c0, w);
+    V<T> z{}, gy = go;  // gradient of y (before the z gate)
     if (bw.z != nullptr) {
-      load_lanes<T, W>(zv, bw.z + b * p.z_sb + t * p.z_st + c0, w);
-      for (int c = 0; c < W; ++c) gy[c] = go[c] * zv[c] * sigmoid_(zv[c]);
-    } else {
-      for (int c = 0; c < W; ++c) gy[c] = go[c];
-    }
-    for (int c = 0; c < W; ++c) {
-      du[c] = dt[c] * uv[c];
-      y[c] = sum_dhB[c] = ddt[c] = T(0);
+      z = scan_math::load(bw.z + b * p.z_sb + t * p.z_st + c0, w);
+      gy = go * z * sigmoid_(z);
     }
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
     const T* Ct = bw.C + b * p.C_sb + t * p.C_st + g * N;
+    V<T> y = tp.D * in.u, sum_dhB{}, ddt{};
     for (int64_t n = 0; n < N; ++n) {
       const T bn = Bt[n], cn = Ct[n];
-      T* dhn = dh + n * W;
-      const T *hn = ht + n * W, *an = at + n * W, *pn = prev + n * W, *An = tp.At + n * W;
-      T pb[W], pc[W];
-      for (int c = 0; c < W; ++c) {
-        y[c] += cn * hn[c];
-        const T d = dhn[c] + cn * gy[c];  // total gradient of h_t
-        pc[c] = gy[c] * hn[c];
-        pb[c] = d * du[c];
-        sum_dhB[c] += d * bn;
-        const T q = d * an[c] * (keep * pn[c]);
-        ddt[c] += d * bn * uv[c] + An[c] * q;
-        acc_A[n * W + c] += dt[c] * q;
-        dhn[c] = keep * an[c] * d;  // gradient of h_{t-1}; none across a reset
-      }
-      pB[(t - t0) * N + n] = lane_sum<T, W>(pb);
-      pC[(t - t0) * N + n] = lane_sum<T, W>(pc);
+      y += ht[n] * cn;
+      const V<T> d = dh[n] + gy * cn;  // total gradient of h_t
+      pC[(t - t0) * N + n] = lane_sum(gy * ht[n]);
+      pB[(t - t0) * N + n] = lane_sum(d * in.du);
+      sum_dhB += d * bn;
+      const V<T> q = d * at[n] * (reset ? V<T>{} : prev[n]);
+      ddt += d * (in.u * bn) + tp.A[n] * q;
+      acc_A[n] += in.dt * q;
+      dh[n] = reset ? V<T>{} : at[n] * d;  // gradient of h_{t-1}; none across a reset
     }
-    T o_du[W], o_dz[W];
-    for (int c = 0; c < W; ++c) {
-      o_du[c] = tp.D[c] * gy[c] + dt[c] * sum_dhB[c];
-      if (p.delta_softplus) ddt[c] *= sigmoid_(x[c]);
-      acc_D[c] += gy[c] * uv[c];
-      acc_bias[c] += ddt[c];
-    }
+    if (p.delta_softplus) ddt *= sigmoid_(in.x);
+    acc_D += gy * in.u;
+    acc_bias += ddt;
     const int64_t row = (b * L + t) * Dch + c0;
-    if (bw.du) store_lanes<T, W>(bw.du + row, o_du, w);
-    if (bw.ddelta) store_lanes<T, W>(bw.ddelta + row, ddt, w);
+    if (bw.du) scan_math::store(bw.du + row, tp.D * gy + in.dt * sum_dhB, w);
+    if (bw.ddelta) scan_math::store(bw.ddelta + row, ddt, w);
     if (bw.dz) {
-      for (int c = 0; c < W; ++c) {
-        const T s = sigmoid_(zv[c]);
-        o_dz[c] = go[c] * (y[c] + tp.D[c] * uv[c]) * s * (T(1) + zv[c] * (T(1) - s));
-      }
-      store_lanes<T, W>(bw.dz + row, o_dz, w);
+      const V<T> s = sigmoid_(z);
+      scan_math::store(bw.dz + row, go * y * s * (1.0f + z * (1.0f - s)), w);
     }
   }
-  if (k == 0 && bw.dinit) store_state<T, W>(bw.dinit + (b * Dch + c0) * N, dh, w, N);
+  if (k == 0 && bw.dinit) store_state<T>(bw.dinit + (b * Dch + c0) * N, dh, w, N);
+  constexpr int W = kLanes<T>;
   double* sA = bw.sum_A.data() + unit * N * W;
-  for (int64_t i = 0; i < N * W; ++i) sA[i] += double(acc_A[i]);
+  for (int64_t n = 0; n < N; ++n)
+    for (int c = 0; c < W; ++c) sA[n * W + c] += double(acc_A[n][c]);
   for (int c = 0; c < W; ++c) {
     bw.sum_D[size_t(unit * W + c)] += double(acc_D[c]);
     bw.sum_bias[size_t(unit * W + c)] += double(acc_bias[c]);
@@ -424,7 +387,7 @@ void backward_impl(const SelectiveScanParams& p, const Tensor& ckpt, const Tenso
   const int64_t units = bw.units(), nch = num_chunks(p.length);
 #pragma omp parallel if (worth_threads(p))
   {
-    Scratch<T> sc(p.state, kLanes<T>);
+    Scratch<T> sc(p.state);
     for (int64_t k = nch - 1; k >= 0; --k) {
 #pragma omp for schedule(static)
       for (int64_t unit = 0; unit < units; ++unit) run_backward_unit(bw, unit, k, sc);
