@@ -28,18 +28,18 @@ std::vector<Chunk> chunks_of(const List& list) {
 }
 
 template <class T>
-void update_impl(const optim::UpdateRule& rule, const std::vector<optim::TensorUpdate>& list) {
+void update_impl(optim::Algorithm algorithm, const std::vector<optim::TensorUpdate>& list) {
   const std::vector<Chunk> chunks = chunks_of(list);
 #pragma omp parallel for schedule(static) if (chunks.size() > 1)
   for (int64_t c = 0; c < int64_t(chunks.size()); ++c) {
     const Chunk ch = chunks[size_t(c)];
     const optim::TensorUpdate& u = list[size_t(ch.tensor)];
-    const optim::Coeffs<T> k = optim::make_coeffs<T>(rule, u.s);
+    const optim::Coeffs<T> k = optim::make_coeffs<T>(algorithm, u.s);
     T* p = static_cast<T*>(u.param);
     const T* g = static_cast<const T*>(u.grad);
     T* b1 = static_cast<T*>(u.buf1);
     T* b2 = static_cast<T*>(u.buf2);
-    if (rule.algorithm == optim::Algorithm::sgd) {
+    if (algorithm == optim::Algorithm::sgd) {
       T unused = T(0);
       for (int64_t i = ch.begin; i < ch.end; ++i)
         optim::sgd_element<T>(k, p[i], g[i], b1 ? b1[i] : unused);
@@ -62,10 +62,11 @@ double sum_squares(const T* x, int64_t n) {
 
 }  // namespace
 
-void optim_update(DType dtype, Device, const optim::UpdateRule& rule,
+void optim_update(DType dtype, Device, optim::Algorithm algorithm,
                   const std::vector<optim::TensorUpdate>& list) {
-  dispatch<DType::f32, DType::f64>(
-      dtype, "Optimizer", [&](auto tag) { update_impl<typename decltype(tag)::type>(rule, list); });
+  dispatch<DType::f32, DType::f64>(dtype, "Optimizer", [&](auto tag) {
+    update_impl<typename decltype(tag)::type>(algorithm, list);
+  });
 }
 
 void optim_global_norm(DType dtype, Device, const std::vector<optim::TensorSpan>& list,

@@ -61,11 +61,11 @@ __device__ __forceinline__ const Indexed<Item>& find_chunk(const Indexed<Item>* 
 
 template <class T>
 __global__ void update_kernel(const Indexed<optim::TensorUpdate>* list, int n, int64_t chunks,
-                              optim::UpdateRule rule) {
+                              optim::Algorithm algorithm) {
   for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
     const auto& d = find_chunk(list, n, c);
     const optim::TensorUpdate& u = d.item;
-    const optim::Coeffs<T> k = optim::make_coeffs<T>(rule, u.s);
+    const optim::Coeffs<T> k = optim::make_coeffs<T>(algorithm, u.s);
     const int64_t begin = (c - d.first_chunk) * kChunk;
     const int64_t end = begin + kChunk < u.numel ? begin + kChunk : u.numel;
     T* p = static_cast<T*>(u.param);
@@ -74,7 +74,7 @@ __global__ void update_kernel(const Indexed<optim::TensorUpdate>* list, int n, i
     T* b2 = static_cast<T*>(u.buf2);
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
       T pi = p[i];
-      if (rule.algorithm == optim::Algorithm::sgd) {
+      if (algorithm == optim::Algorithm::sgd) {
         T unused = T(0);
         T& bi = b1 ? b1[i] : unused;
         optim::sgd_element<T>(k, pi, g[i], bi);
@@ -148,7 +148,7 @@ unsigned grid_of(int64_t chunks, int device) {
 
 }  // namespace
 
-void optim_update(DType dtype, Device device, const optim::UpdateRule& rule,
+void optim_update(DType dtype, Device device, optim::Algorithm algorithm,
                   const std::vector<optim::TensorUpdate>& list) {
   DeviceGuard guard(device.index);
   int64_t chunks = 0;
@@ -159,7 +159,7 @@ void optim_update(DType dtype, Device device, const optim::UpdateRule& rule,
   dispatch<DType::f32, DType::f64>(dtype, "Optimizer", [&](auto tag) {
     using T = typename decltype(tag)::type;
     update_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, stream(device.index)>>>(
-        ptr, int(indexed.size()), chunks, rule);
+        ptr, int(indexed.size()), chunks, algorithm);
     COIL_CUDA_CHECK_LAUNCH();
   });
 }

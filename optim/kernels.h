@@ -34,8 +34,8 @@ struct TensorSpan {
 namespace coil {
 
 #define COIL_OPTIM_KERNELS                                                                       \
-  /* every tensor of `list`, dtype f32 or f64, on device `out_device` */                         \
-  void optim_update(DType dtype, Device device, const optim::UpdateRule& rule,                   \
+  /* every tensor of `list`, dtype f32 or f64, on `device` */                                    \
+  void optim_update(DType dtype, Device device, optim::Algorithm algorithm,                      \
                     const std::vector<optim::TensorUpdate>& list);                               \
   /* out (0-dim, `dtype`) = sqrt(sum of squares of every element), summed per chunk and then     \
      over chunks in a fixed order (bitwise reproducible) */                                      \

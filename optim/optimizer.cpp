@@ -17,10 +17,11 @@ namespace {
 
 constexpr const char* kOp = "Optimizer";
 
-void check_hyper(const Hyper& h) {
-  auto nonneg = [](const char* field, double v) {
-    COIL_CHECK(std::isfinite(v) && v >= 0, "[{}] {} must be a finite number >= 0, got {}", kOp,
-               field, v);
+// `where` says which group's resolved hyperparameters are checked ("" for the defaults).
+void check_hyper(const Hyper& h, const std::string& where) {
+  auto nonneg = [&](const char* field, double v) {
+    COIL_CHECK(std::isfinite(v) && v >= 0, "[{}] {} must be a finite number >= 0, got {}{}", kOp,
+               field, v, where);
   };
   nonneg("lr", h.lr);
   nonneg("weight_decay", h.weight_decay);
@@ -28,10 +29,11 @@ void check_hyper(const Hyper& h) {
   nonneg("momentum", h.momentum);
   nonneg("dampening", h.dampening);
   for (auto [field, v] : {std::pair{"beta1", h.beta1}, std::pair{"beta2", h.beta2}})
-    COIL_CHECK(v >= 0 && v < 1, "[{}] {} must be in [0, 1), got {}", kOp, field, v);
+    COIL_CHECK(v >= 0 && v < 1, "[{}] {} must be in [0, 1), got {}{}", kOp, field, v, where);
   COIL_CHECK(!h.nesterov || (h.momentum > 0 && h.dampening == 0),
-             "[{}] nesterov needs momentum > 0 and dampening 0, got momentum {} and dampening {}",
-             kOp, h.momentum, h.dampening);
+             "[{}] nesterov needs momentum > 0 and dampening 0, got momentum {} and dampening "
+             "{}{}",
+             kOp, h.momentum, h.dampening, where);
 }
 
 }  // namespace
@@ -55,18 +57,24 @@ Algorithm parse_algorithm(const std::string& name) {
 }
 
 Optimizer::Optimizer(Algorithm algorithm, std::vector<ParamGroup> groups, Hyper hyper)
-    : algorithm_(algorithm), hyper_(hyper) {
-  check_hyper(hyper_);
+    : algorithm_(algorithm) {
+  check_hyper(hyper, "");
   std::set<std::string> names;
   std::set<const TensorImpl*> seen;
   size_t index = 0;
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroup& g = groups[gi];
-    Hyper gh = hyper_;
-    gh.lr = g.lr.value_or(hyper_.lr);
-    gh.weight_decay = g.weight_decay.value_or(hyper_.weight_decay);
-    check_hyper(gh);
-    groups_.push_back({gh.lr, gh.weight_decay});
+    Hyper h = hyper;
+    h.lr = g.lr.value_or(h.lr);
+    h.weight_decay = g.weight_decay.value_or(h.weight_decay);
+    h.beta1 = g.beta1.value_or(h.beta1);
+    h.beta2 = g.beta2.value_or(h.beta2);
+    h.eps = g.eps.value_or(h.eps);
+    h.momentum = g.momentum.value_or(h.momentum);
+    h.dampening = g.dampening.value_or(h.dampening);
+    h.nesterov = g.nesterov.value_or(h.nesterov);
+    check_hyper(h, fmt::format(" in parameter group {}", gi));
+    groups_.push_back(h);
     COIL_CHECK(g.names.empty() || g.names.size() == g.params.size(),
                "[{}] group {} has {} parameters but {} names", kOp, gi, g.params.size(),
                g.names.size());
@@ -87,9 +95,9 @@ Optimizer::Optimizer(Algorithm algorithm, std::vector<ParamGroup> groups, Hyper 
   }
 }
 
-std::vector<std::string> Optimizer::fields() const {
+std::vector<std::string> Optimizer::fields(const Param& p) const {
   if (algorithm_ != Algorithm::sgd) return {"exp_avg", "exp_avg_sq"};
-  if (hyper_.momentum != 0) return {"momentum_buffer"};
+  if (groups_[p.group].momentum != 0) return {"momentum_buffer"};
   return {};
 }
 
@@ -101,8 +109,6 @@ void Optimizer::set_lr_factor(double factor) {
 
 void Optimizer::step() {
   NoGradGuard no_grad;
-  UpdateRule rule{algorithm_,      hyper_.beta1,     hyper_.beta2,   hyper_.eps,
-                  hyper_.momentum, hyper_.dampening, hyper_.nesterov};
   struct Bucket {
     Device device;
     DType dtype;
@@ -120,18 +126,18 @@ void Optimizer::step() {
     if (!g.is_contiguous()) keep_alive.push_back(g = core::contiguous(g));
 
     StepScalars s;
-    s.lr = groups_[p.group].lr * lr_factor_;
-    s.weight_decay = groups_[p.group].weight_decay;
+    s.hyper = groups_[p.group];
+    s.hyper.lr *= lr_factor_;
     if (algorithm_ == Algorithm::sgd) {
       s.first = !p.buf[0].defined();
-      if (hyper_.momentum != 0 && s.first) p.buf[0] = empty_like(p.tensor);
+      if (s.hyper.momentum != 0 && s.first) p.buf[0] = empty_like(p.tensor);
     } else if (!p.buf[0].defined()) {
       p.buf[0] = zeros_like(p.tensor);
       p.buf[1] = zeros_like(p.tensor);
     }
     ++p.step;
-    s.step_size = s.lr / (1.0 - std::pow(hyper_.beta1, double(p.step)));
-    s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(hyper_.beta2, double(p.step)));
+    s.step_size = s.hyper.lr / (1.0 - std::pow(s.hyper.beta1, double(p.step)));
+    s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(s.hyper.beta2, double(p.step)));
 
     auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) {
       return b.device == p.tensor.device() && b.dtype == p.tensor.dtype();
@@ -142,7 +148,7 @@ void Optimizer::step() {
                         p.buf[1].defined() ? p.buf[1].data_ptr() : nullptr, p.tensor.numel(), s});
   }
   for (const Bucket& b : buckets)
-    COIL_DEVICE_CALL(kOp, b.device, optim_update, b.dtype, b.device, rule, b.list);
+    COIL_DEVICE_CALL(kOp, b.device, optim_update, b.dtype, b.device, algorithm_, b.list);
 }
 
 void Optimizer::zero_grad() {
@@ -173,7 +179,7 @@ TensorDict Optimizer::state_dict() const {
     if (p.step == 0) continue;
     const std::string prefix = "state." + p.name + ".";
     out[prefix + "step"] = from_vector<int64_t>({p.step});
-    const std::vector<std::string> f = fields();
+    const std::vector<std::string> f = fields(p);
     for (size_t j = 0; j < f.size(); ++j) out[prefix + f[j]] = p.buf[j];
   }
   return out;
@@ -181,7 +187,6 @@ TensorDict Optimizer::state_dict() const {
 
 void Optimizer::load_state_dict(const TensorDict& state) {
   const std::string op = "Optimizer.load_state_dict";
-  const std::vector<std::string> wanted = fields();
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < params_.size(); ++i) index[params_[i].name] = i;
 
@@ -213,9 +218,10 @@ void Optimizer::load_state_dict(const TensorDict& state) {
       pend.step = int64_t(v);
       continue;
     }
+    const std::vector<std::string> wanted = fields(p);
     COIL_CHECK(std::find(wanted.begin(), wanted.end(), f) != wanted.end(),
                "[{}] unexpected key '{}': {} (momentum {}) keeps {}", op, key,
-               algorithm_name(algorithm_), hyper_.momentum,
+               algorithm_name(algorithm_), groups_[p.group].momentum,
                wanted.empty() ? std::string("only step")
                               : fmt::format("step, {}", fmt::join(wanted, ", ")));
     COIL_CHECK(t.shape() == p.tensor.shape(),
@@ -229,7 +235,7 @@ void Optimizer::load_state_dict(const TensorDict& state) {
   for (const auto& [i, pend] : pending) {
     const std::string prefix = "state." + params_[i].name + ".";
     COIL_CHECK(pend.step > 0, "[{}] missing key '{}step'", op, prefix);
-    for (const std::string& f : wanted)
+    for (const std::string& f : fields(params_[i]))
       COIL_CHECK(pend.fields.count(f), "[{}] missing key '{}{}'", op, prefix, f);
   }
 
@@ -241,6 +247,7 @@ void Optimizer::load_state_dict(const TensorDict& state) {
   for (const auto& [i, pend] : pending) {
     Param& p = params_[i];
     p.step = pend.step;
+    const std::vector<std::string> wanted = fields(p);
     for (size_t j = 0; j < wanted.size(); ++j) {
       p.buf[j] = empty_like(p.tensor);  // a copy: never aliases the caller's tensors
       core::copy_(p.buf[j], pend.fields.at(wanted[j]));

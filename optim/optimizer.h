@@ -11,22 +11,14 @@
 
 namespace coil::optim {
 
-// Defaults for every group; a group may override lr and weight_decay. PyTorch's defaults: Adam
-// and SGD weight_decay 0, AdamW 0.01 (set it explicitly; here it is 0 for all).
-struct Hyper {
-  double lr = 1e-3;
-  double weight_decay = 0;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW
-  double momentum = 0, dampening = 0;             // SGD
-  bool nesterov = false;                          // SGD; needs momentum > 0 and dampening 0
-};
-
 struct ParamGroup {
-  std::vector<Tensor> params;      // leaves that require grad; f32 or f64, contiguous
-  std::vector<std::string> names;  // one per param (state_dict keys), or empty: the index of
-                                   // the parameter over all groups ("0", "1", ...)
-  std::optional<double> lr;        // unset: Hyper::lr
-  std::optional<double> weight_decay;
+  std::vector<Tensor> params = {};      // leaves that require grad; f32 or f64, contiguous
+  std::vector<std::string> names = {};  // one per param (state_dict keys), or empty: the index
+                                        // of the parameter over all groups ("0", "1", ...)
+  // Unset fields take the optimizer's Hyper (e.g. own lr, weight_decay 0 for SSM parameters).
+  std::optional<double> lr = {}, weight_decay = {}, beta1 = {}, beta2 = {}, eps = {}, momentum = {},
+                        dampening = {};
+  std::optional<bool> nesterov = {};
 };
 
 class Optimizer {
@@ -44,17 +36,17 @@ class Optimizer {
   void set_lr_factor(double factor);
   double lr_factor() const { return lr_factor_; }
   double base_lr(size_t group) const { return groups_.at(group).lr; }
+  const Hyper& group_hyper(size_t group) const { return groups_.at(group); }  // resolved
   double lr(size_t group) const { return base_lr(group) * lr_factor_; }
 
   Algorithm algorithm() const { return algorithm_; }
-  const Hyper& hyper() const { return hyper_; }
   size_t num_groups() const { return groups_.size(); }
   std::vector<Tensor> params() const;                 // every parameter, group by group
   std::vector<std::string> names() const;             // their names, in the same order
   int64_t step_count(const std::string& name) const;  // updates so far of that parameter
 
   // Named tensors: "state.<name>.step" (i64, 0-dim), "state.<name>.exp_avg" and
-  // ".exp_avg_sq" (Adam, AdamW), "state.<name>.momentum_buffer" (SGD with momentum); only
+  // ".exp_avg_sq" (Adam, AdamW), "state.<name>.momentum_buffer" (SGD, groups with momentum); only
   // parameters updated at least once have state. The tensors are the live buffers, not copies.
   TensorDict state_dict() const;
   // Replaces all state. Strict: a key for an unknown parameter or field, a field that does not
@@ -71,15 +63,12 @@ class Optimizer {
     int64_t step = 0;
     Tensor buf[2];  // the fields() in order: buf1 and buf2 of TensorUpdate
   };
-  struct Group {
-    double lr, weight_decay;
-  };
-  std::vector<std::string> fields() const;  // state fields besides "step", in buf[] order
+  // State fields of a parameter besides "step", in buf[] order.
+  std::vector<std::string> fields(const Param& p) const;
 
   Algorithm algorithm_;
-  Hyper hyper_;
   double lr_factor_ = 1;
-  std::vector<Group> groups_;
+  std::vector<Hyper> groups_;
   std::vector<Param> params_;
 };
 

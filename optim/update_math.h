@@ -11,18 +11,20 @@ namespace coil::optim {
 
 enum class Algorithm : uint8_t { sgd, adam, adamw };
 
-// Hyperparameters shared by every tensor of one launch.
-struct UpdateRule {
-  Algorithm algorithm = Algorithm::adamw;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double momentum = 0, dampening = 0;
-  bool nesterov = false;
+// Hyperparameters of one parameter group (PyTorch's defaults; AdamW's weight decay there is
+// 0.01, here 0 for every algorithm: set it explicitly).
+struct Hyper {
+  double lr = 1e-3;
+  double weight_decay = 0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW
+  double momentum = 0, dampening = 0;             // SGD
+  bool nesterov = false;                          // SGD; needs momentum > 0 and dampening 0
 };
 
-// What differs per tensor and step: its group's lr and weight decay, its own step count.
+// One tensor's scalars for one step: its group's hyperparameters (lr already scaled by the
+// schedule) and what its own step count gives.
 struct StepScalars {
-  double lr = 0;
-  double weight_decay = 0;
+  Hyper hyper;
   double step_size = 0;              // Adam: lr / (1 - beta1^t)
   double bias_correction2_sqrt = 1;  // Adam: sqrt(1 - beta2^t)
   bool first = false;                // SGD: the momentum buffer starts as the gradient
@@ -38,23 +40,24 @@ struct Coeffs {
 };
 
 template <class C>
-COIL_HD Coeffs<C> make_coeffs(const UpdateRule& r, const StepScalars& s) {
+COIL_HD Coeffs<C> make_coeffs(Algorithm algorithm, const StepScalars& s) {
+  const Hyper& h = s.hyper;
   Coeffs<C> k;
-  k.algorithm = r.algorithm;
-  k.nesterov = r.nesterov;
+  k.algorithm = algorithm;
+  k.nesterov = h.nesterov;
   k.first = s.first;
-  k.has_momentum = r.momentum != 0;
-  k.lr = C(s.lr);
-  k.weight_decay = C(s.weight_decay);
-  k.decay = C(1.0 - s.lr * s.weight_decay);
+  k.has_momentum = h.momentum != 0;
+  k.lr = C(h.lr);
+  k.weight_decay = C(h.weight_decay);
+  k.decay = C(1.0 - h.lr * h.weight_decay);
   k.step_size = C(s.step_size);
   k.bias_correction2_sqrt = C(s.bias_correction2_sqrt);
-  k.eps = C(r.eps);
-  k.one_minus_beta1 = C(1.0 - r.beta1);
-  k.beta2 = C(r.beta2);
-  k.one_minus_beta2 = C(1.0 - r.beta2);
-  k.momentum = C(r.momentum);
-  k.one_minus_dampening = C(1.0 - r.dampening);
+  k.eps = C(h.eps);
+  k.one_minus_beta1 = C(1.0 - h.beta1);
+  k.beta2 = C(h.beta2);
+  k.one_minus_beta2 = C(1.0 - h.beta2);
+  k.momentum = C(h.momentum);
+  k.one_minus_dampening = C(1.0 - h.dampening);
   return k;
 }
 

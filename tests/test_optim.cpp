@@ -55,8 +55,8 @@ struct RefState {
 // Adam: g += wd * p (L2). AdamW: p -= lr * wd * p (decoupled). Then
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; m^ = m / (1 - b1^t); v^ = v / (1 - b2^t);
 // p -= lr m^ / (sqrt(v^) + eps).
-void ref_adam(RefState& s, const std::vector<double>& grad, const Hyper& h, double lr, double wd,
-              bool decoupled) {
+void ref_adam(RefState& s, const std::vector<double>& grad, const Hyper& h, bool decoupled) {
+  const double lr = h.lr, wd = h.weight_decay;
   if (s.m.empty()) s.m = s.v = std::vector<double>(s.p.size(), 0.0);
   ++s.t;
   for (size_t i = 0; i < s.p.size(); ++i) {
@@ -73,7 +73,8 @@ void ref_adam(RefState& s, const std::vector<double>& grad, const Hyper& h, doub
 
 // SGD: g += wd p; with momentum mu: b = g at t = 1, else b = mu b + (1 - dampening) g;
 // nesterov: g = g + mu b, else g = b; p -= lr g.
-void ref_sgd(RefState& s, const std::vector<double>& grad, const Hyper& h, double lr, double wd) {
+void ref_sgd(RefState& s, const std::vector<double>& grad, const Hyper& h) {
+  const double lr = h.lr, wd = h.weight_decay;
   if (s.b.empty()) s.b = std::vector<double>(s.p.size(), 0.0);
   ++s.t;
   for (size_t i = 0; i < s.p.size(); ++i) {
@@ -86,9 +87,9 @@ void ref_sgd(RefState& s, const std::vector<double>& grad, const Hyper& h, doubl
   }
 }
 
-// Two groups (own lr and weight decay), params of sizes 5 and 3 plus one spanning several
-// chunks; steps 1..steps, and the middle parameter gets no gradient at step 2 (it must keep its
-// own step count, as in PyTorch). Compares every parameter after every step.
+// Two groups (the second with its own hyperparameters), params of sizes 5 and 3 plus one spanning
+// several chunks; steps 1..steps, and the middle parameter gets no gradient at step 2 (it must keep
+// its own step count, as in PyTorch). Compares every parameter after every step.
 void replay(Algorithm algo, const Hyper& h, DType dt, double rtol, int steps = 5) {
   const int64_t sizes[3] = {5, 3, 2 * kChunk + 77};
   std::vector<Tensor> p;
@@ -97,10 +98,27 @@ void replay(Algorithm algo, const Hyper& h, DType dt, double rtol, int steps = 5
     p.push_back(make_param(sizes[k], k, dt));
     ref[size_t(k)].p = initial_values(sizes[k], k);
   }
-  ParamGroup g0{{p[0], p[1]}, {"a", "b"}, std::nullopt, std::nullopt};
-  ParamGroup g1{{p[2]}, {"c"}, 0.5 * h.lr, 0.25};
+  // The second group overrides every hyperparameter but nesterov.
+  Hyper h1 = h;
+  h1.lr = 0.5 * h.lr;
+  h1.weight_decay = 0.25;
+  h1.beta1 = 0.7;
+  h1.beta2 = 0.9;
+  h1.eps = 1e-7;
+  h1.momentum = h.momentum > 0 ? 0.6 : 0.0;
+  h1.dampening = h.nesterov ? 0.0 : 0.1;
+  ParamGroup g0{{p[0], p[1]}, {"a", "b"}};
+  ParamGroup g1{.params = {p[2]},
+                .names = {"c"},
+                .lr = h1.lr,
+                .weight_decay = h1.weight_decay,
+                .beta1 = h1.beta1,
+                .beta2 = h1.beta2,
+                .eps = h1.eps,
+                .momentum = h1.momentum,
+                .dampening = h1.dampening};
   Optimizer opt(algo, {g0, g1}, h);
-  const double lrs[3] = {h.lr, h.lr, 0.5 * h.lr}, wds[3] = {h.weight_decay, h.weight_decay, 0.25};
+  const Hyper hs[3] = {h, h, h1};
   for (int64_t t = 1; t <= steps; ++t) {
     opt.zero_grad();
     for (int64_t k = 0; k < 3; ++k) {
@@ -108,8 +126,8 @@ void replay(Algorithm algo, const Hyper& h, DType dt, double rtol, int steps = 5
       set_step_grad(p[size_t(k)], t, k);
       std::vector<double> g;
       for (int64_t i = 0; i < sizes[k]; ++i) g.push_back(grad_value(i, t, k));
-      if (algo == Algorithm::sgd) ref_sgd(ref[size_t(k)], g, h, lrs[k], wds[k]);
-      else ref_adam(ref[size_t(k)], g, h, lrs[k], wds[k], algo == Algorithm::adamw);
+      if (algo == Algorithm::sgd) ref_sgd(ref[size_t(k)], g, hs[k]);
+      else ref_adam(ref[size_t(k)], g, hs[k], algo == Algorithm::adamw);
     }
     opt.step();
     for (int64_t k = 0; k < 3; ++k)
@@ -307,6 +325,25 @@ TEST_CASE("optimizer state_dict round-trips through safetensors and resumes bitw
   fs::remove(file);
 }
 
+TEST_CASE("SGD keeps a momentum buffer only for the groups with momentum") {
+  Tensor a = make_param(3, 0, DType::f64), b = make_param(3, 1, DType::f64);
+  Optimizer opt(Algorithm::sgd,
+                {{.params = {a}, .names = {"a"}}, {.params = {b}, .names = {"b"}, .momentum = 0.9}},
+                {.lr = 0.1});
+  set_step_grad(a, 1, 0);
+  set_step_grad(b, 1, 1);
+  opt.step();
+  TensorDict sd = opt.state_dict();
+  CHECK(sd.size() == 3);
+  CHECK(sd.count("state.b.momentum_buffer") == 1);
+  check_close(sd.at("state.b.momentum_buffer"),
+              {grad_value(0, 1, 1), grad_value(1, 1, 1), grad_value(2, 1, 1)}, 0, 0,
+              "the buffer starts as the first gradient");
+  sd["state.a.momentum_buffer"] = zeros({3}, {DType::f64, Device::cpu()});
+  CHECK(contains(error_of([&] { opt.load_state_dict(sd); }),
+                 "unexpected key 'state.a.momentum_buffer': sgd (momentum 0) keeps only step"));
+}
+
 TEST_CASE("load_state_dict refuses missing, unexpected, mis-shaped and mis-typed keys by name") {
   Tensor a = make_param(4, 0, DType::f32);
   Optimizer opt(Algorithm::adam, {{{a}, {"w"}, std::nullopt, std::nullopt}});
@@ -367,6 +404,8 @@ TEST_CASE("optimizer construction rejects bad hyperparameters and parameters, na
                  "weight_decay must be a finite number >= 0"));
   CHECK(contains(ctor_error(Algorithm::sgd, {one, one}, {}), "same tensor as an earlier"));
   Tensor b = make_param(4, 1, DType::f32);
+  CHECK(contains(ctor_error(Algorithm::adam, {one, {.params = {b}, .beta1 = 1.5}}, {}),
+                 "beta1 must be in [0, 1), got 1.5 in parameter group 1"));
   CHECK(contains(ctor_error(Algorithm::sgd, {{{a, b}, {"x", "x"}, std::nullopt, std::nullopt}}, {}),
                  "parameter name 'x' appears twice"));
   CHECK(contains(ctor_error(Algorithm::sgd, {{{a, b}, {"x"}, std::nullopt, std::nullopt}}, {}),
