@@ -129,7 +129,12 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
   optim::Optimizer opt(algorithm(cfg), param_groups(*model, cfg.number("optim.weight_decay")),
                        hyper(cfg));
   const optim::Schedule sched = schedule(cfg);
-  optim::check_schedule(sched);
+  try {
+    optim::check_schedule(sched);
+  } catch (const Error& e) {  // a config error: optim.* against train.steps
+    std::string m = e.what();
+    throw ConfigError("optim.schedule: " + m.substr(0, m.find("\n  (")));
+  }
   std::vector<Tensor> params = opt.params();
 
   progress.line(fmt::format(
