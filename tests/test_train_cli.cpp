@@ -359,3 +359,18 @@ TEST_CASE("gradient accumulation over micro-batches matches one batch of the sam
     for (size_t i = 0; i < x.size(); ++i) CHECK(std::abs(x[i] - y[i]) < 1e-4f);
   }
 }
+
+TEST_CASE("a non-finite loss stops the run naming the step and the first bad gradient, after "
+          "saving a checkpoint under another name") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu",
+                       "optim.name=sgd", "optim.lr=1e30"},
+                      tmp.path);
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(r.output.find("non-finite loss at step 2") != std::string::npos);
+  CHECK(r.output.find("first non-finite gradient: backbone.") != std::string::npos);
+  CHECK(fs::exists(run / "checkpoints" / "nonfinite-step-00000002.safetensors"));
+  CHECK_FALSE(fs::exists(run / "checkpoints" / "latest"));
+}
