@@ -16,12 +16,16 @@
 namespace coil::fft {
 namespace {
 
+enum class Kind { r2c, c2r, c2c_forward, c2c_inverse };
+
 struct Key {
-  bool dbl, forward, aligned, in_place;
+  bool dbl;
+  Kind kind;
+  bool aligned, in_place;
   int64_t n;
   Layout l;
   auto tie() const {
-    return std::tie(dbl, forward, aligned, in_place, n, l.howmany, l.real_stride, l.real_dist,
+    return std::tie(dbl, kind, aligned, in_place, n, l.howmany, l.real_stride, l.real_dist,
                     l.cplx_stride, l.cplx_dist);
   }
   bool operator<(const Key& o) const { return tie() < o.tie(); }
@@ -57,6 +61,11 @@ struct Api<float> {
   static void exec_c2r(const void* p, cplx* in, float* out) {
     fftwf_execute_dft_c2r((plan)p, in, out);
   }
+  static plan c2c(int n, int howmany, cplx* in, cplx* out, int s, int d, int sign,
+                  unsigned flags) {
+    return fftwf_plan_many_dft(1, &n, howmany, in, nullptr, s, d, out, nullptr, s, d, sign, flags);
+  }
+  static void exec_c2c(const void* p, cplx* in, cplx* out) { fftwf_execute_dft((plan)p, in, out); }
   static void destroy(void* p) { fftwf_destroy_plan((plan)p); }
 };
 template <>
@@ -82,6 +91,11 @@ struct Api<double> {
   static void exec_c2r(const void* p, cplx* in, double* out) {
     fftw_execute_dft_c2r((plan)p, in, out);
   }
+  static plan c2c(int n, int howmany, cplx* in, cplx* out, int s, int d, int sign,
+                  unsigned flags) {
+    return fftw_plan_many_dft(1, &n, howmany, in, nullptr, s, d, out, nullptr, s, d, sign, flags);
+  }
+  static void exec_c2c(const void* p, cplx* in, cplx* out) { fftw_execute_dft((plan)p, in, out); }
   static void destroy(void* p) { fftw_destroy_plan((plan)p); }
 };
 
@@ -104,27 +118,37 @@ const void* get_plan(const Key& k) {
   std::lock_guard<std::mutex> lock(c.mu);
   if (auto it = c.plans.find(k); it != c.plans.end()) return it->second;
   const Layout& l = k.l;
-  const int64_t nc = k.n / 2 + 1;
+  const bool complex = k.kind == Kind::c2c_forward || k.kind == Kind::c2c_inverse;
+  const int64_t nc = complex ? k.n : k.n / 2 + 1;
   COIL_CHECK(k.n >= 1 && l.howmany >= 1 && k.n <= INT32_MAX && l.howmany <= INT32_MAX,
-             "[fft] bad real FFT: size {}, howmany {}", k.n, l.howmany);
-  const int64_t real_count = extent(k.n, l.howmany, l.real_stride, l.real_dist);
+             "[fft] bad FFT: size {}, howmany {}", k.n, l.howmany);
+  const int64_t real_count = complex ? 0 : extent(k.n, l.howmany, l.real_stride, l.real_dist);
   const int64_t cplx_count = extent(nc, l.howmany, l.cplx_stride, l.cplx_dist);
   COIL_CHECK(real_count <= INT32_MAX && cplx_count <= INT32_MAX,
              "[fft] layout of size {} x {} is too large for FFTW's int strides", k.n, l.howmany);
-  // Planning arrays: aligned like Buffer's; FFTW_ESTIMATE never writes them.
+  // Planning arrays: aligned like Buffer's; FFTW_ESTIMATE never writes them. For complex
+  // transforms `a` is the input and `b` the output.
   const size_t real_bytes = size_t(real_count) * sizeof(T);
   const size_t cplx_bytes = size_t(cplx_count) * 2 * sizeof(T);
-  void* a = Api<T>::malloc(k.in_place ? std::max(real_bytes, cplx_bytes) : real_bytes);
+  const size_t a_bytes = complex ? cplx_bytes : real_bytes;
+  void* a = Api<T>::malloc(k.in_place ? std::max(a_bytes, cplx_bytes) : a_bytes);
   void* b = k.in_place ? a : Api<T>::malloc(cplx_bytes);
   COIL_CHECK(a && b, "[fft] out of memory planning a size-{} FFT", k.n);
   const unsigned flags = FFTW_ESTIMATE | (k.aligned ? 0u : unsigned(FFTW_UNALIGNED));
   using C = typename Api<T>::cplx;
-  void* p = k.forward ? (void*)Api<T>::r2c(int(k.n), int(l.howmany), (T*)a, int(l.real_stride),
-                                           int(l.real_dist), (C*)b, int(l.cplx_stride),
-                                           int(l.cplx_dist), flags)
-                      : (void*)Api<T>::c2r(int(k.n), int(l.howmany), (C*)b, int(l.cplx_stride),
-                                           int(l.cplx_dist), (T*)a, int(l.real_stride),
-                                           int(l.real_dist), flags);
+  const int n = int(k.n), hm = int(l.howmany), rs = int(l.real_stride), rd = int(l.real_dist),
+            cs = int(l.cplx_stride), cd = int(l.cplx_dist);
+  void* p = nullptr;
+  switch (k.kind) {
+    case Kind::r2c: p = (void*)Api<T>::r2c(n, hm, (T*)a, rs, rd, (C*)b, cs, cd, flags); break;
+    case Kind::c2r: p = (void*)Api<T>::c2r(n, hm, (C*)b, cs, cd, (T*)a, rs, rd, flags); break;
+    case Kind::c2c_forward:
+      p = (void*)Api<T>::c2c(n, hm, (C*)a, (C*)b, cs, cd, FFTW_FORWARD, flags);
+      break;
+    case Kind::c2c_inverse:
+      p = (void*)Api<T>::c2c(n, hm, (C*)a, (C*)b, cs, cd, FFTW_BACKWARD, flags);
+      break;
+  }
   if (b != a) Api<T>::free(b);
   Api<T>::free(a);
   COIL_CHECK(p != nullptr,
@@ -136,12 +160,12 @@ const void* get_plan(const Key& k) {
 }
 
 template <class T>
-const void* plan_for(bool forward, int64_t n, const Layout& l, const void* in, const void* out,
+const void* plan_for(Kind kind, int64_t n, const Layout& l, const void* in, const void* out,
                      const void* aligned_plan) {
   const bool aligned = Api<T>::alignment_of(in) == 0 && Api<T>::alignment_of(out) == 0;
   const bool in_place = in == out;
-  if (aligned && !in_place) return aligned_plan;
-  return get_plan<T>(Key{std::is_same_v<T, double>, forward, aligned, in_place, n, l});
+  if (aligned && !in_place && aligned_plan) return aligned_plan;
+  return get_plan<T>(Key{std::is_same_v<T, double>, kind, aligned, in_place, n, l});
 }
 
 }  // namespace
@@ -168,23 +192,39 @@ Buffer<T>::~Buffer() {
 template <class T>
 RealFft<T>::RealFft(int64_t n, const Layout& layout) : n_(n), layout_(layout) {
   const bool dbl = std::is_same_v<T, double>;
-  forward_ = get_plan<T>(Key{dbl, true, true, false, n, layout});
-  inverse_ = get_plan<T>(Key{dbl, false, true, false, n, layout});
+  forward_ = get_plan<T>(Key{dbl, Kind::r2c, true, false, n, layout});
+  inverse_ = get_plan<T>(Key{dbl, Kind::c2r, true, false, n, layout});
 }
 
 template <class T>
 void RealFft<T>::forward(const T* in, std::complex<T>* out) const {
   using C = typename Api<T>::cplx;
   // FFTW's r2c never writes its input; its signature is not const.
-  Api<T>::exec_r2c(plan_for<T>(true, n_, layout_, in, out, forward_), const_cast<T*>(in),
+  Api<T>::exec_r2c(plan_for<T>(Kind::r2c, n_, layout_, in, out, forward_), const_cast<T*>(in),
                    reinterpret_cast<C*>(out));
 }
 
 template <class T>
 void RealFft<T>::inverse(std::complex<T>* in, T* out) const {
   using C = typename Api<T>::cplx;
-  Api<T>::exec_c2r(plan_for<T>(false, n_, layout_, in, out, inverse_), reinterpret_cast<C*>(in),
+  Api<T>::exec_c2r(plan_for<T>(Kind::c2r, n_, layout_, in, out, inverse_), reinterpret_cast<C*>(in),
                    out);
+}
+
+template <class T>
+ComplexFft<T>::ComplexFft(int64_t n, const Layout& layout) : n_(n), layout_(layout) {
+  const bool dbl = std::is_same_v<T, double>;
+  forward_ = get_plan<T>(Key{dbl, Kind::c2c_forward, true, true, n, layout});
+  inverse_ = get_plan<T>(Key{dbl, Kind::c2c_inverse, true, true, n, layout});
+}
+
+template <class T>
+void ComplexFft<T>::run(bool forward, std::complex<T>* in, std::complex<T>* out) const {
+  using C = typename Api<T>::cplx;
+  const Kind kind = forward ? Kind::c2c_forward : Kind::c2c_inverse;
+  const bool fast = in == out && Api<T>::alignment_of(in) == 0;  // the in-place aligned plans
+  const void* p = fast ? (forward ? forward_ : inverse_) : plan_for<T>(kind, n_, layout_, in, out, nullptr);
+  Api<T>::exec_c2c(p, reinterpret_cast<C*>(in), reinterpret_cast<C*>(out));
 }
 
 template struct Buffer<float>;
@@ -193,5 +233,7 @@ template struct Buffer<std::complex<float>>;
 template struct Buffer<std::complex<double>>;
 template class RealFft<float>;
 template class RealFft<double>;
+template class ComplexFft<float>;
+template class ComplexFft<double>;
 
 }  // namespace coil::fft

@@ -1,4 +1,4 @@
-// Cached FFTW plans for batches of 1-D real FFTs (float and double), shared by the FFT
+// Cached FFTW plans for batches of 1-D real and complex FFTs (float and double), shared by the FFT
 // convolution and the S4 kernel. Plans are made once per layout (FFTW planning is not
 // thread-safe: a mutex guards it) and run with FFTW's new-array functions, which are safe to
 // call from many OpenMP threads at once.
@@ -60,6 +60,25 @@ class RealFft {
   int64_t n_;
   Layout layout_;
   const void* forward_ = nullptr;  // the aligned plans (fftw_plan / fftwf_plan)
+  const void* inverse_ = nullptr;
+};
+
+// Complex transforms of size n, unnormalised, same signs as RealFft; the Layout's cplx_stride
+// and cplx_dist place both input and output (its real_* fields are unused). In place
+// (in == out) on Buffer-aligned arrays takes the plans made up front; anything else works too.
+template <class T>
+class ComplexFft {
+ public:
+  ComplexFft(int64_t n, const Layout& layout = {});
+  void forward(std::complex<T>* in, std::complex<T>* out) const { run(true, in, out); }
+  void inverse(std::complex<T>* in, std::complex<T>* out) const { run(false, in, out); }
+  int64_t size() const { return n_; }
+
+ private:
+  void run(bool forward, std::complex<T>* in, std::complex<T>* out) const;
+  int64_t n_;
+  Layout layout_;
+  const void* forward_ = nullptr;  // in-place, aligned
   const void* inverse_ = nullptr;
 };
 

@@ -1,6 +1,8 @@
-// CPU kernels of the FFT convolution: FFTW real FFTs (cached plans, ops/common/fft_plans.h) on
-// tiles of kTile channels, OpenMP over (batch, tile) in the forward and over tiles in the
-// backward, where each tile walks the batch in order (dk and dD never depend on the thread count).
+// CPU kernels of the FFT convolution: FFTW (cached plans, ops/common/fft_plans.h) on tiles of
+// kTile channels, OpenMP over (batch, tile) in the forward and over tiles in the backward, where
+// each tile walks the batch in order (dk and dD never depend on the thread count). Two real
+// channels travel as one complex sequence (as on the GPU, ops/fft_conv/cuda.cu): FFTW's complex
+// transform of size n ran 1.7x faster per channel than its real pair r2c + c2r here.
 #include <omp.h>
 
 #include <complex>
@@ -43,14 +45,14 @@ struct Dims {
   int64_t tiles() const { return (H + kTile - 1) / kTile; }
 };
 
-// Per-thread scratch: `rows` real rows of n and complex rows of nc, each padded.
+// Per-thread scratch: real rows and complex rows of n values each, padded.
 template <class T>
 struct Scratch {
   int64_t rs, cs;
   fft::Buffer<T> real;
   fft::Buffer<Cx<T>> cplx;
   Scratch(const Dims& d, int64_t real_rows, int64_t cplx_rows)
-      : rs(padded<T>(d.n)), cs(padded<Cx<T>>(d.nc)), real(size_t(real_rows * rs)),
+      : rs(padded<T>(d.n)), cs(padded<Cx<T>>(d.n)), real(size_t(real_rows * rs)),
         cplx(size_t(cplx_rows * cs)) {}
   T* r(int64_t i) const { return real.data() + i * rs; }
   Cx<T>* c(int64_t i) const { return cplx.data() + i * cs; }
@@ -91,32 +93,69 @@ fft::Buffer<Cx<T>> kernel_spectra(const Dims& d, const fft::RealFft<T>& f, const
   return spectra;
 }
 
-// Tile rows j < w from x (B, L, H) at (b, :, h0 + j) into zero-padded real rows of n.
+// The pairs of a tile as complex rows z_q = x[b, :, h0 + 2q] + i x[b, :, h0 + 2q + 1] (zero past
+// the tile's w channels and past time L): one complex FFT then serves two channels.
 template <class T>
-void gather(const Scratch<T>& s, const T* x, const Dims& d, int64_t b, int64_t h0, int64_t w) {
-  for (int64_t j = 0; j < w; ++j) std::fill(s.r(j) + d.L, s.r(j) + d.n, T(0));
+void gather_pairs(const Scratch<T>& s, int64_t first_row, const T* x, const Dims& d, int64_t b,
+                  int64_t h0, int64_t w) {
+  const int64_t pairs = (w + 1) / 2;
+  for (int64_t q = 0; q < pairs; ++q)
+    std::fill(s.c(first_row + q) + d.L, s.c(first_row + q) + d.n, Cx<T>(0));
   for (int64_t t = 0; t < d.L; ++t) {
     const T* src = x + (b * d.L + t) * d.H + h0;
-    for (int64_t j = 0; j < w; ++j) s.r(j)[t] = src[j];
+    for (int64_t q = 0; q < pairs; ++q)
+      s.c(first_row + q)[t] = Cx<T>(src[2 * q], 2 * q + 1 < w ? src[2 * q + 1] : T(0));
   }
 }
 
 template <class T>
-void scatter(T* x, const Scratch<T>& s, const Dims& d, int64_t b, int64_t h0, int64_t w) {
+void scatter_pairs(T* x, const Scratch<T>& s, int64_t first_row, const Dims& d, int64_t b,
+                   int64_t h0, int64_t w) {
+  const int64_t pairs = (w + 1) / 2;
   for (int64_t t = 0; t < d.L; ++t) {
     T* dst = x + (b * d.L + t) * d.H + h0;
-    for (int64_t j = 0; j < w; ++j) dst[j] = s.r(j)[t];
+    for (int64_t q = 0; q < pairs; ++q) {
+      const Cx<T> v = s.c(first_row + q)[t];
+      dst[2 * q] = v.real();
+      if (2 * q + 1 < w) dst[2 * q + 1] = v.imag();
+    }
+  }
+}
+
+// The spectra at bin k of the two real channels packed in z, from Z[k] = z1 and Z[n-k] = z2:
+// A = (z1 + conj z2) / 2, B = (z1 - conj z2) / 2i.
+template <class T>
+void unpack(Cx<T> z1, Cx<T> z2, Cx<T>& a, Cx<T>& b) {
+  a = {T(0.5) * (z1.real() + z2.real()), T(0.5) * (z1.imag() - z2.imag())};
+  b = {T(0.5) * (z1.imag() + z2.imag()), T(0.5) * (z2.real() - z1.real())};
+}
+
+// Packed spectra (ya, yb) at bins k and n-k: Y[k] = ya + i yb, Y[n-k] = conj(ya) + i conj(yb).
+template <class T>
+void repack(Cx<T>* z, int64_t k, int64_t k2, Cx<T> ya, Cx<T> yb) {
+  z[k] = {ya.real() - yb.imag(), ya.imag() + yb.real()};
+  if (k2 != k) z[k2] = {ya.real() + yb.imag(), yb.real() - ya.imag()};
+}
+
+// z <- the packed spectrum of (A Ka, B Kb); kb is null for a lone last channel.
+template <class T>
+void multiply_pair(Cx<T>* z, const Cx<T>* ka, const Cx<T>* kb, int64_t n) {
+  for (int64_t k = 0; k <= n / 2; ++k) {
+    const int64_t k2 = k == 0 ? 0 : n - k;
+    Cx<T> a, b;
+    unpack(z[k], z[k2], a, b);
+    repack(z, k, k2, mul(a, ka[k]), kb ? mul(b, kb[k]) : Cx<T>(0));
   }
 }
 
 template <class T>
 void forward_impl(const Tensor& y, const Tensor& u, const Tensor& k, const Tensor& D) {
   const Dims d(u, k);
-  const fft::RealFft<T> f(d.n);
+  const fft::ComplexFft<T> f(d.n);
   const fft::Buffer<Cx<T>> kf =
-      kernel_spectra<T>(d, f, k.data<T>(), D.defined() ? D.data<T>() : nullptr);
+      kernel_spectra<T>(d, fft::RealFft<T>(d.n), k.data<T>(), D.defined() ? D.data<T>() : nullptr);
   const int64_t kcs = padded<Cx<T>>(d.nc), tasks = d.B * d.tiles();
-  auto scratch = per_thread<T>(d, kTile, 1);
+  auto scratch = per_thread<T>(d, 0, kTile / 2);
   const T* up = u.data<T>();
   T* yp = y.data<T>();
 #pragma omp parallel for schedule(static)
@@ -124,75 +163,85 @@ void forward_impl(const Tensor& y, const Tensor& u, const Tensor& k, const Tenso
     const Scratch<T>& s = *scratch[size_t(omp_get_thread_num())];
     const int64_t b = task / d.tiles(), h0 = (task % d.tiles()) * kTile;
     const int64_t w = std::min(kTile, d.H - h0);
-    gather(s, up, d, b, h0, w);
-    for (int64_t j = 0; j < w; ++j) {
-      Cx<T>* spec = s.c(0);
-      const Cx<T>* kr = kf.data() + (h0 + j) * kcs;
-      f.forward(s.r(j), spec);
-      for (int64_t i = 0; i < d.nc; ++i) spec[i] = mul(spec[i], kr[i]);
-      f.inverse(spec, s.r(j));
+    gather_pairs(s, 0, up, d, b, h0, w);
+    for (int64_t q = 0; 2 * q < w; ++q) {
+      Cx<T>* z = s.c(q);
+      const Cx<T>* ka = kf.data() + (h0 + 2 * q) * kcs;
+      f.forward(z, z);
+      multiply_pair(z, ka, 2 * q + 1 < w ? ka + kcs : nullptr, d.n);
+      f.inverse(z, z);
     }
-    scatter(yp, s, d, b, h0, w);
+    scatter_pairs(yp, s, 0, d, b, h0, w);
   }
 }
 
-// Per tile, in batch order: DY = F(pad dy), U = F(pad u); G += DY conj(U) (the correlation
-// dy * u over all lags, summed over the batch); du = F^-1(DY conj(K)) / n. Then dk and dD are
-// read off F^-1(G) / n at the kernel's lags (dD is lag 0).
+// Per tile, in batch order: DY = F(pad dy), U = F(pad u) (packed in pairs); G += DY conj(U)
+// (the correlation of dy with u over all lags, summed over the batch); du = F^-1(DY conj(K)).
+// Then dk and dD are read off F^-1(G) / n at the kernel's lags (dD is lag 0).
 template <class T>
 void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const Tensor& dy,
                    const Tensor& u, const Tensor& k, const Tensor& D) {
   const Dims d(u, k);
-  const fft::RealFft<T> f(d.n);
+  const fft::ComplexFft<T> f(d.n);
   const bool want_du = du.defined(), want_g = dk.defined() || dD.defined();
   const fft::Buffer<Cx<T>> kf =
-      want_du ? kernel_spectra<T>(d, f, k.data<T>(), D.defined() ? D.data<T>() : nullptr)
+      want_du ? kernel_spectra<T>(d, fft::RealFft<T>(d.n), k.data<T>(),
+                                  D.defined() ? D.data<T>() : nullptr)
               : fft::Buffer<Cx<T>>(0);
   const int64_t kcs = padded<Cx<T>>(d.nc), anti = fft_conv_anti_lags(d.L, d.Lk);
-  // complex rows: kTile for the sums G, one for DY, one for U
-  auto scratch = per_thread<T>(d, kTile, kTile + 2);
+  constexpr int64_t kPairs = kTile / 2;  // complex rows: DY, then U, then G, kPairs each
+  auto scratch = per_thread<T>(d, 0, 3 * kPairs);
   const T *dyp = dy.data<T>(), *up = u.data<T>();
   const T inv_n = T(1) / T(d.n);
 #pragma omp parallel for schedule(static)
   for (int64_t tile = 0; tile < d.tiles(); ++tile) {
     const Scratch<T>& s = *scratch[size_t(omp_get_thread_num())];
-    const int64_t h0 = tile * kTile, w = std::min(kTile, d.H - h0);
-    Cx<T>*dys = s.c(kTile), *us = s.c(kTile + 1);
+    const int64_t h0 = tile * kTile, w = std::min(kTile, d.H - h0), pairs = (w + 1) / 2;
     if (want_g)
-      for (int64_t j = 0; j < w; ++j) std::fill(s.c(j), s.c(j) + d.nc, Cx<T>(0));
+      for (int64_t q = 0; q < pairs; ++q)
+        std::fill(s.c(2 * kPairs + q), s.c(2 * kPairs + q) + d.n, Cx<T>(0));
     for (int64_t b = 0; b < d.B; ++b) {
-      gather(s, dyp, d, b, h0, w);
-      for (int64_t j = 0; j < w; ++j) {
-        f.forward(s.r(j), dys);
-        if (want_g) {
-          T* row = s.r(j);  // dy's padded row is spent: reuse it for u's
-          const T* src = up + b * d.L * d.H + h0 + j;
-          for (int64_t t = 0; t < d.L; ++t) row[t] = src[t * d.H];
-          std::fill(row + d.L, row + d.n, T(0));
-          f.forward(row, us);
-          Cx<T>* g = s.c(j);
-          for (int64_t i = 0; i < d.nc; ++i) g[i] += mul_conj(dys[i], us[i]);
+      gather_pairs(s, 0, dyp, d, b, h0, w);
+      if (want_g) gather_pairs(s, kPairs, up, d, b, h0, w);
+      for (int64_t q = 0; q < pairs; ++q) {
+        Cx<T>*zdy = s.c(q), *zu = s.c(kPairs + q), *g = s.c(2 * kPairs + q);
+        const Cx<T>* ka = want_du ? kf.data() + (h0 + 2 * q) * kcs : nullptr;
+        const bool has_b = 2 * q + 1 < w;
+        f.forward(zdy, zdy);
+        if (want_g) f.forward(zu, zu);
+        for (int64_t i = 0; i <= d.n / 2; ++i) {
+          const int64_t i2 = i == 0 ? 0 : d.n - i;
+          Cx<T> da, db;
+          unpack(zdy[i], zdy[i2], da, db);
+          if (want_g) {
+            Cx<T> ua, ub;
+            unpack(zu[i], zu[i2], ua, ub);
+            const Cx<T> ga = mul_conj(da, ua), gb = mul_conj(db, ub);
+            g[i] += Cx<T>(ga.real() - gb.imag(), ga.imag() + gb.real());
+            if (i2 != i) g[i2] += Cx<T>(ga.real() + gb.imag(), gb.real() - ga.imag());
+          }
+          if (want_du)
+            repack(zdy, i, i2, mul_conj(da, ka[i]), has_b ? mul_conj(db, ka[kcs + i]) : Cx<T>(0));
         }
-        if (want_du) {
-          const Cx<T>* kr = kf.data() + (h0 + j) * kcs;
-          for (int64_t i = 0; i < d.nc; ++i) dys[i] = mul_conj(dys[i], kr[i]);
-          f.inverse(dys, s.r(j));
-        }
+        if (want_du) f.inverse(zdy, zdy);
       }
-      if (want_du) scatter(du.data<T>(), s, d, b, h0, w);
+      if (want_du) scatter_pairs(du.data<T>(), s, 0, d, b, h0, w);
     }
     if (!want_g) continue;
-    for (int64_t j = 0; j < w; ++j) {
-      T* corr = s.r(j);
-      f.inverse(s.c(j), corr);
-      const int64_t h = h0 + j;
-      if (dD.defined()) dD.data<T>()[h] = corr[0] * inv_n;
-      if (!dk.defined()) continue;
-      T* dk0 = dk.data<T>() + h * d.Lk;
-      for (int64_t l = 0; l < d.Lk; ++l) dk0[l] = corr[l] * inv_n;
-      if (d.C == 2) {
-        T* dk1 = dk.data<T>() + (d.H + h) * d.Lk;
-        for (int64_t l = 0; l < d.Lk; ++l) dk1[l] = l < anti ? corr[d.n - 1 - l] * inv_n : T(0);
+    for (int64_t q = 0; q < pairs; ++q) {
+      Cx<T>* corr = s.c(2 * kPairs + q);
+      f.inverse(corr, corr);
+      for (int64_t j = 0; j < 2 && 2 * q + j < w; ++j) {
+        const int64_t h = h0 + 2 * q + j;
+        auto at = [&](int64_t i) { return (j == 0 ? corr[i].real() : corr[i].imag()) * inv_n; };
+        if (dD.defined()) dD.data<T>()[h] = at(0);
+        if (!dk.defined()) continue;
+        T* dk0 = dk.data<T>() + h * d.Lk;
+        for (int64_t l = 0; l < d.Lk; ++l) dk0[l] = at(l);
+        if (d.C == 2) {
+          T* dk1 = dk.data<T>() + (d.H + h) * d.Lk;
+          for (int64_t l = 0; l < d.Lk; ++l) dk1[l] = l < anti ? at(d.n - 1 - l) : T(0);
+        }
       }
     }
   }
