@@ -3,7 +3,6 @@
 // reference tools/mamba_reference.py when python3 has torch and safetensors (skipped otherwise).
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "core/random.h"
@@ -82,14 +81,11 @@ TEST_CASE("an untied lm_head is kept as its own parameter") {
 }
 
 TEST_CASE("logits equal the PyTorch reference of MambaLMHeadModel (needs python3 with torch)") {
-  if (std::system("python3 -c 'import torch, safetensors' > /dev/null 2>&1") != 0) {
+  fs::path dir = scratch_dir("reference");
+  if (!run_mamba_reference(dir.string())) {
     MESSAGE("skipped: python3 cannot import torch and safetensors");
     return;
   }
-  fs::path script = fs::path(__FILE__).parent_path().parent_path() / "tools" / "mamba_reference.py";
-  fs::path dir = scratch_dir("reference");
-  std::string cmd = fmt::format("python3 '{}' --out '{}'", script.string(), dir.string());
-  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
   auto model = nn::load_mamba_lm((dir / "model.safetensors").string());
   SafetensorsContents io = read_safetensors((dir / "io.safetensors").string());
   Tensor ids = io.tensors.at("input_ids");

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <string>
 
@@ -50,6 +51,18 @@ inline void gradcheck_module(nn::Module& m, const std::function<Tensor()>& loss,
 
 // A scalar that depends on every output element with distinct weights (a random projection).
 inline Tensor weighted_sum(const Tensor& y, uint64_t seed = 77);
+
+// Runs tools/mamba_reference.py (PyTorch MambaLMHeadModel) writing model.safetensors and
+// io.safetensors into dir. False, with nothing run, when python3 cannot import torch and
+// safetensors (the test then skips); a failing script is a test failure.
+inline bool run_mamba_reference(const std::string& dir) {
+  if (std::system("python3 -c 'import torch, safetensors' > /dev/null 2>&1") != 0) return false;
+  std::string here = __FILE__;  // tests/test_nn_support.h
+  std::string root = here.substr(0, here.rfind("/tests/"));
+  std::string cmd = "python3 '" + root + "/tools/mamba_reference.py' --out '" + dir + "'";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+  return true;
+}
 
 }  // namespace coil::testing
 
