@@ -2,15 +2,13 @@
 // checked against). OpenMP over channels h: per h, the Cauchy sums for every frequency, the
 // Woodbury combination and FFTW's inverse real FFT; the backward runs FFTW's forward real FFT of
 // dK, the Woodbury adjoint per frequency, then per mode the sums over frequencies in order.
-// FFTW plans are made once per length and cached; planning (not thread-safe) holds a mutex.
-#include <fftw3.h>
-
-#include <map>
-#include <mutex>
+// FFTW plans come from the shared cache in ops/common/fft_plans.h.
+#include <complex>
 #include <vector>
 
 #include "core/cpu/loops.h"
 #include "core/dispatch.h"
+#include "ops/common/fft_plans.h"
 #include "ops/s4_kernel/kernels.h"
 #include "ops/s4_kernel/s4_math.h"
 
@@ -18,26 +16,6 @@ namespace coil::cpu {
 namespace {
 
 using ssm::Cd;
-
-// c2r (inverse) or r2c (forward) plan of length n, for unaligned arrays (new-array execute).
-fftw_plan fft_plan(int n, bool inverse) {
-  static std::mutex mu;
-  static std::map<std::pair<int, bool>, fftw_plan> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find({n, inverse});
-  if (it != cache.end()) return it->second;
-  double* re = fftw_alloc_real(size_t(n));
-  fftw_complex* cx = fftw_alloc_complex(size_t(n / 2 + 1));
-  const unsigned flags = FFTW_ESTIMATE | FFTW_UNALIGNED;
-  fftw_plan p = inverse ? fftw_plan_dft_c2r_1d(n, cx, re, flags) : fftw_plan_dft_r2c_1d(n, re, cx, flags);
-  fftw_free(re);
-  fftw_free(cx);
-  COIL_CHECK(p != nullptr, "[s4_kernel] FFTW could not plan a length-{} transform", n);
-  cache[{n, inverse}] = p;
-  return p;
-}
-
-fftw_complex* as_fftw(std::vector<Cd>& v) { return reinterpret_cast<fftw_complex*>(v.data()); }
 
 template <class T>
 Cd pair_at(const T* p, int64_t i) {
@@ -81,12 +59,12 @@ void forward_impl(const Tensor& K, const Tensor& rsave, const std::vector<Tensor
   const int64_t H = in[0].size(0), L = K.size(2), F = L / 2 + 1;
   std::vector<ssm::Freq> fq(static_cast<size_t>(F));
   for (int64_t k = 0; k < F; ++k) fq[size_t(k)] = ssm::freq_at(k, L);
-  const fftw_plan plan = fft_plan(int(L), true);
+  const fft::RealFft<double> fft(L);
   T* kp = K.data<T>();
   T* rs = rsave.defined() ? rsave.data<T>() : nullptr;
   parallel_for(H, 0, [&](int64_t h) {
     const Modes<T, NC, R> m(in, h);
-    std::vector<Cd> khat(size_t(NC * F));
+    std::vector<std::complex<double>> khat(size_t(NC * F));
     std::vector<double> row(static_cast<size_t>(L));
     for (int64_t k = 0; k < F; ++k) {
       const ssm::Freq f = fq[size_t(k)];
@@ -105,10 +83,10 @@ void forward_impl(const Tensor& K, const Tensor& rsave, const std::vector<Tensor
         }
       Cd kh[NC];
       ssm::woodbury_forward<NC, R>(r, f.s, kh);
-      for (int c = 0; c < NC; ++c) khat[size_t(c * F + k)] = (1.0 / double(L)) * kh[c];
+      for (int c = 0; c < NC; ++c) khat[size_t(c * F + k)] = {kh[c].re / double(L), kh[c].im / double(L)};
     }
     for (int c = 0; c < NC; ++c) {
-      fftw_execute_dft_c2r(plan, as_fftw(khat) + c * F, row.data());
+      fft.inverse(khat.data() + c * F, row.data());
       T* out = kp + (c * H + h) * L;
       for (int64_t l = 0; l < L; ++l) out[l] = T(row[size_t(l)]);
     }
@@ -122,23 +100,27 @@ void backward_impl(const std::vector<Tensor>& grads, const Tensor& dK, const Ten
   const int64_t H = in[0].size(0), N2 = in[1].size(1), L = dK.size(2), F = L / 2 + 1;
   std::vector<ssm::Freq> fq(static_cast<size_t>(F));
   for (int64_t k = 0; k < F; ++k) fq[size_t(k)] = ssm::freq_at(k, L);
-  const fftw_plan plan = fft_plan(int(L), false);
+  const fft::RealFft<double> fft(L);
   const T *gk = dK.data<T>(), *rs = rsave.data<T>();
   T *g_dt = grads[0].data<T>(), *g_wr = grads[1].data<T>(), *g_wi = grads[2].data<T>();
   T *g_p = grads[3].data<T>(), *g_b = grads[4].data<T>(), *g_c = grads[5].data<T>();
   parallel_for(H, 0, [&](int64_t h) {
     const Modes<T, NC, R> m(in, h);
     // g_c,k: the gradient of khat_c,k (before the 1/L): rfft(dK) weighted for the folded bins.
-    std::vector<Cd> ghat(size_t(NC * F)), gp(size_t(F * Pr::kP));
+    std::vector<std::complex<double>> ghat(size_t(NC * F));
+    std::vector<Cd> gp(size_t(F * Pr::kP));
     std::vector<double> row(static_cast<size_t>(L));
     for (int c = 0; c < NC; ++c) {
       for (int64_t l = 0; l < L; ++l) row[size_t(l)] = double(gk[(c * H + h) * L + l]);
-      fftw_execute_dft_r2c(plan, row.data(), as_fftw(ghat) + c * F);
+      fft.forward(row.data(), ghat.data() + c * F);
     }
     for (int64_t k = 0; k < F; ++k) {
       const double wk = (k == 0 || 2 * k == L ? 1.0 : 2.0) / double(L);
       Cd g[NC], r[Pr::kP];
-      for (int c = 0; c < NC; ++c) g[c] = wk * ghat[size_t(c * F + k)];
+      for (int c = 0; c < NC; ++c) {
+        const std::complex<double> gh = ghat[size_t(c * F + k)];
+        g[c] = {wk * gh.real(), wk * gh.imag()};
+      }
       for (int p = 0; p < Pr::kP; ++p) r[p] = pair_at(rs, (h * F + k) * Pr::kP + p);
       ssm::woodbury_backward<NC, R>(r, fq[size_t(k)].s, g, &gp[size_t(k * Pr::kP)]);
     }

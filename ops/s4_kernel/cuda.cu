@@ -4,14 +4,11 @@
 // dK, the Woodbury adjoint per (h, k), then a Cauchy backward kernel (block = 32 modes x 8
 // frequency lanes over a chunk of frequencies) whose lanes are summed in a fixed order, and a
 // final kernel (one block per h) that sums the chunks in order and forms every gradient.
-// cuFFT plans are cached per (device, length, batch, type); no atomics anywhere.
-#include <map>
-#include <mutex>
-#include <tuple>
-
+// cuFFT plans come from the shared cache (ops/common/fft_plans_cuda.cuh); no atomics anywhere.
 #include "core/cuda/launch.cuh"
 #include "core/dispatch.h"
 #include "core/storage.h"
+#include "ops/common/fft_plans_cuda.cuh"
 #include "ops/s4_kernel/kernels.h"
 #include "ops/s4_kernel/s4_math.h"
 
@@ -24,19 +21,6 @@ using ssm::Cx;
 constexpr int kThreads = 256, kModeChunk = 32, kLanes = kThreads / kModeChunk;
 constexpr int64_t kFreqBlock = 256;  // frequencies per backward block
 constexpr int kFreqStage = 64;       // frequencies staged in shared memory at a time
-
-cufftHandle fft_plan(int dev, int64_t n, int64_t batch, cufftType type) {
-  static std::mutex mu;
-  static std::map<std::tuple<int, int64_t, int64_t, int>, cufftHandle> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_tuple(dev, n, batch, int(type));
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  cufftHandle p;
-  COIL_CUFFT_CHECK(cufftPlan1d(&p, int(n), type, int(batch)));
-  cache[key] = p;
-  return p;
-}
 
 struct Dims {
   int64_t H, N2, L, F;
@@ -229,24 +213,14 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Batched inverse (C2R) or forward (R2C) real FFTs of length L over contiguous rows.
 template <class T>
-void exec_c2r(int dev, const Tensor& out, void* in, int64_t L, int64_t batch) {
-  cufftHandle p = fft_plan(dev, L, batch, sizeof(T) == 4 ? CUFFT_C2R : CUFFT_Z2D);
-  COIL_CUFFT_CHECK(cufftSetStream(p, stream(dev)));
-  if constexpr (sizeof(T) == 4)
-    COIL_CUFFT_CHECK(cufftExecC2R(p, static_cast<cufftComplex*>(in), out.data<float>()));
-  else
-    COIL_CUFFT_CHECK(cufftExecZ2D(p, static_cast<cufftDoubleComplex*>(in), out.data<double>()));
-}
-
-template <class T>
-void exec_r2c(int dev, void* out, const Tensor& in, int64_t L, int64_t batch) {
-  cufftHandle p = fft_plan(dev, L, batch, sizeof(T) == 4 ? CUFFT_R2C : CUFFT_D2Z);
-  COIL_CUFFT_CHECK(cufftSetStream(p, stream(dev)));
-  if constexpr (sizeof(T) == 4)
-    COIL_CUFFT_CHECK(cufftExecR2C(p, in.data<float>(), static_cast<cufftComplex*>(out)));
-  else
-    COIL_CUFFT_CHECK(cufftExecD2Z(p, in.data<double>(), static_cast<cufftDoubleComplex*>(out)));
+void real_fft(int dev, bool inverse, void* in, void* out, int64_t L, int64_t batch) {
+  fft::PlanKey key;
+  key.n = L, key.batch = batch, key.device = dev;
+  key.idist = inverse ? L / 2 + 1 : L, key.odist = inverse ? L : L / 2 + 1;
+  key.type = sizeof(T) == 4 ? (inverse ? CUFFT_C2R : CUFFT_R2C) : (inverse ? CUFFT_Z2D : CUFFT_D2Z);
+  fft::execute(key, in, out);
 }
 
 Dims dims_of(const Tensor& log_dt, const Tensor& W_re, int64_t L) {
@@ -264,7 +238,7 @@ void forward_impl(const Tensor& K, const Tensor& rsave, const std::vector<Tensor
       rsave.defined() ? reinterpret_cast<Cx<T>*>(rsave.data<T>()) : nullptr, in[0].data<T>(),
       in[1].data<T>(), in[2].data<T>(), in[3].data<T>(), in[4].data<T>(), in[5].data<T>(), d);
   COIL_CUDA_CHECK_LAUNCH();
-  exec_c2r<T>(dev, K, khat.data(), d.L, NC * d.H);
+  real_fft<T>(dev, true, khat.data(), K.data<T>(), d.L, NC * d.H);
 }
 
 template <class T, int NC, int R>
@@ -275,7 +249,7 @@ void backward_impl(const std::vector<Tensor>& g, const Tensor& dK, const Tensor&
   const int dev = dK.device().index;
   cudaStream_t s = stream(dev);
   Storage ghat(size_t(NC * d.H * d.F) * 2 * sizeof(T), dK.device());
-  exec_r2c<T>(dev, ghat.data(), dK, d.L, NC * d.H);
+  real_fft<T>(dev, false, dK.data<T>(), ghat.data(), d.L, NC * d.H);
   Storage gp(size_t(d.H * d.F * Pr::kP) * 2 * sizeof(T), dK.device());
   woodbury_adjoint_kernel<T, NC, R><<<grid_for(d.H * d.F, dev), kBlock, 0, s>>>(
       static_cast<Cx<T>*>(gp.data()), static_cast<const Cx<T>*>(ghat.data()),
