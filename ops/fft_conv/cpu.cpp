@@ -36,6 +36,12 @@ int64_t padded(int64_t count) {
   const int64_t per = int64_t(64 / sizeof(T));
   return (count + per - 1) / per * per;
 }
+// Scratch rows also get one more cache line, so that the rows a tile walks side by side do not
+// start a power of two apart (which maps them all onto the same L1 sets).
+template <class T>
+int64_t row_stride(int64_t count) {
+  return padded<T>(count) + int64_t(64 / sizeof(T));
+}
 
 struct Dims {
   int64_t B, L, H, C, Lk, n, nc;
@@ -52,7 +58,7 @@ struct Scratch {
   fft::Buffer<T> real;
   fft::Buffer<Cx<T>> cplx;
   Scratch(const Dims& d, int64_t real_rows, int64_t cplx_rows)
-      : rs(padded<T>(d.n)), cs(padded<Cx<T>>(d.n)), real(size_t(real_rows * rs)),
+      : rs(row_stride<T>(d.n)), cs(row_stride<Cx<T>>(d.n)), real(size_t(real_rows * rs)),
         cplx(size_t(cplx_rows * cs)) {}
   T* r(int64_t i) const { return real.data() + i * rs; }
   Cx<T>* c(int64_t i) const { return cplx.data() + i * cs; }
