@@ -147,8 +147,9 @@ std::vector<std::string> plot_run(const std::string& run_dir) {
     if (series.empty()) return;
     std::string path = (dir / file).string();
     std::ofstream out(path);
-    out << line_chart_svg(series, {what + " — " + fs::path(run_dir).filename().string(), "step",
-                                   what, log_y});
+    std::string run_name = fs::path(run_dir).lexically_normal().parent_path().filename().string();
+    if (!fs::path(run_dir).filename().empty()) run_name = fs::path(run_dir).filename().string();
+    out << line_chart_svg(series, {what + " — " + run_name, "step", what, log_y});
     COIL_CHECK(out.good(), "[plot] cannot write {}", path);
     written.push_back(path);
   };
