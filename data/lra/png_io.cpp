@@ -35,6 +35,7 @@ void write_png_gray(const std::string& path, int width, int height, const uint8_
   image.width = png_uint_32(width);
   image.height = png_uint_32(height);
   image.format = PNG_FORMAT_GRAY;
+  image.flags = PNG_IMAGE_FLAG_FAST;  // tiny images: encoding speed matters, not a few bytes
   bool ok = png_image_write_to_file(&image, path.c_str(), 0, pixels, 0, nullptr);
   COIL_CHECK(ok, "[lra] cannot write {}: {}", path, image.message);
 }
