@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 #include "core/dispatch.h"
@@ -31,11 +32,11 @@
 namespace coil::cpu {
 namespace {
 using scan_math::exp_;
-using scan_math::lane_sum;
+using scan_math::exp_scaled;
 using scan_math::sigmoid_;
 using scan_math::softplus_;
 
-constexpr int64_t kChunk = 64;  // steps between checkpoints (the recompute window)
+constexpr int64_t kChunk = 32;  // steps between checkpoints (the recompute window)
 constexpr int64_t kMaxN = kSelectiveScanMaxState;
 using scan_math::kLanes;  // channels per tile: 8 f32, 4 f64
 using scan_math::V;
@@ -119,13 +120,16 @@ void store_state(T* dst, const V<T>* src, int64_t w, int64_t N) {
     for (int64_t n = 0; n < N; ++n) dst[c * N + n] = src[n][c];
 }
 
-// Per-tile constants: A transposed to N vectors, D and delta_bias.
+// Per-tile constants: A transposed to N vectors (and scaled by log2(e) for exp_scaled in f32),
+// D and delta_bias.
 template <class T>
 struct TileParams {
-  V<T> A[kMaxN];
+  V<T> A[kMaxN], A2[kMaxN];
   V<T> D, bias;
   void load(const Scan<T>& s, int64_t c0, int64_t w) {
     load_state<T>(A, s.A + c0 * s.p.state, w, s.p.state);
+    const T scale = std::is_same_v<T, float> ? T(1.44269504088896341) : T(1);
+    for (int64_t n = 0; n < s.p.state; ++n) A2[n] = A[n] * scale;
     D = s.D != nullptr ? scan_math::load(s.D + c0, w) : V<T>{};
     bias = s.bias != nullptr ? scan_math::load(s.bias + c0, w) : V<T>{};
   }
@@ -174,7 +178,7 @@ COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
     const T* Ct = f.C + b * p.C_sb + t * p.C_st + g * N;
     V<T> y = tp.D * in.u;
     for (int64_t n = 0; n < N; ++n) {
-      h[n] = exp_(in.dt * tp.A[n]) * h[n] + in.du * Bt[n];
+      h[n] = exp_scaled(in.dt * tp.A2[n]) * h[n] + in.du * Bt[n];
       y += h[n] * Ct[n];
     }
     if (f.z != nullptr) {
@@ -258,7 +262,7 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
     const StepIn<T> in(bw, tp, b, t, c0, w);
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
     for (int64_t n = 0; n < N; ++n) {
-      at[n] = exp_(in.dt * tp.A[n]);
+      at[n] = exp_scaled(in.dt * tp.A2[n]);
       ht[n] = at[n] * (reset ? V<T>{} : prev[n]) + in.du * Bt[n];
     }
   }
@@ -267,7 +271,7 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
   if (k == nch - 1) load_state<T>(dh, bw.dfinal ? bw.dfinal + (b * Dch + c0) * N : nullptr, w, N);
   T* pB = bw.part_B.data() + unit * kChunk * N;
   T* pC = bw.part_C.data() + unit * kChunk * N;
-  V<T> acc_A[kMaxN];
+  V<T> acc_A[kMaxN], prod_C[kMaxN], prod_B[kMaxN];  // prod_*: per-lane terms of dC, dB at t
   for (int64_t n = 0; n < N; ++n) acc_A[n] = V<T>{};
   V<T> acc_D{}, acc_bias{};
   for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -289,14 +293,16 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
       const T bn = Bt[n], cn = Ct[n];
       y += ht[n] * cn;
       const V<T> d = dh[n] + gy * cn;  // total gradient of h_t
-      pC[(t - t0) * N + n] = lane_sum(gy * ht[n]);
-      pB[(t - t0) * N + n] = lane_sum(d * in.du);
+      prod_C[n] = gy * ht[n];
+      prod_B[n] = d * in.du;
       sum_dhB += d * bn;
       const V<T> q = d * at[n] * (reset ? V<T>{} : prev[n]);
       ddt += d * (in.u * bn) + tp.A[n] * q;
       acc_A[n] += in.dt * q;
       dh[n] = reset ? V<T>{} : at[n] * d;  // gradient of h_{t-1}; none across a reset
     }
+    scan_math::lane_sums(prod_C, N, pC + (t - t0) * N);
+    scan_math::lane_sums(prod_B, N, pB + (t - t0) * N);
     if (p.delta_softplus) ddt *= sigmoid_(in.x);
     acc_D += gy * in.u;
     acc_bias += ddt;
@@ -337,15 +343,13 @@ void reduce_BC(const Backward<T>& bw, int64_t b, int64_t t, int64_t k, T* dB, T*
   for (int64_t g = 0; g < G; ++g) {
     T* ob = dB ? dB + ((b * p.length + t) * G + g) * N : nullptr;
     T* oc = dC ? dC + ((b * p.length + t) * G + g) * N : nullptr;
-    for (int64_t n = 0; n < N; ++n) {
-      T sb = T(0), sc = T(0);
-      for (int64_t j = g * tpg; j < (g + 1) * tpg; ++j) {
-        const size_t at = size_t(((b * bw.tiling.count() + j) * kChunk + tl) * N + n);
-        sb += bw.part_B[at];
-        sc += bw.part_C[at];
+    for (int64_t j = g * tpg; j < (g + 1) * tpg; ++j) {
+      const size_t at = size_t(((b * bw.tiling.count() + j) * kChunk + tl) * N);
+      const T *sb = bw.part_B.data() + at, *sc = bw.part_C.data() + at;
+      for (int64_t n = 0; n < N; ++n) {
+        if (ob) ob[n] = j == g * tpg ? sb[n] : ob[n] + sb[n];
+        if (oc) oc[n] = j == g * tpg ? sc[n] : oc[n] + sc[n];
       }
-      if (ob) ob[n] = sb;
-      if (oc) oc[n] = sc;
     }
   }
 }

@@ -41,27 +41,32 @@ COIL_SCAN_INLINE VF int_to_float(VI i) { return __builtin_convertvector(i, VF); 
 
 // ---- float: Cephes-style polynomials, about 1 ulp, written once for scalars and vectors ----
 
+// 2^x: 2^n * p(f), n = round(x), |f| <= 1/2, p the degree-6 Cephes exp2f polynomial (about
+// 1 ulp). The kernels call it with A pre-scaled by log2(e), so exp(dt A) costs no extra multiply.
+// Below -126 the result is 2^-126 * p (tiny, never a subnormal), above 127.4 it is 1.7e38 at most;
+// NaN propagates through p.
 template <class X, class U>
-COIL_SCAN_INLINE X exp_poly(X x) {
-  // exp(x) = 2^n * p(r), n = round(x / ln 2), |r| <= ln2 / 2. Below -87.3 the result is 0 (the
-  // true value is < 1.2e-38); above 88.3 it saturates at 2.2e38. NaN propagates through p.
-  const X lo = X{} - 87.3f, hi = X{} + 88.3f, magic = X{} + 12582912.0f;  // 1.5 * 2^23
+COIL_SCAN_INLINE X exp2_poly(X x) {
+  const X lo = X{} - 126.0f, hi = X{} + 127.4f, magic = X{} + 12582912.0f;  // 1.5 * 2^23
   X xc = x < lo ? lo : x;
   xc = xc > hi ? hi : xc;
-  const X shifted = xc * 1.44269504088896341f + magic;  // round(x / ln 2) in the low bits
-  const X n = shifted - magic;
-  const U ni = std::bit_cast<U>(shifted) - std::bit_cast<U>(magic);  // wraps for NaN: harmless
-  X r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  X p = X{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const X res = p * std::bit_cast<X>((ni + 127u) << 23);
-  return x < lo ? X{} : res;
+  const X shifted = xc + magic;  // round(x) in the low mantissa bits
+  const X f = xc - (shifted - magic);
+  // Exponent bits of 2^n: n + 127 where n = bits(shifted) - bits(magic) (wraps for NaN: harmless).
+  const U e = (std::bit_cast<U>(shifted) - (std::bit_cast<U>(magic) - 127u)) << 23;
+  X p = X{} + 1.535336188319500e-4f;
+  p = p * f + 1.339887440266574e-3f;
+  p = p * f + 9.618437357674640e-3f;
+  p = p * f + 5.550332471162809e-2f;
+  p = p * f + 2.402264791363012e-1f;
+  p = p * f + 6.931472028550421e-1f;
+  p = p * f + 1.0f;
+  return p * std::bit_cast<X>(e);
+}
+
+template <class X, class U>
+COIL_SCAN_INLINE X exp_poly(X x) {
+  return exp2_poly<X, U>(x * 1.44269504088896341f);
 }
 
 // log(x) for positive normal x: the mantissa in [sqrt(1/2), sqrt(2)) through a degree-9 poly.
@@ -100,6 +105,9 @@ COIL_SCAN_INLINE X softplus_poly(X x) {
 
 COIL_SCAN_INLINE float exp_(float x) { return exp_poly<float, uint32_t>(x); }
 COIL_SCAN_INLINE VF exp_(VF x) { return exp_poly<VF, VU>(x); }
+// exp(x / log2(e)): for arguments already scaled by log2(e).
+COIL_SCAN_INLINE float exp_scaled(float x) { return exp2_poly<float, uint32_t>(x); }
+COIL_SCAN_INLINE VF exp_scaled(VF x) { return exp2_poly<VF, VU>(x); }
 COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t, int32_t>(x); }
 COIL_SCAN_INLINE VF softplus_(VF x) { return softplus_poly<VF, VU, VI>(x); }
 
@@ -112,6 +120,9 @@ COIL_SCAN_INLINE VD exp_(VD x) {
   for (int i = 0; i < kLanes<double>; ++i) r[i] = std::exp(x[i]);
   return r;
 }
+// Double does not pre-scale (exactness first): exp_scaled is exp.
+COIL_SCAN_INLINE double exp_scaled(double x) { return std::exp(x); }
+COIL_SCAN_INLINE VD exp_scaled(VD x) { return exp_(x); }
 COIL_SCAN_INLINE VD softplus_(VD x) {
   VD r;
   for (int i = 0; i < kLanes<double>; ++i) r[i] = softplus_(x[i]);
@@ -133,6 +144,33 @@ COIL_SCAN_INLINE float lane_sum(VF v) {
 COIL_SCAN_INLINE double lane_sum(VD v) {
   v += __builtin_shuffle(v, VL{2, 3, 0, 1});
   return v[0] + v[1];
+}
+
+// out[i] = the sum of the lanes of v[i], for 8 vectors at once: a transpose-and-add network
+// (in-lane shuffles, then one cross-lane step) instead of 8 separate lane sums. Each sum runs in
+// the fixed order ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)).
+COIL_SCAN_INLINE VF pair_sums(VF a, VF b) {
+  return __builtin_shuffle(a, b, VI{0, 2, 8, 10, 4, 6, 12, 14}) +
+         __builtin_shuffle(a, b, VI{1, 3, 9, 11, 5, 7, 13, 15});
+}
+COIL_SCAN_INLINE VF lane_sums8(const VF* v) {
+  const VF t0 = pair_sums(pair_sums(v[0], v[1]), pair_sums(v[2], v[3]));
+  const VF t1 = pair_sums(pair_sums(v[4], v[5]), pair_sums(v[6], v[7]));
+  return __builtin_shuffle(t0, t1, VI{0, 1, 2, 3, 8, 9, 10, 11}) +
+         __builtin_shuffle(t0, t1, VI{4, 5, 6, 7, 12, 13, 14, 15});
+}
+
+// out[n] = lane_sum(v[n]) for n < N; f32 takes the 8-at-a-time network where it can.
+COIL_SCAN_INLINE void lane_sums(const VF* v, int64_t N, float* out) {
+  int64_t n = 0;
+  for (; n + 8 <= N; n += 8) {
+    const VF s = lane_sums8(v + n);
+    std::memcpy(out + n, &s, sizeof s);
+  }
+  for (; n < N; ++n) out[n] = lane_sum(v[n]);
+}
+COIL_SCAN_INLINE void lane_sums(const VD* v, int64_t N, double* out) {
+  for (int64_t n = 0; n < N; ++n) out[n] = lane_sum(v[n]);
 }
 
 // Unaligned whole-vector loads and stores, and the partial ones of a tile's last w < W lanes

@@ -1,7 +1,7 @@
 // Test spec of the selective scan (see ops/op_spec.h). Inputs are u, delta, A, B, C, then the
 // optional ones that a sample has, then an i64 flag tensor saying which those are (the harness
-// cannot carry undefined inputs). Sizes cover L = 1, odd L, L just past the CPU's 64-step
-// checkpoint chunk and across three chunks, G > 1 with two lane tiles per group, one channel per
+// cannot carry undefined inputs). Sizes cover L = 1, odd L, L just past the CPU's 32-step
+// checkpoint chunk and across several chunks, G > 1 with two lane tiles per group, one channel per
 // group, N = 1, and resets at t = 0, mid-chunk and on a chunk boundary.
 #include "core/copy.h"
 #include "core/factory.h"
@@ -56,7 +56,7 @@ OpSpec spec_selective_scan() {
         {"L = 1, no optional input", 2, 1, 3, 2, 1, {0, 0, 0, 0, 0, 0}, {}},
         {"L = 65: one step past a chunk, reset on the boundary", 1, 65, 3, 2, 1,
          {1, 1, 1, 1, 1, 1}, {10, 64}},
-        {"L = 130: three chunks, state in and out, no z", 1, 130, 2, 2, 1, {1, 0, 1, 1, 0, 1}, {}},
+        {"L = 130: five chunks, state in and out, no z", 1, 130, 2, 2, 1, {1, 0, 1, 1, 0, 1}, {}},
         {"G = 2 with two lane tiles per group", 2, 5, 18, 4, 2, {1, 1, 1, 0, 0, 1}, {}},
         {"one channel per group, odd sizes, reset at t = 0 only", 3, 9, 7, 5, 7,
          {0, 1, 0, 1, 1, 0}, {0, 9, 18}},
