@@ -40,7 +40,7 @@ constexpr int red_planes() {
 inline int64_t backward_smem_floats(int NL, int S, int bc_rows) {
   const int warps = NL == 16 ? 16 : 8, BC = warps * (32 / NL), W = kT / S;
   const int64_t red = int64_t(warps) * (NL == 16 ? 1 : 2 * S) * 32 * (W + 1);
-  return int64_t(10 * BC + 2 * bc_rows) * kPad + std::max<int64_t>(red, 2 * 32 * warps);
+  return int64_t(10 * BC + 2 * bc_rows) * kPad + std::max<int64_t>(red, 2 * 32 * warps) + warps;
 }
 
 template <int NL, int S, bool kReset, bool kSmemBC>
@@ -67,6 +67,10 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   float* const s_B = sm + 10 * BC * kPad;
   float* const s_C = s_B + bc_rows * kPad;
   float* const s_red = s_C + bc_rows * kPad;
+  // Group slot (group - first group of the block) of each warp's channels, -1 past Dch: the
+  // dB/dC reduction compares these instead of dividing 64-bit channel indices per term.
+  int* const s_wslot =
+      reinterpret_cast<int*>(s_red + std::max(Sh::kWarps * K * 32 * (W + 1), 2 * kThreads));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int l = lane % NL, cs = warp * CPW + lane / NL;
@@ -76,6 +80,10 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   const int gi = int(g - g_lo);
   const int64_t L = a.L, N = a.N, Dch = a.Dch;
   const int64_t g_hi = ((d0 + BC < Dch ? d0 + BC : Dch) - 1) / a.cpg;  // last group here
+  if (tid < Sh::kWarps) {
+    const int64_t dw = d0 + tid * CPW;
+    s_wslot[tid] = dw < Dch ? int(dw / a.cpg - g_lo) : -1;
+  }
 
   float A[S], A2[S], dh_after[S], dA_acc[S];
 #pragma unroll
@@ -289,19 +297,18 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
       }
       __syncthreads();
       // dB, dC: sum the block's channels of each group in warp order -> one partial per block.
-      const int n_out = a.ngs * K * 32 * W;
+      const int per_step = a.ngs * K * 32, n_out = per_step * W;
       for (int e = tid; e < n_out; e += kThreads) {
-        const int tw = e / (a.ngs * K * 32), rem = e - tw * (a.ngs * K * 32);
+        const int tw = e / per_step, rem = e - tw * per_step;
         const int gslot = rem / (K * 32), q = rem - gslot * (K * 32);
         const int64_t t = tk + tw0 + tw, gg = g_lo + gslot;
         const int tensor = NL == 16 ? q / 16 : (q / 32) % 2;
         const int64_t n = NL == 16 ? q % 16 : (q / 64) * 32 + q % 32;
         if (t >= L || gg > g_hi || n >= N) continue;
         float sum = 0.f;
-        for (int w = 0; w < Sh::kWarps; ++w) {
-          const int64_t dw = d0 + w * CPW;
-          if (dw < Dch && dw / a.cpg == gg) sum += s_red[((w * K) * 32 + q) * (W + 1) + tw];
-        }
+#pragma unroll
+        for (int w = 0; w < Sh::kWarps; ++w)
+          if (s_wslot[w] == gslot) sum += s_red[((w * K) * 32 + q) * (W + 1) + tw];
         float* part = tensor == 0 ? o.part_B : o.part_C;
         part[(((cx * a.Bt + b) * L + t) * a.ngs + gslot) * N + n] = sum;
       }
