@@ -66,9 +66,10 @@ int main(int argc, char** argv) {
     o.threads = threads;
     ListOpsGenStats st;
     Timing t = time_of([&] { st = generate_listops(o); });
-    fmt::print("listops: {} examples ({} candidates, {} duplicates): wall {:.2f} s, CPU {:.2f} s "
-               "(CPU / threads = {:.2f} s)\n",
-               st.kept, st.candidates, st.duplicates, t.wall, t.cpu, t.cpu / threads);
+    fmt::print(
+        "listops: {} examples ({} candidates, {} duplicates): wall {:.2f} s, CPU {:.2f} s "
+        "(CPU / threads = {:.2f} s)\n",
+        st.kept, st.candidates, st.duplicates, t.wall, t.cpu, t.cpu / threads);
   }
   if (pathfinder) {
     for (int res : {32, 128}) {
@@ -78,10 +79,11 @@ int main(int argc, char** argv) {
       o.count = res == 32 ? images : std::max<int64_t>(1, images / 10);
       o.threads = threads;
       Timing t = time_of([&] { generate_pathfinder(o); });
-      fmt::print("pathfinder{}: {} images (PNG + metadata): wall {:.2f} s = {:.0f} images/s, CPU "
-                 "{:.2f} s = {:.0f} images/s on {} idle cores\n",
-                 res, o.count, t.wall, double(o.count) / t.wall, t.cpu,
-                 double(o.count) * threads / t.cpu, threads);
+      fmt::print(
+          "pathfinder{}: {} images (PNG + metadata): wall {:.2f} s = {:.0f} images/s, CPU "
+          "{:.2f} s = {:.0f} images/s on {} idle cores\n",
+          res, o.count, t.wall, double(o.count) / t.wall, t.cpu, double(o.count) * threads / t.cpu,
+          threads);
     }
   }
   fmt::print("load average after: {}\n", load_average());

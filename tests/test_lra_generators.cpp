@@ -48,7 +48,8 @@ int evaluate(const std::vector<int32_t>& tokens) {
       std::sort(a.begin(), a.end());
       long sum = 0;
       for (int v : a) sum += v;
-      double median = a.size() % 2 ? a[a.size() / 2] : 0.5 * (a[a.size() / 2 - 1] + a[a.size() / 2]);
+      double median =
+          a.size() % 2 ? a[a.size() / 2] : 0.5 * (a[a.size() / 2 - 1] + a[a.size() / 2]);
       value = op == kListOpsMin   ? a.front()
               : op == kListOpsMax ? a.back()
               : op == kListOpsMed ? int(std::floor(median))
@@ -56,10 +57,8 @@ int evaluate(const std::vector<int32_t>& tokens) {
     } else {
       value = t - kListOpsDigit0;
     }
-    if (frames.empty())
-      result = value;
-    else
-      frames.back().push_back(value);
+    if (frames.empty()) result = value;
+    else frames.back().push_back(value);
   }
   return result;
 }

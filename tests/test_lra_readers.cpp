@@ -61,8 +61,8 @@ TEST_CASE("lra listops: released TSV rows become operator/digit tokens without p
   CHECK(d->vocab_size() == kListOpsVocab);
   CHECK(d->num_classes() == 10);
   CHECK(get(*d, 0).input == std::vector<int32_t>{kListOpsMax, D(2), D(9), kListOpsEnd});
-  CHECK(get(*d, 1).input == std::vector<int32_t>{kListOpsMin, D(3), kListOpsSm, D(4), D(8),
-                                                 kListOpsEnd, kListOpsEnd});
+  CHECK(get(*d, 1).input ==
+        std::vector<int32_t>{kListOpsMin, D(3), kListOpsSm, D(4), D(8), kListOpsEnd, kListOpsEnd});
   CHECK(get(*d, 1).target == std::vector<int32_t>{2});
   CHECK(get(*d, 2).target == std::vector<int32_t>{5});
   CHECK(d->max_len() == 7);
@@ -80,13 +80,13 @@ TEST_CASE("lra listops: bad lines stop with file:line by default, or are skipped
   TempDir dir;
   write_bytes(dir / "basic_train.tsv",
               std::string(kListOpsGood) +
-                  "( ( ( [MAX 2 ) 9 ) ] )\n"            // line 5: one field
-                  "( ( ( [MAXX 2 ) 9 ) ] )\t9\n"        // line 6: unknown token
-                  "( ( ( [MAX 2 ) 9 ) ] )\t12\n"        // line 7: label out of range
-                  "( ( ( [MAX 2 ) 9 ) ] )\tnine\n"      // line 8: not an integer
-                  "\xff\xfe\t3\n"                       // line 9: bytes that are no token
-                  "( ( ( [MAX 1 ) 3 ) ] )\t3\n"         // line 10: good
-                  "( ( ( [MA");                         // line 11: truncated mid-token
+                  "( ( ( [MAX 2 ) 9 ) ] )\n"        // line 5: one field
+                  "( ( ( [MAXX 2 ) 9 ) ] )\t9\n"    // line 6: unknown token
+                  "( ( ( [MAX 2 ) 9 ) ] )\t12\n"    // line 7: label out of range
+                  "( ( ( [MAX 2 ) 9 ) ] )\tnine\n"  // line 8: not an integer
+                  "\xff\xfe\t3\n"                   // line 9: bytes that are no token
+                  "( ( ( [MAX 1 ) 3 ) ] )\t3\n"     // line 10: good
+                  "( ( ( [MA");                     // line 11: truncated mid-token
   std::string e = error_of([&] { open("listops", dir.path); });
   CHECK(e.find("basic_train.tsv:5: malformed line") != std::string::npos);
   int64_t skipped = 0;
@@ -152,10 +152,12 @@ TEST_CASE("lra retrieval: AAN rows give doc1 padded to 4000 then doc2; bad rows 
   std::string long_doc(4500, 'x');
   write_bytes(dir / "new_aan_pairs.eval.tsv",
               "1.0\tid_a\tid_b\tab\tcde\n"
-              "0\tid_c\tid_d\t" + long_doc + "\t\xf0\x28\n"
-              "1\tid_e\tid_f\tonly four fields\n"  // line 3: malformed
-              "2.0\tid_g\tid_h\tx\ty\n"            // line 4: label out of range
-              "0.0\tid_i\tid_j\tq\tr");            // line 5: good, no final newline
+              "0\tid_c\tid_d\t" +
+                  long_doc +
+                  "\t\xf0\x28\n"
+                  "1\tid_e\tid_f\tonly four fields\n"  // line 3: malformed
+                  "2.0\tid_g\tid_h\tx\ty\n"            // line 4: label out of range
+                  "0.0\tid_i\tid_j\tq\tr");            // line 5: good, no final newline
   int64_t skipped = 0;
   auto d = open("retrieval", dir.path, "val", true, &skipped);
   CHECK(skipped == 2);
@@ -263,9 +265,10 @@ TEST_CASE("lra pathfinder: missing, unreadable, truncated and wrong-size PNGs, b
   std::vector<uint8_t> small(16 * 16, 7);
   write_png_gray((dir / "imgs/0/sample_6.png").string(), 16, 16, small.data());  // wrong size
   std::string meta = read_bytes(dir / "metadata/0.npy");
-  meta += "imgs/0 sample_0.png 10 3 1.0\n"  // line 11: label out of range (train: g = 10)
-          "imgs/0 sample_0.png\n"           // line 12: malformed (g = 11)
-          "imgs/0 sample_1.png 12 1";       // line 13: good, truncated after the label
+  meta +=
+      "imgs/0 sample_0.png 10 3 1.0\n"  // line 11: label out of range (train: g = 10)
+      "imgs/0 sample_0.png\n"           // line 12: malformed (g = 11)
+      "imgs/0 sample_1.png 12 1";       // line 13: good, truncated after the label
   write_bytes(dir / "metadata/0.npy", meta);
 
   std::string e = error_of([&] { open("pathfinder", dir.path); });

@@ -74,8 +74,8 @@ int DataCommands::run() const {
     } else {
       data::lra::generate_pathfinder(s.pf);
       double t = seconds();
-      fmt::print("pathfinder{}: {} images in {:.1f} s ({:.0f} images/s) -> {}\n",
-                 s.pf.resolution, s.pf.count, t, double(s.pf.count) / t, out);
+      fmt::print("pathfinder{}: {} images in {:.1f} s ({:.0f} images/s) -> {}\n", s.pf.resolution,
+                 s.pf.count, t, double(s.pf.count) / t, out);
     }
   } catch (const std::exception& e) {
     std::string what = e.what();

@@ -45,9 +45,12 @@ class TreeDraw {
     tokens_.push_back(kListOpsEnd);
     std::sort(values, values + n);
     switch (op) {
-      case 0: return values[0];
-      case 1: return values[n - 1];
-      case 2: return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;  // floor
+      case 0:
+        return values[0];
+      case 1:
+        return values[n - 1];
+      case 2:
+        return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;  // floor
       default: {
         int sum = 0;
         for (int k = 0; k < n; ++k) sum += values[k];

@@ -64,9 +64,10 @@ std::shared_ptr<Dataset> read_pathfinder(const LraOptions& o, BadInputLog& log) 
       if (pathfinder_split_of(g++) != want) continue;
       std::string bad;
       if (f.size() < 4)
-        bad = fmt::format("malformed line: expected \"imgs/k sample_i.png i LABEL ...\", found {} "
-                          "field{}",
-                          f.size(), f.size() == 1 ? "" : "s");
+        bad = fmt::format(
+            "malformed line: expected \"imgs/k sample_i.png i LABEL ...\", found {} "
+            "field{}",
+            f.size(), f.size() == 1 ? "" : "s");
       else if (f[3] != "0" && f[3] != "1")
         bad = fmt::format("label \"{}\" outside the classes 0..1", f[3]);
       if (!bad.empty()) {
@@ -91,12 +92,10 @@ std::shared_ptr<Dataset> read_pathfinder(const LraOptions& o, BadInputLog& log) 
     int w = 0, h = 0;
     std::vector<uint8_t> px;
     std::string why = read_png_gray(items[i].png.string(), w, h, px);
-    if (!why.empty())
-      errors[i] = fmt::format("unreadable PNG {}: {}", items[i].png.string(), why);
+    if (!why.empty()) errors[i] = fmt::format("unreadable PNG {}: {}", items[i].png.string(), why);
     else if (w != res || h != res)
       errors[i] = fmt::format("{} is {}x{}, expected {}x{}", items[i].png.string(), w, h, res, res);
-    else
-      pixels[i].assign(px.begin(), px.end());
+    else pixels[i].assign(px.begin(), px.end());
   }
   auto data = std::make_shared<StoredDataset>(fmt::format("lra {} {}", o.task, o.split), 256, 2, 0);
   for (int64_t i = 0; i < n_items; ++i) {

@@ -1,4 +1,6 @@
 // Readers of the released ListOps, IMDB, AAN and CIFAR-10 layouts (lra.h has the table).
+#include "data/lra/readers.h"
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -6,7 +8,6 @@
 #include "core/error.h"
 #include "data/lra/lra.h"
 #include "data/lra/read_util.h"
-#include "data/lra/readers.h"
 #include "data/lra/stored.h"
 
 namespace fs = std::filesystem;
@@ -174,8 +175,7 @@ std::shared_ptr<Dataset> read_aan(const LraOptions& o, BadInputLog& log) {
                         f.size(), f.size() == 1 ? "" : "s");
     else if (!parse_label(f[0], label))
       bad = fmt::format("malformed line: label \"{}\" is not a number", f[0]);
-    else if (label < 0 || label > 1)
-      bad = fmt::format("label {} outside the classes 0..1", f[0]);
+    else if (label < 0 || label > 1) bad = fmt::format("label {} outside the classes 0..1", f[0]);
     if (!bad.empty()) {
       log.bad(file.string(), int64_t(n + 1), bad);
       continue;
@@ -191,8 +191,7 @@ std::shared_ptr<Dataset> read_cifar(const LraOptions& o, BadInputLog& log) {
   require_path(o.root, true, o.task, layout);
   constexpr int64_t kRecord = 3073, kTrain = 45000;  // 45k/5k split of the 50k training images
   std::vector<std::string> names;
-  if (o.split == "test")
-    names = {"test_batch.bin"};
+  if (o.split == "test") names = {"test_batch.bin"};
   else
     for (int b = 1; b <= 5; ++b) names.push_back(fmt::format("data_batch_{}.bin", b));
   auto data = std::make_shared<StoredDataset>(dataset_name(o), 256, 10, 0);
@@ -220,8 +219,8 @@ std::shared_ptr<Dataset> read_cifar(const LraOptions& o, BadInputLog& log) {
       }
       // PIL's convert("L") (torchvision's Grayscale on images): ITU-R 601-2 luma, fixed point.
       for (int p = 0; p < 1024; ++p)
-        gray[p] = char((rec[1 + p] * 19595 + rec[1025 + p] * 38470 + rec[2049 + p] * 7471 +
-                        0x8000) >> 16);
+        gray[p] = char(
+            (rec[1 + p] * 19595 + rec[1025 + p] * 38470 + rec[2049 + p] * 7471 + 0x8000) >> 16);
       data->add(gray, rec[0]);
     }
   }

@@ -16,7 +16,10 @@ class StoredDataset : public Dataset {
   // first_len > 0: examples hold two documents, the first padded with token 0 to first_len.
   StoredDataset(std::string name, int64_t vocab, int64_t classes, int32_t token_offset,
                 int64_t first_len = 0)
-      : name_(std::move(name)), vocab_(vocab), classes_(classes), offset_(token_offset),
+      : name_(std::move(name)),
+        vocab_(vocab),
+        classes_(classes),
+        offset_(token_offset),
         first_len_(first_len) {}
 
   void add(std::string_view bytes, int32_t label) { add(bytes, {}, label); }
