@@ -14,6 +14,7 @@ struct S4Options {
   double dt_min = 1e-3, dt_max = 1e-1;  // log dt ~ U[log dt_min, log dt_max] per channel
   bool bidirectional = false;
   double lr = 1e-3;  // own learning rate of dt, A, B, P (no weight decay on them)
+  int64_t l_max = 0;  // S4 step mode: the length whose kernel stepping reproduces (0: none)
 };
 
 // The selective SSM of Mamba (REFERENCE.md sections 7-8).

@@ -19,6 +19,7 @@
 #include "ops/s4_kernel/s4_kernel.h"
 #include "ops/s4d_kernel/s4d_kernel.h"
 #include "ops/shape/shape.h"
+#include "ops/ssm_step/ssm_step.h"
 
 namespace coil::nn {
 
@@ -56,10 +57,6 @@ Tensor repeat_rows(const std::vector<double>& v, int64_t H) {
 }
 
 Tensor gate(const Tensor& y, const Tensor& z) { return z.defined() ? mul(y, silu(z)) : y; }
-
-std::vector<double> host(const Tensor& t) {
-  return core::to(core::to(t, Device::cpu()), DType::f64).to_vector<double>();
-}
 
 // Runs step() over every position: the recurrent form of forward() with a state.
 Tensor forward_by_steps(const SSMCore& core, const Tensor& x, const Tensor& z, State& state) {
@@ -100,40 +97,20 @@ Tensor S4DCore::step(const Tensor& x_t, const Tensor& z_t, State& state) const {
              "[S4D] a bidirectional layer has no recurrent form (step or "
              "forward with a state)");
   NoGradGuard no_grad;
-  if (state.tensors.empty()) {
-    // Discretise once (f64 on the host): Abar, Bbar per (h, n); state h = 0.
-    const int64_t H = log_dt.size(0), N2 = A_imag.size(1);
-    auto ldt = host(log_dt), lre = host(log_A_real), aim = host(A_imag), b = host(B), c = host(C);
-    std::vector<double> ab_re, ab_im, bb_re, bb_im, c_re, c_im;
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t n = 0; n < N2; ++n) {
-        size_t i = size_t(h * N2 + n);
-        double dt = std::exp(ldt[size_t(h)]);
-        cd a(-std::exp(lre[i]), aim[i]), bn(b[2 * i], b[2 * i + 1]);
-        cd abar = bilinear ? (1.0 + dt * a / 2.0) / (1.0 - dt * a / 2.0) : std::exp(dt * a);
-        cd bbar = bilinear ? dt / (1.0 - dt * a / 2.0) * bn : (std::exp(dt * a) - 1.0) / a * bn;
-        ab_re.push_back(abar.real()), ab_im.push_back(abar.imag());
-        bb_re.push_back(bbar.real()), bb_im.push_back(bbar.imag());
-        c_re.push_back(c[2 * i]), c_im.push_back(c[2 * i + 1]);
-      }
-    auto put = [&](const std::vector<double>& v) {
-      return core::to(core::to(from_vector(v, {H, N2}), log_dt.dtype()), x_t.device());
-    };
-    Tensor zero = zeros({x_t.size(0), H, N2}, x_t.options());
-    state.tensors = {zero,       zero,       put(ab_re), put(ab_im),
-                     put(bb_re), put(bb_im), put(c_re),  put(c_im)};
+  if (state.tensors.empty()) {  // discretise once: {x (B, H, N2, 2), Abar, Bbar, C}
+    SsmStepParams d = s4d_step_params(log_dt, neg(exp(log_A_real)), A_imag, B, C,
+                                      bilinear ? SsmDisc::bilinear : SsmDisc::zoh);
+    state.tensors = {zeros({x_t.size(0), A_imag.size(0), A_imag.size(1), 2}, x_t.options()), d.Abar,
+                     d.Bbar, d.C};
   }
-  const auto& s = state.tensors;
-  Tensor u = unsqueeze(x_t, 2);  // (B, H, 1)
-  Tensor h_re = add(sub(mul(s[2], s[0]), mul(s[3], s[1])), mul(s[4], u));
-  Tensor h_im = add(add(mul(s[2], s[1]), mul(s[3], s[0])), mul(s[5], u));
-  state.tensors[0] = h_re;
-  state.tensors[1] = h_im;
-  Tensor y = mul(sum(sub(mul(s[6], h_re), mul(s[7], h_im)), {2}), 2.0);
-  return gate(add(y, mul(D, x_t)), z_t);
+  auto& s = state.tensors;
+  auto [y, next] = s4d_step(s[0], x_t, s[1], s[2], s[3], D);
+  s[0] = next;
+  return gate(y, z_t);
 }
 
-S4Core::S4Core(Module& owner, int64_t H, const S4Options& o) : bidirectional(o.bidirectional) {
+S4Core::S4Core(Module& owner, int64_t H, const S4Options& o)
+    : bidirectional(o.bidirectional), l_max(o.l_max) {
   validate_s4_options(o, false);
   ParamHints ssm{o.lr, false};
   init::Nplr nplr = init::nplr(o.init, o.d_state);
@@ -158,17 +135,29 @@ S4Core::S4Core(Module& owner, int64_t H, const S4Options& o) : bidirectional(o.b
 }
 
 Tensor S4Core::forward(const Tensor& x, const Tensor& z, State* state) const {
-  COIL_CHECK(state == nullptr,
-             "[S4] the DPLR layer has no recurrent form in coil yet (forward "
-             "with a state, step); use s4d for recurrent inference");
+  if (state) return forward_by_steps(*this, x, z, *state);
   Tensor K = s4_kernel(log_dt, neg(exp(log_W_real)), W_imag, P, B, C, x.size(1));
   return gate(fft_conv(x, K, D, bidirectional), z);
 }
 
-Tensor S4Core::step(const Tensor&, const Tensor&, State&) const {
-  COIL_FAIL(
-      "[S4] the DPLR layer has no recurrent form in coil yet (step); use s4d for recurrent "
-      "inference");
+Tensor S4Core::step(const Tensor& x_t, const Tensor& z_t, State& state) const {
+  COIL_CHECK(!bidirectional,
+             "[S4] a bidirectional layer has no recurrent form (step or "
+             "forward with a state)");
+  COIL_CHECK(l_max > 0,
+             "[S4] the recurrent form needs s4.l_max, the length whose kernel it "
+             "reproduces (C is recovered from C~ at that length), got {}",
+             l_max);
+  NoGradGuard no_grad;
+  if (state.tensors.empty()) {  // discretise once: {s (B, H, N), Abar, Bbar, C}
+    SsmStepParams d = s4_step_params(log_dt, neg(exp(log_W_real)), W_imag, P, B, C, l_max);
+    state.tensors = {zeros({x_t.size(0), W_imag.size(0), 2 * W_imag.size(1)}, x_t.options()),
+                     d.Abar, d.Bbar, d.C};
+  }
+  auto& s = state.tensors;
+  auto [y, next] = ssm_step(s[0], x_t, s[1], s[2], s[3], D);
+  s[0] = next;
+  return gate(y, z_t);
 }
 
 void validate_s4_options(const S4Options& o, bool diagonal) {
@@ -185,6 +174,7 @@ void validate_s4_options(const S4Options& o, bool diagonal) {
              "[model] s4.dt_min, s4.dt_max must satisfy 0 < dt_min <= dt_max, got {}, {}", o.dt_min,
              o.dt_max);
   COIL_CHECK(o.lr > 0, "[model] s4.lr must be positive, got {}", o.lr);
+  COIL_CHECK(o.l_max >= 0, "[model] s4.l_max must be >= 0 (0: no recurrent form), got {}", o.l_max);
 }
 
 }  // namespace coil::nn

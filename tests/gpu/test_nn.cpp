@@ -29,6 +29,7 @@ nn::ModelOptions options_for(const std::string& layer) {
   o.s6.d_state = 8;
   o.s4.d_state = 8;
   o.s4.init = layer == "s4" ? "legs" : "lin";
+  o.s4.l_max = 12;  // S4's step reproduces the kernel of this length (the tests' L)
   return o;
 }
 
@@ -92,7 +93,9 @@ TEST_CASE("S4D model on CUDA: CPU outputs and losses, and step equals forward") 
   check_layer_on_cuda("s4d", true);
 }
 
-TEST_CASE("S4 (DPLR) model on CUDA: CPU outputs and losses") { check_layer_on_cuda("s4", false); }
+TEST_CASE("S4 (DPLR) model on CUDA: CPU outputs and losses, and step equals forward") {
+  check_layer_on_cuda("s4", true);
+}
 
 TEST_CASE("Mamba with an S4D inner SSM on CUDA: CPU outputs and losses, step equals forward") {
   auto o = options_for("mamba");
