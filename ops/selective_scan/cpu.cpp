@@ -289,6 +289,7 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
     const T* Ct = bw.C + b * p.C_sb + t * p.C_st + g * N;
     V<T> y = tp.D * in.u, sum_dhB{}, ddt{};
+    // ddt = sum_n d (B u + A a h_{t-1}) = u * sum_dhB + sum_n A q, with q = d a h_{t-1}.
     for (int64_t n = 0; n < N; ++n) {
       const T bn = Bt[n], cn = Ct[n];
       y += ht[n] * cn;
@@ -296,11 +297,13 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
       prod_C[n] = gy * ht[n];
       prod_B[n] = d * in.du;
       sum_dhB += d * bn;
-      const V<T> q = d * at[n] * (reset ? V<T>{} : prev[n]);
-      ddt += d * (in.u * bn) + tp.A[n] * q;
+      const V<T> ad = at[n] * d;  // gradient of h_{t-1}; none across a reset
+      const V<T> q = ad * (reset ? V<T>{} : prev[n]);
+      ddt += tp.A[n] * q;
       acc_A[n] += in.dt * q;
-      dh[n] = reset ? V<T>{} : at[n] * d;  // gradient of h_{t-1}; none across a reset
+      dh[n] = reset ? V<T>{} : ad;
     }
+    ddt += in.u * sum_dhB;
     scan_math::lane_sums(prod_C, N, pC + (t - t0) * N);
     scan_math::lane_sums(prod_B, N, pB + (t - t0) * N);
     if (p.delta_softplus) ddt *= sigmoid_(in.x);
