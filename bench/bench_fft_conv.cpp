@@ -103,12 +103,13 @@ void check(Device dev) {
     s.forward();
     s.backward();
     const auto ref = direct(s);
-    worst = std::max({worst, rel(s.y, ref[0]), rel(s.du, ref[1]), rel(s.dk, ref[2]),
-                      rel(s.dD, ref[3])});
+    worst = std::max(
+        {worst, rel(s.y, ref[0]), rel(s.du, ref[1]), rel(s.dk, ref[2]), rel(s.dD, ref[3])});
   }
-  fmt::print("  check vs direct f64 convolution (B 2, L 300, H 6, causal and bidirectional, "
-             "y/du/dk/dD): max rel diff {:.2e}{}\n",
-             worst, worst <= 1e-5 ? "" : "  MISMATCH");
+  fmt::print(
+      "  check vs direct f64 convolution (B 2, L 300, H 6, causal and bidirectional, "
+      "y/du/dk/dD): max rel diff {:.2e}{}\n",
+      worst, worst <= 1e-5 ? "" : "  MISMATCH");
 }
 
 void row(const std::string& a, const std::string& b, const std::string& c, const std::string& d,
@@ -128,8 +129,8 @@ void bench(Device dev, const Workload& w, int reps) {
   std::vector<Version> versions = {{"FFTW tiles", -1}};
 #if defined(COIL_WITH_CUDA)
   using coil::cuda::FftConvLayout;
-  if (dev.is_cuda()) versions = {{"v1 columns", int(FftConvLayout::columns)},
-                                 {"v2 rows", int(FftConvLayout::rows)}};
+  if (dev.is_cuda())
+    versions = {{"v1 columns", int(FftConvLayout::columns)}, {"v2 rows", int(FftConvLayout::rows)}};
   const FftConvLayout saved = coil::cuda::fft_conv_layout();
   auto set_layout = [](int layout) {
     if (layout >= 0) coil::cuda::fft_conv_layout() = FftConvLayout(layout);
@@ -164,9 +165,10 @@ void bench(Device dev, const Workload& w, int reps) {
 #endif
   const double copy_bw = 2 * ub / t.back();  // bytes/s
   const double floor_fwd = (2 * ub + kb) / copy_bw, floor_both = (5 * ub + 3 * kb) / copy_bw;
-  fmt::print("\nB {}, L {}, H {} (f32, causal, with D) on {}; floor = minimum bytes at copy "
-             "bandwidth {:.0f} GB/s\n",
-             w.B, w.L, w.H, dev.str(), copy_bw * 1e-9);
+  fmt::print(
+      "\nB {}, L {}, H {} (f32, causal, with D) on {}; floor = minimum bytes at copy "
+      "bandwidth {:.0f} GB/s\n",
+      w.B, w.L, w.H, dev.str(), copy_bw * 1e-9);
   row("version", "fwd ms", "floor/fwd", "f+b ms", "floor/f+b", "PyTorch", "target");
   for (size_t i = 0; i < versions.size(); ++i) {
     const double tf = t[2 * i], tb = t[2 * i + 1];
@@ -177,8 +179,7 @@ void bench(Device dev, const Workload& w, int reps) {
     const bool ok = tf * 1e3 <= w.target_fwd_ms && tb * 1e3 <= w.target_both_ms;
     row(versions[i].name, fmt::format("{:.3f}", tf * 1e3), fmt::format("{:.3f}", floor_fwd / tf),
         fmt::format("{:.3f}", tb * 1e3), fmt::format("{:.3f}", floor_both / tb),
-        fmt::format("{:.3f}/{:.2f}", w.torch_fwd_ms, w.torch_both_ms),
-        ok ? "ok" : "MISS");
+        fmt::format("{:.3f}/{:.2f}", w.torch_fwd_ms, w.torch_both_ms), ok ? "ok" : "MISS");
   }
   row("floor", fmt::format("{:.3f}", floor_fwd * 1e3), "", fmt::format("{:.3f}", floor_both * 1e3),
       "", "", "");

@@ -50,7 +50,8 @@ Direct direct(const Case& c, const std::vector<double>& u, const std::vector<dou
           size_t ki = 0;
           bool tap = false;
           if (s <= t && t - s < Lk) ki = size_t(h * Lk + (t - s)), tap = true;
-          if (c.C == 2 && s > t && s - t - 1 < Lk) ki = size_t((H + h) * Lk + (s - t - 1)), tap = true;
+          if (c.C == 2 && s > t && s - t - 1 < Lk)
+            ki = size_t((H + h) * Lk + (s - t - 1)), tap = true;
           if (tap) w = k[ki];
           if (s == t && c.with_d) w += D[size_t(h)];
           r.y[at(b, t, h)] += w * u[at(b, s, h)];
@@ -95,11 +96,12 @@ TEST_CASE("fft_conv forward and gradients match a direct float64 convolution at 
     CAPTURE(c.Lk);
     CAPTURE(c.with_d);
     const TensorOptions f64{DType::f64};
-    Tensor u = normal({c.B, c.L, c.H}, 0, 1, f64, &g), k = normal({c.C, c.H, c.Lk}, 0, 0.5, f64, &g);
+    Tensor u = normal({c.B, c.L, c.H}, 0, 1, f64, &g),
+           k = normal({c.C, c.H, c.Lk}, 0, 0.5, f64, &g);
     Tensor D = c.with_d ? normal({c.H}, 0, 1, f64, &g) : Tensor();
     Tensor dy = normal({c.B, c.L, c.H}, 0, 1, f64, &g);
-    const Direct ref = direct(c, values(u), values(k), c.with_d ? values(D) : std::vector<double>(),
-                              values(dy));
+    const Direct ref =
+        direct(c, values(u), values(k), c.with_d ? values(D) : std::vector<double>(), values(dy));
     for (DType dt : {DType::f64, DType::f32}) {
       CAPTURE(dtype_name(dt));
       const double tol = dt == DType::f64 ? 1e-12 : 2e-6;
@@ -172,7 +174,8 @@ TEST_CASE("RealFft matches a direct DFT for strided layouts, odd sizes and unali
     // Interleaved layout: transform j sample i at real[i * howmany + j]; spectra row-major.
     const fft::Layout layout{howmany, howmany, 1, 1, nc + 1};
     std::vector<double> x(size_t(n * howmany + 1));
-    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7 * double(i) + 0.3) + 0.1 * double(i % 5);
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = std::sin(0.7 * double(i) + 0.3) + 0.1 * double(i % 5);
     std::vector<std::complex<double>> X(size_t(howmany * (nc + 1) + 1));
     const fft::RealFft<double> f(n, layout);
     // Offsets by one element: the arrays are no longer as aligned as the planning arrays.

@@ -61,8 +61,7 @@ struct Api<float> {
   static void exec_c2r(const void* p, cplx* in, float* out) {
     fftwf_execute_dft_c2r((plan)p, in, out);
   }
-  static plan c2c(int n, int howmany, cplx* in, cplx* out, int s, int d, int sign,
-                  unsigned flags) {
+  static plan c2c(int n, int howmany, cplx* in, cplx* out, int s, int d, int sign, unsigned flags) {
     return fftwf_plan_many_dft(1, &n, howmany, in, nullptr, s, d, out, nullptr, s, d, sign, flags);
   }
   static void exec_c2c(const void* p, cplx* in, cplx* out) { fftwf_execute_dft((plan)p, in, out); }
@@ -77,13 +76,11 @@ struct Api<double> {
   static int alignment_of(const void* p) { return fftw_alignment_of((double*)p); }
   static plan r2c(int n, int howmany, double* in, int is, int id, cplx* out, int os, int od,
                   unsigned flags) {
-    return fftw_plan_many_dft_r2c(1, &n, howmany, in, nullptr, is, id, out, nullptr, os, od,
-                                  flags);
+    return fftw_plan_many_dft_r2c(1, &n, howmany, in, nullptr, is, id, out, nullptr, os, od, flags);
   }
   static plan c2r(int n, int howmany, cplx* in, int is, int id, double* out, int os, int od,
                   unsigned flags) {
-    return fftw_plan_many_dft_c2r(1, &n, howmany, in, nullptr, is, id, out, nullptr, os, od,
-                                  flags);
+    return fftw_plan_many_dft_c2r(1, &n, howmany, in, nullptr, is, id, out, nullptr, os, od, flags);
   }
   static void exec_r2c(const void* p, double* in, cplx* out) {
     fftw_execute_dft_r2c((plan)p, in, out);
@@ -91,8 +88,7 @@ struct Api<double> {
   static void exec_c2r(const void* p, cplx* in, double* out) {
     fftw_execute_dft_c2r((plan)p, in, out);
   }
-  static plan c2c(int n, int howmany, cplx* in, cplx* out, int s, int d, int sign,
-                  unsigned flags) {
+  static plan c2c(int n, int howmany, cplx* in, cplx* out, int s, int d, int sign, unsigned flags) {
     return fftw_plan_many_dft(1, &n, howmany, in, nullptr, s, d, out, nullptr, s, d, sign, flags);
   }
   static void exec_c2c(const void* p, cplx* in, cplx* out) { fftw_execute_dft((plan)p, in, out); }
@@ -140,8 +136,12 @@ const void* get_plan(const Key& k) {
             cs = int(l.cplx_stride), cd = int(l.cplx_dist);
   void* p = nullptr;
   switch (k.kind) {
-    case Kind::r2c: p = (void*)Api<T>::r2c(n, hm, (T*)a, rs, rd, (C*)b, cs, cd, flags); break;
-    case Kind::c2r: p = (void*)Api<T>::c2r(n, hm, (C*)b, cs, cd, (T*)a, rs, rd, flags); break;
+    case Kind::r2c:
+      p = (void*)Api<T>::r2c(n, hm, (T*)a, rs, rd, (C*)b, cs, cd, flags);
+      break;
+    case Kind::c2r:
+      p = (void*)Api<T>::c2r(n, hm, (C*)b, cs, cd, (T*)a, rs, rd, flags);
+      break;
     case Kind::c2c_forward:
       p = (void*)Api<T>::c2c(n, hm, (C*)a, (C*)b, cs, cd, FFTW_FORWARD, flags);
       break;
@@ -223,7 +223,8 @@ void ComplexFft<T>::run(bool forward, std::complex<T>* in, std::complex<T>* out)
   using C = typename Api<T>::cplx;
   const Kind kind = forward ? Kind::c2c_forward : Kind::c2c_inverse;
   const bool fast = in == out && Api<T>::alignment_of(in) == 0;  // the in-place aligned plans
-  const void* p = fast ? (forward ? forward_ : inverse_) : plan_for<T>(kind, n_, layout_, in, out, nullptr);
+  const void* p =
+      fast ? (forward ? forward_ : inverse_) : plan_for<T>(kind, n_, layout_, in, out, nullptr);
   Api<T>::exec_c2c(p, reinterpret_cast<C*>(in), reinterpret_cast<C*>(out));
 }
 

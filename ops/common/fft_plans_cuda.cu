@@ -1,8 +1,6 @@
 // The cuFFT plan cache behind ops/common/fft_plans_cuda.cuh. cuFFT's own work-area allocation is
 // off (cufftSetAutoAllocation(0)); each execution borrows a Storage from the pool, sized by the
 // plan, and frees it stream-ordered after the launch.
-#include "ops/common/fft_plans_cuda.cuh"
-
 #include <map>
 #include <memory>
 #include <mutex>
@@ -10,6 +8,7 @@
 
 #include "core/cuda/context.h"
 #include "core/storage.h"
+#include "ops/common/fft_plans_cuda.cuh"
 
 namespace coil::cuda::fft {
 namespace {
@@ -55,9 +54,8 @@ Plan& get_plan(const PlanKey& k) {
   long long n = k.n;
   long long in_embed = is_c2r(k.type) ? k.n / 2 + 1 : k.n;
   long long out_embed = is_r2c(k.type) ? k.n / 2 + 1 : k.n;
-  COIL_CUFFT_CHECK(cufftMakePlanMany64(p->handle, 1, &n, &in_embed, k.istride, k.idist,
-                                       &out_embed, k.ostride, k.odist, k.type, k.batch,
-                                       &p->work_bytes));
+  COIL_CUFFT_CHECK(cufftMakePlanMany64(p->handle, 1, &n, &in_embed, k.istride, k.idist, &out_embed,
+                                       k.ostride, k.odist, k.type, k.batch, &p->work_bytes));
   slot = std::move(p);
   return *slot;
 }
@@ -88,8 +86,8 @@ void execute(const PlanKey& key, void* in, void* out, int direction) {
       COIL_CUFFT_CHECK(cufftExecC2C(p.handle, (cufftComplex*)in, (cufftComplex*)out, direction));
       break;
     case CUFFT_Z2Z:
-      COIL_CUFFT_CHECK(cufftExecZ2Z(p.handle, (cufftDoubleComplex*)in, (cufftDoubleComplex*)out,
-                                    direction));
+      COIL_CUFFT_CHECK(
+          cufftExecZ2Z(p.handle, (cufftDoubleComplex*)in, (cufftDoubleComplex*)out, direction));
       break;
   }
   // `work` is freed here, stream-ordered after the transform.

@@ -46,8 +46,13 @@ int64_t row_stride(int64_t count) {
 struct Dims {
   int64_t B, L, H, C, Lk, n, nc;
   Dims(const Tensor& u, const Tensor& k)
-      : B(u.size(0)), L(u.size(1)), H(u.size(2)), C(k.size(0)), Lk(k.size(2)),
-        n(fft_conv_size(L, Lk)), nc(n / 2 + 1) {}
+      : B(u.size(0)),
+        L(u.size(1)),
+        H(u.size(2)),
+        C(k.size(0)),
+        Lk(k.size(2)),
+        n(fft_conv_size(L, Lk)),
+        nc(n / 2 + 1) {}
   int64_t tiles() const { return (H + kTile - 1) / kTile; }
 };
 
@@ -58,7 +63,9 @@ struct Scratch {
   fft::Buffer<T> real;
   fft::Buffer<Cx<T>> cplx;
   Scratch(const Dims& d, int64_t real_rows, int64_t cplx_rows)
-      : rs(row_stride<T>(d.n)), cs(row_stride<Cx<T>>(d.n)), real(size_t(real_rows * rs)),
+      : rs(row_stride<T>(d.n)),
+        cs(row_stride<Cx<T>>(d.n)),
+        real(size_t(real_rows * rs)),
         cplx(size_t(cplx_rows * cs)) {}
   T* r(int64_t i) const { return real.data() + i * rs; }
   Cx<T>* c(int64_t i) const { return cplx.data() + i * cs; }
@@ -75,8 +82,7 @@ std::vector<std::unique_ptr<Scratch<T>>> per_thread(const Dims& d, int64_t real_
 // Spectra of the two-sided kernels (H rows of nc bins, padded), scaled by 1/n so the inverse
 // FFT needs no pass of its own.
 template <class T>
-fft::Buffer<Cx<T>> kernel_spectra(const Dims& d, const fft::RealFft<T>& f, const T* k,
-                                  const T* D) {
+fft::Buffer<Cx<T>> kernel_spectra(const Dims& d, const fft::RealFft<T>& f, const T* k, const T* D) {
   const int64_t cs = padded<Cx<T>>(d.nc), anti = fft_conv_anti_lags(d.L, d.Lk);
   fft::Buffer<Cx<T>> spectra(size_t(d.H * cs));
   auto scratch = per_thread<T>(d, 1, 0);
@@ -190,10 +196,9 @@ void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const T
   const Dims d(u, k);
   const fft::ComplexFft<T> f(d.n);
   const bool want_du = du.defined(), want_g = dk.defined() || dD.defined();
-  const fft::Buffer<Cx<T>> kf =
-      want_du ? kernel_spectra<T>(d, fft::RealFft<T>(d.n), k.data<T>(),
-                                  D.defined() ? D.data<T>() : nullptr)
-              : fft::Buffer<Cx<T>>(0);
+  const fft::Buffer<Cx<T>> kf = want_du ? kernel_spectra<T>(d, fft::RealFft<T>(d.n), k.data<T>(),
+                                                            D.defined() ? D.data<T>() : nullptr)
+                                        : fft::Buffer<Cx<T>>(0);
   const int64_t kcs = padded<Cx<T>>(d.nc), anti = fft_conv_anti_lags(d.L, d.Lk);
   constexpr int64_t kPairs = kTile / 2;  // complex rows: DY, then U, then G, kPairs each
   auto scratch = per_thread<T>(d, 0, 3 * kPairs);

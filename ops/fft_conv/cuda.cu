@@ -71,17 +71,22 @@ struct Geo {
   int64_t kf_k, kf_h;  // kernel spectra (nc bins per channel): bin k of channel h
   bool columns;
   Geo(const Tensor& u, const Tensor& k, FftConvLayout layout)
-      : B(u.size(0)), L(u.size(1)), H(u.size(2)), C(k.size(0)), Lk(k.size(2)),
-        n(fft_conv_size(L, Lk)), P((H + 1) / 2), R(B * P), anti(fft_conv_anti_lags(L, Lk)),
+      : B(u.size(0)),
+        L(u.size(1)),
+        H(u.size(2)),
+        C(k.size(0)),
+        Lk(k.size(2)),
+        n(fft_conv_size(L, Lk)),
+        P((H + 1) / 2),
+        R(B * P),
+        anti(fft_conv_anti_lags(L, Lk)),
         columns(layout == FftConvLayout::columns) {
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;
     kf_h = columns ? 1 : n / 2 + 1;
   }
-  fft::PlanKey packed(int dev, cufftType type) const {
-    return {n, R, si, sr, si, sr, type, dev};
-  }
+  fft::PlanKey packed(int dev, cufftType type) const { return {n, R, si, sr, si, sr, type, dev}; }
 };
 
 // kn (H, n): the two-sided kernel of each channel (D at lag 0), times 1/n.
@@ -108,8 +113,7 @@ constexpr int kTile = 32, kTileRows = 8;
 template <class T>
 __global__ void pad_kernel(Cx<T>* __restrict__ Z, const T* __restrict__ x, Geo g) {
   __shared__ Cx<T> tile[kTile][kTile + 1];
-  const int64_t p0 = int64_t(blockIdx.x) * kTile, t0 = int64_t(blockIdx.y) * kTile,
-                b = blockIdx.z;
+  const int64_t p0 = int64_t(blockIdx.x) * kTile, t0 = int64_t(blockIdx.y) * kTile, b = blockIdx.z;
   const int tx = threadIdx.x, ty = threadIdx.y;
   for (int j = ty; j < kTile; j += kTileRows) {  // tile[time][pair]
     const int64_t t = t0 + j, p = p0 + tx;
@@ -134,8 +138,7 @@ __global__ void pad_kernel(Cx<T>* __restrict__ Z, const T* __restrict__ x, Geo g
 template <class T>
 __global__ void crop_kernel(T* __restrict__ y, const Cx<T>* __restrict__ Z, Geo g) {
   __shared__ Cx<T> tile[kTile][kTile + 1];
-  const int64_t p0 = int64_t(blockIdx.x) * kTile, t0 = int64_t(blockIdx.y) * kTile,
-                b = blockIdx.z;
+  const int64_t p0 = int64_t(blockIdx.x) * kTile, t0 = int64_t(blockIdx.y) * kTile, b = blockIdx.z;
   const int tx = threadIdx.x, ty = threadIdx.y;
   for (int j = ty; j < kTile; j += kTileRows) {
     const int64_t t = g.columns ? t0 + j : t0 + tx, p = g.columns ? p0 + tx : p0 + j;
@@ -258,8 +261,10 @@ __global__ void kernel_grads(T* __restrict__ dk, T* __restrict__ dD, const Cx<T>
 
 dim3 tile_grid(const Geo& g, int64_t times) {
   const int64_t gx = (g.P + kTile - 1) / kTile, gy = (times + kTile - 1) / kTile;
-  COIL_CHECK(gy <= 65535 && g.B <= 65535, "[fft_conv] too long or too large a batch for the "
-             "CUDA tile grid: B {}, n {}", g.B, g.n);
+  COIL_CHECK(gy <= 65535 && g.B <= 65535,
+             "[fft_conv] too long or too large a batch for the "
+             "CUDA tile grid: B {}, n {}",
+             g.B, g.n);
   return dim3(unsigned(gx), unsigned(gy), unsigned(g.B));
 }
 
@@ -285,8 +290,8 @@ struct Workspace {
   // A packed spectrum of x (B, L, H), transformed forward.
   std::unique_ptr<Storage> packed_spectrum(const T* x) const {
     auto Z = std::make_unique<Storage>(size_t(g.n * g.R) * sizeof(Cx<T>), Device::cuda(dev));
-    pad_kernel<T><<<tile_grid(g, g.n), dim3(kTile, kTileRows), 0, s>>>(
-        static_cast<Cx<T>*>(Z->data()), x, g);
+    pad_kernel<T>
+        <<<tile_grid(g, g.n), dim3(kTile, kTileRows), 0, s>>>(static_cast<Cx<T>*>(Z->data()), x, g);
     COIL_CUDA_CHECK_LAUNCH();
     fft::execute(g.packed(dev, Fft<T>::c2c), Z->data(), Z->data(), CUFFT_FORWARD);
     return Z;
@@ -320,8 +325,8 @@ void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const T
   auto kf = want_du ? w.spectra(k, D) : nullptr;
   auto Zdy = w.packed_spectrum(dy.data<T>());
   auto Zu = want_g ? w.packed_spectrum(u.data<T>()) : nullptr;
-  auto gz = want_g ? std::make_unique<Storage>(size_t(g.P * g.n) * sizeof(Cx<T>), u.device())
-                   : nullptr;
+  auto gz =
+      want_g ? std::make_unique<Storage>(size_t(g.P * g.n) * sizeof(Cx<T>), u.device()) : nullptr;
   auto cx = [](const std::unique_ptr<Storage>& st) {
     return st ? static_cast<Cx<T>*>(st->data()) : nullptr;
   };

@@ -21,8 +21,8 @@ void check_inputs(const Tensor& u, const Tensor& k, const Tensor& D, bool bidire
   COIL_CHECK(k.dim() == 3, "[fft_conv] k must be (C, H, Lk): {}", shapes());
   COIL_CHECK(u.numel() > 0, "[fft_conv] u has a zero-sized dimension (L = 0?): {}", shapes());
   COIL_CHECK(k.size(0) == (bidirectional ? 2 : 1),
-             "[fft_conv] k must have C = {} kernels for a {} convolution: {}", bidirectional ? 2 : 1,
-             bidirectional ? "bidirectional" : "causal", shapes());
+             "[fft_conv] k must have C = {} kernels for a {} convolution: {}",
+             bidirectional ? 2 : 1, bidirectional ? "bidirectional" : "causal", shapes());
   COIL_CHECK(k.size(1) == u.size(2), "[fft_conv] channel mismatch (k's H vs u's H): {}", shapes());
   COIL_CHECK(k.size(2) >= 1, "[fft_conv] kernel length must be at least 1: {}", shapes());
   COIL_CHECK(k.size(2) <= u.size(1), "[fft_conv] kernel longer than the sequence: {}", shapes());

@@ -19,11 +19,11 @@ inline int64_t fft_conv_size(int64_t L, int64_t Lk) {
 // 0) and, bidirectional, lag -d for d in [1, anti_lags] at index n - d (k1[d - 1]).
 inline int64_t fft_conv_anti_lags(int64_t L, int64_t Lk) { return std::min(Lk, L - 1); }
 
-#define COIL_FFT_CONV_KERNELS                                                                  \
-  /* y (B, L, H) from u (B, L, H), k (C, H, Lk), D (H) or undefined */                        \
-  void fft_conv_forward(const Tensor& y, const Tensor& u, const Tensor& k, const Tensor& D);  \
-  /* from dy (B, L, H): du (B, L, H), dk (C, H, Lk), dD (H); each may be undefined (not        \
-     wanted). dk and dD are reduced over the batch in a fixed order. */                        \
+#define COIL_FFT_CONV_KERNELS                                                                    \
+  /* y (B, L, H) from u (B, L, H), k (C, H, Lk), D (H) or undefined */                           \
+  void fft_conv_forward(const Tensor& y, const Tensor& u, const Tensor& k, const Tensor& D);     \
+  /* from dy (B, L, H): du (B, L, H), dk (C, H, Lk), dD (H); each may be undefined (not          \
+     wanted). dk and dD are reduced over the batch in a fixed order. */                          \
   void fft_conv_backward(const Tensor& du, const Tensor& dk, const Tensor& dD, const Tensor& dy, \
                          const Tensor& u, const Tensor& k, const Tensor& D);
 
@@ -37,7 +37,7 @@ COIL_FFT_CONV_KERNELS
 // and the tests, not for users.
 enum class FftConvLayout { columns, rows };
 FftConvLayout& fft_conv_layout();
-}
+}  // namespace cuda
 #undef COIL_FFT_CONV_KERNELS
 
 }  // namespace coil

@@ -36,20 +36,48 @@ OpSpec spec_fft_conv() {
   s.invalid = [] {
     return std::vector<InvalidCase>{
         {"kernel longer than the sequence",
-         [] { fft_conv(ones({2, 4, 3}), ones({1, 3, 5})); }},
-        {"C = 2 for a causal conv", [] { fft_conv(ones({2, 4, 3}), ones({2, 3, 4})); }},
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 3, 5}));
+         }},
+        {"C = 2 for a causal conv",
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({2, 3, 4}));
+         }},
         {"C = 1 for a bidirectional conv",
-         [] { fft_conv(ones({2, 4, 3}), ones({1, 3, 4}), Tensor(), true); }},
-        {"H mismatch", [] { fft_conv(ones({2, 4, 3}), ones({1, 2, 4})); }},
-        {"L = 0", [] { fft_conv(ones({2, 0, 3}), ones({1, 3, 1})); }},
-        {"Lk = 0", [] { fft_conv(ones({2, 4, 3}), ones({1, 3, 0})); }},
-        {"D of the wrong size", [] { fft_conv(ones({2, 4, 3}), ones({1, 3, 4}), ones({2})); }},
-        {"u of rank 2", [] { fft_conv(ones({4, 3}), ones({1, 3, 4})); }},
-        {"dtype mismatch", [] { fft_conv(ones({2, 4, 3}), ones({1, 3, 4}, {DType::f64})); }},
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 3, 4}), Tensor(), true);
+         }},
+        {"H mismatch",
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 2, 4}));
+         }},
+        {"L = 0",
+         [] {
+           fft_conv(ones({2, 0, 3}), ones({1, 3, 1}));
+         }},
+        {"Lk = 0",
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 3, 0}));
+         }},
+        {"D of the wrong size",
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 3, 4}), ones({2}));
+         }},
+        {"u of rank 2",
+         [] {
+           fft_conv(ones({4, 3}), ones({1, 3, 4}));
+         }},
+        {"dtype mismatch",
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 3, 4}, {DType::f64}));
+         }},
         {"D dtype mismatch",
-         [] { fft_conv(ones({2, 4, 3}), ones({1, 3, 4}), ones({3}, {DType::f64})); }},
-        {"integer u",
-         [] { fft_conv(ones({2, 4, 3}, {DType::i64}), ones({1, 3, 4}, {DType::i64})); }}};
+         [] {
+           fft_conv(ones({2, 4, 3}), ones({1, 3, 4}), ones({3}, {DType::f64}));
+         }},
+        {"integer u", [] {
+           fft_conv(ones({2, 4, 3}, {DType::i64}), ones({1, 3, 4}, {DType::i64}));
+         }}};
   };
   return s;
 }
