@@ -233,10 +233,18 @@ struct Backward : Scan<T> {
   }
 };
 
+// One thread's recompute buffers: states and decays of one chunk (kChunk, N), its start state,
+// and per step dt and d(dt)/d(delta) (sigmoid of the softplus argument, or 1), so the reverse
+// pass evaluates no softplus.
 template <class T>
 struct Scratch {
-  VecBuffer<V<T>> h, a, h0;  // states and decays of one chunk (kChunk, N); its start state
-  explicit Scratch(int64_t N) : h(size_t(kChunk * N)), a(size_t(kChunk * N)), h0(size_t(N)) {}
+  VecBuffer<V<T>> h, a, h0, dt, ddt_scale;
+  explicit Scratch(int64_t N)
+      : h(size_t(kChunk * N)),
+        a(size_t(kChunk * N)),
+        h0(size_t(N)),
+        dt(size_t(kChunk)),
+        ddt_scale(size_t(kChunk)) {}
 };
 
 // Chunk k of one unit: recompute its states from the checkpoint, then the reverse scan.
@@ -260,6 +268,8 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
     V<T>* at = as + (t - t0) * N;
     const bool reset = bw.reset_at(b, t);
     const StepIn<T> in(bw, tp, b, t, c0, w);
+    sc.dt.data()[t - t0] = in.dt;
+    sc.ddt_scale.data()[t - t0] = p.delta_softplus ? sigmoid_(in.x) : V<T>{} + T(1);
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
     for (int64_t n = 0; n < N; ++n) {
       at[n] = exp_scaled(in.dt * tp.A2[n]);
@@ -279,43 +289,41 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
     const V<T>* ht = hs + (t - t0) * N;
     const V<T>* at = as + (t - t0) * N;
     const V<T>* prev = t == t0 ? h0 : hs + (t - t0 - 1) * N;
-    const StepIn<T> in(bw, tp, b, t, c0, w);
+    const V<T> dt = sc.dt.data()[t - t0];
+    const V<T> u = scan_math::load(bw.u + b * p.u_sb + t * p.u_st + c0, w), du = dt * u;
     const V<T> go = scan_math::load(bw.dout + (b * L + t) * Dch + c0, w);
-    V<T> z{}, gy = go;  // gradient of y (before the z gate)
+    V<T> z{}, sz{}, gy = go;  // gradient of y (before the z gate)
     if (bw.z != nullptr) {
       z = scan_math::load(bw.z + b * p.z_sb + t * p.z_st + c0, w);
-      gy = go * z * sigmoid_(z);
+      sz = sigmoid_(z);
+      gy = go * z * sz;
     }
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
     const T* Ct = bw.C + b * p.C_sb + t * p.C_st + g * N;
-    V<T> y = tp.D * in.u, sum_dhB{}, ddt{};
+    V<T> y = tp.D * u, sum_dhB{}, ddt{};
     // ddt = sum_n d (B u + A a h_{t-1}) = u * sum_dhB + sum_n A q, with q = d a h_{t-1}.
     for (int64_t n = 0; n < N; ++n) {
       const T bn = Bt[n], cn = Ct[n];
       y += ht[n] * cn;
       const V<T> d = dh[n] + gy * cn;  // total gradient of h_t
       prod_C[n] = gy * ht[n];
-      prod_B[n] = d * in.du;
+      prod_B[n] = d * du;
       sum_dhB += d * bn;
       const V<T> ad = at[n] * d;  // gradient of h_{t-1}; none across a reset
       const V<T> q = ad * (reset ? V<T>{} : prev[n]);
       ddt += tp.A[n] * q;
-      acc_A[n] += in.dt * q;
+      acc_A[n] += dt * q;
       dh[n] = reset ? V<T>{} : ad;
     }
-    ddt += in.u * sum_dhB;
+    ddt = (ddt + u * sum_dhB) * sc.ddt_scale.data()[t - t0];
     scan_math::lane_sums(prod_C, N, pC + (t - t0) * N);
     scan_math::lane_sums(prod_B, N, pB + (t - t0) * N);
-    if (p.delta_softplus) ddt *= sigmoid_(in.x);
-    acc_D += gy * in.u;
+    acc_D += gy * u;
     acc_bias += ddt;
     const int64_t row = (b * L + t) * Dch + c0;
-    if (bw.du) scan_math::store(bw.du + row, tp.D * gy + in.dt * sum_dhB, w);
+    if (bw.du) scan_math::store(bw.du + row, tp.D * gy + dt * sum_dhB, w);
     if (bw.ddelta) scan_math::store(bw.ddelta + row, ddt, w);
-    if (bw.dz) {
-      const V<T> s = sigmoid_(z);
-      scan_math::store(bw.dz + row, go * y * s * (1.0f + z * (1.0f - s)), w);
-    }
+    if (bw.dz) scan_math::store(bw.dz + row, go * y * sz * (1.0f + z * (1.0f - sz)), w);
   }
   if (k == 0 && bw.dinit) store_state<T>(bw.dinit + (b * Dch + c0) * N, dh, w, N);
   constexpr int W = kLanes<T>;
