@@ -107,8 +107,8 @@ void bench_row(const Row& row, Device dev, int reps) {
       row.target_ms, s * 1e3 <= row.target_ms ? "met" : "MISSED");
   if (row.options.layer == "mamba") {
     double flops = mamba_gemm_flops(row.options, row.batch * row.length);
-    fmt::print("  GEMM work {:.2f} TFLOP per step, {:.1f} TFLOP/s achieved over the whole step\n",
-               flops / 1e12, flops / s / 1e12);
+    fmt::print("  GEMM work {:.1f} GFLOP per step: {:.2f} TFLOP/s over the whole step\n",
+               flops / 1e9, flops / s / 1e12);
   }
 }
 
