@@ -124,6 +124,17 @@ TEST_CASE("gradcheck of a whole S6 block in f64") {
   gradcheck_module(b, [&] { return weighted_sum(b.forward(x)); });
 }
 
+TEST_CASE("gradcheck of a whole two-layer Mamba LM (embedding, blocks, norms, tied head) in f64") {
+  manual_seed(20);
+  auto o = small_options("mamba");
+  o.d_model = 4;
+  o.vocab_size = 5;
+  auto model = nn::make_model(o);
+  model->to(DType::f64);
+  Tensor ids = randint(0, 5, {2, 4});
+  gradcheck_module(*model, [&] { return weighted_sum(model->forward(ids)); }, 2);
+}
+
 TEST_CASE("Mamba LM: names as MambaLMHeadModel, tied head, and step equals forward") {
   manual_seed(16);
   auto model = nn::make_model(small_options("mamba"));
