@@ -132,7 +132,8 @@ TEST_CASE("gradcheck of a whole two-layer Mamba LM (embedding, blocks, norms, ti
   auto model = nn::make_model(o);
   model->to(DType::f64);
   Tensor ids = randint(0, 5, {2, 4});
-  gradcheck_module(*model, [&] { return weighted_sum(model->forward(ids)); }, 2);
+  gradcheck_module(
+      *model, [&] { return weighted_sum(model->forward(ids)); }, 2);
 }
 
 TEST_CASE("Mamba LM: names as MambaLMHeadModel, tied head, and step equals forward") {
