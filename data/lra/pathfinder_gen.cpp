@@ -41,6 +41,10 @@ struct Pt {
   double x, y;
 };
 
+double distance(Pt a, Pt b) {
+  return std::sqrt((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y));
+}
+
 class Canvas {
  public:
   Canvas(const SnakeParams& p, int res)
@@ -61,7 +65,7 @@ class Canvas {
       double b = marker_start ? medge : edge;
       Pt cur{b + rng.uniform() * (res_ - 2 * b), b + rng.uniform() * (res_ - 2 * b)};
       Pt first = cur;
-      if (avoid && std::hypot(cur.x - avoid->x, cur.y - avoid->y) < p_.seed_distance) continue;
+      if (avoid && distance(cur, *avoid) < p_.seed_distance) continue;
       if (marker_start && !stage_disk(cur)) continue;
       double dir = rng.uniform() * 2 * kPi;
       bool ok = true;
@@ -81,8 +85,7 @@ class Canvas {
       if (marker_end) {
         if (cur.x < medge || cur.y < medge || cur.x > res_ - medge || cur.y > res_ - medge)
           continue;
-        if (marker_start && std::hypot(cur.x - first.x, cur.y - first.y) < p_.seed_distance)
-          continue;
+        if (marker_start && distance(cur, first) < p_.seed_distance) continue;
         if (!stage_disk(cur)) continue;
       }
       commit();
@@ -99,18 +102,21 @@ class Canvas {
 
  private:
   // Stages the pixels a shape inks (intensity = coverage of a pixel by a shape whose edge is
-  // blurred over one pixel), refusing any pixel within the margin of another snake.
-  template <class Dist>
-  bool stage(double x0, double y0, double x1, double y1, double radius, Dist dist) {
+  // blurred over one pixel), refusing any pixel within the margin of another snake. dist2 gives
+  // the squared distance of a pixel centre to the shape.
+  template <class Dist2>
+  bool stage(double x0, double y0, double x1, double y1, double radius, Dist2 dist2) {
     int i0 = std::max(0, int(std::floor(x0 - radius - 0.5))),
         i1 = std::min(res_ - 1, int(std::ceil(x1 + radius + 0.5)));
     int j0 = std::max(0, int(std::floor(y0 - radius - 0.5))),
         j1 = std::min(res_ - 1, int(std::ceil(y1 + radius + 0.5)));
     size_t before = pending_.size();
+    const double reach = radius + 0.5;
     for (int j = j0; j <= j1; ++j)
       for (int i = i0; i <= i1; ++i) {
-        float v = float(std::clamp(radius + 0.5 - dist(i + 0.5, j + 0.5), 0.0, 1.0));
-        if (v <= 0.f) continue;
+        double d2 = dist2(i + 0.5, j + 0.5);
+        if (d2 >= reach * reach) continue;  // no ink: skip the square root
+        float v = float(std::min(reach - std::sqrt(d2), 1.0));
         if (blocked_[j * res_ + i]) {
           pending_.resize(before);
           return false;
@@ -124,12 +130,13 @@ class Canvas {
     return stage(std::min(a.x, b.x), std::min(a.y, b.y), std::max(a.x, b.x), std::max(a.y, b.y),
                  p_.thickness / 2, [&](double x, double y) {
                    double t = std::clamp(((x - a.x) * dx + (y - a.y) * dy) / len2, 0.0, 1.0);
-                   return std::hypot(x - a.x - t * dx, y - a.y - t * dy);
+                   double ex = x - a.x - t * dx, ey = y - a.y - t * dy;
+                   return ex * ex + ey * ey;
                  });
   }
   bool stage_disk(Pt c) {
     return stage(c.x, c.y, c.x, c.y, p_.marker_radius,
-                 [&](double x, double y) { return std::hypot(x - c.x, y - c.y); });
+                 [&](double x, double y) { return (x - c.x) * (x - c.x) + (y - c.y) * (y - c.y); });
   }
   // Inks the staged pixels and blocks their margin neighbourhood for later snakes.
   void commit() {

@@ -1,9 +1,11 @@
 // libpng simplified-API wrappers for the Pathfinder reader and generator.
 #include "data/lra/png_io.h"
 
+#include <fcntl.h>
 #include <png.h>
+#include <unistd.h>
 
-#include <cstdio>
+#include <cerrno>
 #include <cstring>
 
 #include "core/error.h"
@@ -36,8 +38,20 @@ void write_png_gray(const std::string& path, int width, int height, const uint8_
   image.height = png_uint_32(height);
   image.format = PNG_FORMAT_GRAY;
   image.flags = PNG_IMAGE_FLAG_FAST;  // tiny images: encoding speed matters, not a few bytes
-  bool ok = png_image_write_to_file(&image, path.c_str(), 0, pixels, 0, nullptr);
-  COIL_CHECK(ok, "[lra] cannot write {}: {}", path, image.message);
+  // Encode in memory and write with one system call: a third of the cost of libpng's stdio path
+  // for 32x32 images.
+  thread_local std::vector<uint8_t> buffer;
+  buffer.resize(PNG_IMAGE_PNG_SIZE_MAX(image));
+  png_alloc_size_t size = buffer.size();
+  bool ok = png_image_write_to_memory(&image, buffer.data(), &size, 0, pixels, 0, nullptr);
+  COIL_CHECK(ok, "[lra] cannot encode {}: {}", path, image.message);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  COIL_CHECK(fd >= 0, "[lra] cannot create {}: {}", path, std::strerror(errno));
+  ssize_t written = ::write(fd, buffer.data(), size);
+  int err = errno;
+  bool closed = ::close(fd) == 0;
+  COIL_CHECK(written == ssize_t(size) && closed, "[lra] cannot write {}: {}", path,
+             written < 0 ? std::strerror(err) : "short write");
 }
 
 }  // namespace coil::data::lra
