@@ -159,7 +159,7 @@ TEST_CASE("Mamba LM: names as MambaLMHeadModel, tied head, and step equals forwa
   CHECK(rel_error(stack(steps, 1), logits) <= 1e-5);
 }
 
-TEST_CASE("S6 model, postnorm with BatchNorm: step equals forward in eval") {
+TEST_CASE("S6 classifier, postnorm with BatchNorm: step equals forward in eval (last, mean)") {
   manual_seed(17);
   auto o = small_options("s6");
   o.prenorm = false;
@@ -179,6 +179,14 @@ TEST_CASE("S6 model, postnorm with BatchNorm: step equals forward in eval") {
   Tensor last;
   for (int64_t t = 0; t < 6; ++t) last = model->step(select(x, 1, t), state);
   CHECK(rel_error(last, logits) <= 1e-5);
+  // Mean pooling: step keeps a running mean of the features.
+  o.pool = "mean";
+  auto mean_model = nn::make_model(o);
+  mean_model->load_state_dict(model->state_dict());
+  mean_model->eval();
+  nn::State mean_state;
+  for (int64_t t = 0; t < 6; ++t) last = mean_model->step(select(x, 1, t), mean_state);
+  CHECK(rel_error(last, mean_model->forward(x)) <= 1e-5);
 }
 
 TEST_CASE("classifier heads pool over the valid positions of the mask only") {
