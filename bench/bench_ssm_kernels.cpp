@@ -55,8 +55,10 @@ struct Problem {
     G = coil::normal({1, H, L}, 0, 1, o, &g);
     K = coil::empty({1, H, L}, o);
     rsave = coil::empty({H, F, 4, 2}, o);
-    for (const Tensor* t : {&log_dt, &a_re, &a_im, &B, &C}) grads_s4d.push_back(coil::empty_like(*t));
-    for (const Tensor* t : {&log_dt, &a_re, &a_im, &P, &B, &C}) grads_s4.push_back(coil::empty_like(*t));
+    for (const Tensor* t : {&log_dt, &a_re, &a_im, &B, &C})
+      grads_s4d.push_back(coil::empty_like(*t));
+    for (const Tensor* t : {&log_dt, &a_re, &a_im, &P, &B, &C})
+      grads_s4.push_back(coil::empty_like(*t));
   }
   void s4d_fwd() const {
     COIL_DEVICE_CALL("bench", K.device(), s4d_kernel_forward, K, log_dt, a_re, a_im, B, C, 0);
@@ -107,22 +109,36 @@ void bench_kernels(Device dev, const Options& o) {
   p.s4_fwd(true);
   const std::vector<Case> cases = {
       {"v1 s4d fwd", [&] { p.s4d_fwd(); }, kb, 10 * hnl},
-      {"v1 s4d fwd+bwd", [&] { p.s4d_fwd(); p.s4d_bwd(); }, 2 * kb, 24 * hnl},
+      {"v1 s4d fwd+bwd",
+       [&] {
+         p.s4d_fwd();
+         p.s4d_bwd();
+       },
+       2 * kb, 24 * hnl},
       {"v1 s4 fwd", [&] { p.s4_fwd(false); }, 3 * kb, 92 * hnf},
-      {"v1 s4 fwd+bwd", [&] { p.s4_fwd(true); p.s4_bwd(); }, 6 * kb, 276 * hnf},
+      {"v1 s4 fwd+bwd",
+       [&] {
+         p.s4_fwd(true);
+         p.s4_bwd();
+       },
+       6 * kb, 276 * hnf},
   };
   std::vector<std::function<void()>> fns;
   for (const Case& c : cases) fns.push_back(c.fn);
-  fns.push_back([&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), p.K.data_ptr(), p.K.nbytes()); });
+  fns.push_back(
+      [&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), p.K.data_ptr(), p.K.nbytes()); });
   const std::vector<double> t = coil::bench::time_all(dev, o.reps, fns, kWarmup);
   const double copy_bw = 2 * kb / t.back();
-  fmt::print("\nSSM kernels f32 on {}, H {}, N {} (N2 {}), L {}, Cn 1, S4 rank 1; copy {:.0f} GB/s\n",
-             dev.str(), H, o.N, N2, L, copy_bw * 1e-9);
+  fmt::print(
+      "\nSSM kernels f32 on {}, H {}, N {} (N2 {}), L {}, Cn 1, S4 rank 1; copy {:.0f} GB/s\n",
+      dev.str(), H, o.N, N2, L, copy_bw * 1e-9);
   row("case", "time ms", "floor ms", "of floor", "GFLOP/s", "");
   for (size_t i = 0; i < cases.size(); ++i) {
-    const double floor = std::max(cases[i].bytes / copy_bw, dev.is_cpu() ? 0.0 : cases[i].flops / kFp32Peak);
+    const double floor =
+        std::max(cases[i].bytes / copy_bw, dev.is_cpu() ? 0.0 : cases[i].flops / kFp32Peak);
     row(cases[i].name, fmt::format("{:.4f}", t[i] * 1e3), fmt::format("{:.4f}", floor * 1e3),
-        fmt::format("{:.2f}", floor / t[i]), fmt::format("{:.0f}", cases[i].flops / t[i] * 1e-9), "");
+        fmt::format("{:.2f}", floor / t[i]), fmt::format("{:.0f}", cases[i].flops / t[i] * 1e-9),
+        "");
   }
   row("copy (K bytes)", fmt::format("{:.4f}", t.back() * 1e3), "", "", "", "");
 }
@@ -138,11 +154,13 @@ void check_against_cpu(Device dev, const Options& o) {
   double fwd = 0, bwd = 0;
   d.s4d_fwd(), h.s4d_fwd(), d.s4d_bwd(), h.s4d_bwd();
   fwd = std::max(fwd, rel_diff(d.K, h.K));
-  for (size_t i = 0; i < d.grads_s4d.size(); ++i) bwd = std::max(bwd, rel_diff(d.grads_s4d[i], h.grads_s4d[i]));
+  for (size_t i = 0; i < d.grads_s4d.size(); ++i)
+    bwd = std::max(bwd, rel_diff(d.grads_s4d[i], h.grads_s4d[i]));
   fmt::print("  check s4d vs f64 CPU (H {}): K max rel diff {:.2e}, grads {:.2e}\n", H, fwd, bwd);
   d.s4_fwd(true), h.s4_fwd(true), d.s4_bwd(), h.s4_bwd();
   fwd = rel_diff(d.K, h.K), bwd = 0;
-  for (size_t i = 0; i < d.grads_s4.size(); ++i) bwd = std::max(bwd, rel_diff(d.grads_s4[i], h.grads_s4[i]));
+  for (size_t i = 0; i < d.grads_s4.size(); ++i)
+    bwd = std::max(bwd, rel_diff(d.grads_s4[i], h.grads_s4[i]));
   fmt::print("  check s4  vs f64 CPU (H {}): K max rel diff {:.2e}, grads {:.2e}\n", H, fwd, bwd);
 }
 
@@ -162,7 +180,8 @@ int main(int argc, char** argv) {
                                    o, extra);
   if (rc >= 0) return rc;
   auto run = [&](const std::vector<Device>& devices) {
-    fmt::print("coil_bench_ssm_kernels (coil {}), {} CPU threads\n", COIL_VERSION, omp_get_max_threads());
+    fmt::print("coil_bench_ssm_kernels (coil {}), {} CPU threads\n", COIL_VERSION,
+               omp_get_max_threads());
     for (Device dev : devices) {
       fmt::print("\n=== {} ({}) ===\n", dev.str(), coil::bench::device_name(dev));
       bench_kernels(dev, o);

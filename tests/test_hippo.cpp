@@ -44,7 +44,8 @@ std::vector<double> rebuild_A(const Nplr& d) {
     for (int64_t j = 0; j < N; ++j) {
       cdouble s = 0;
       for (int64_t a = 0; a < N; ++a)
-        for (int64_t b = 0; b < N; ++b) s += v(i, a) * inner[size_t(a * N + b)] * std::conj(v(j, b));
+        for (int64_t b = 0; b < N; ++b)
+          s += v(i, a) * inner[size_t(a * N + b)] * std::conj(v(j, b));
       A[size_t(i * N + j)] = s.real();
       max_imag = std::max(max_imag, std::abs(s.imag()));
     }
@@ -87,7 +88,8 @@ TEST_CASE("A + P P^T is c I plus a skew-symmetric matrix for every measure") {
       std::vector<double> ap = h.A;
       for (int r = 0; r < h.rank; ++r)
         for (int64_t i = 0; i < N; ++i)
-          for (int64_t j = 0; j < N; ++j) ap[size_t(i * N + j)] += h.P[size_t(r * N + i)] * h.P[size_t(r * N + j)];
+          for (int64_t j = 0; j < N; ++j)
+            ap[size_t(i * N + j)] += h.P[size_t(r * N + i)] * h.P[size_t(r * N + j)];
       const double c = m == "legs" ? -0.5 : 0.0;
       double off = 0;
       for (int64_t i = 0; i < N; ++i)
@@ -149,7 +151,8 @@ TEST_CASE("bad input to the inits throws naming the function and the valid names
   CHECK_THROWS_WITH_AS(hippo("legx", 4), doctest::Contains("legs, legt, fout"), Error);
   CHECK_THROWS_WITH_AS(hippo("fout", 5), doctest::Contains("[hippo]"), Error);
   CHECK_THROWS_WITH_AS(hippo("legs", 0), doctest::Contains("[hippo]"), Error);
-  CHECK_THROWS_WITH_AS(nplr("legs", 7), doctest::Contains("[nplr] state size N must be even"), Error);
+  CHECK_THROWS_WITH_AS(nplr("legs", 7), doctest::Contains("[nplr] state size N must be even"),
+                       Error);
   CHECK_THROWS_WITH_AS(nplr("chebyshev", 8), doctest::Contains("legs, legt, fout"), Error);
   CHECK_THROWS_WITH_AS(s4d_A("lin", 5), doctest::Contains("[s4d_init]"), Error);
   CHECK_THROWS_WITH_AS(s4d_A("diag", 4), doctest::Contains("lin, inv, real, legs"), Error);

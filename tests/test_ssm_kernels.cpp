@@ -30,7 +30,8 @@ Params draw(int64_t H, int64_t N2, int64_t Cn, int64_t R, uint64_t seed, double 
             double dt_hi = 0.3) {
   Generator g(seed);
   TensorOptions o{DType::f64};
-  Params p{H, N2, Cn, R};
+  Params p;
+  p.H = H, p.N2 = N2, p.Cn = Cn, p.R = R;
   p.log_dt = uniform({H}, std::log(dt_lo), std::log(dt_hi), o, &g);
   p.a_re = uniform({H, N2}, -1.0, -0.1, o, &g);
   p.a_im = uniform({H, N2}, -6.0, 6.0, o, &g);
@@ -48,7 +49,8 @@ Mat matmul(const Mat& a, const Mat& b, int64_t n) {
   Mat c(size_t(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < n; ++k)
-      for (int64_t j = 0; j < n; ++j) c[size_t(i * n + j)] += a[size_t(i * n + k)] * b[size_t(k * n + j)];
+      for (int64_t j = 0; j < n; ++j)
+        c[size_t(i * n + j)] += a[size_t(i * n + k)] * b[size_t(k * n + j)];
   return c;
 }
 // a^-1 by Gauss-Jordan with partial pivoting.
@@ -92,12 +94,13 @@ std::vector<double> s4_reference(const Params& p, int64_t L) {
     };
     Mat A(size_t(n * n), 0.0);
     for (int64_t i = 0; i < n; ++i) {
-      A[size_t(i * n + i)] = i < p.N2 ? cd(wr[size_t(h * p.N2 + i)], wi[size_t(h * p.N2 + i)])
-                                      : cd(wr[size_t(h * p.N2 + i - p.N2)], -wi[size_t(h * p.N2 + i - p.N2)]);
+      A[size_t(i * n + i)] =
+          i < p.N2 ? cd(wr[size_t(h * p.N2 + i)], wi[size_t(h * p.N2 + i)])
+                   : cd(wr[size_t(h * p.N2 + i - p.N2)], -wi[size_t(h * p.N2 + i - p.N2)]);
       for (int64_t r = 0; r < p.R; ++r)
         for (int64_t j = 0; j < n; ++j)
-          A[size_t(i * n + j)] -= full(P, (r * p.H + h) * p.N2, i) *
-                                  std::conj(full(P, (r * p.H + h) * p.N2, j));
+          A[size_t(i * n + j)] -=
+              full(P, (r * p.H + h) * p.N2, i) * std::conj(full(P, (r * p.H + h) * p.N2, j));
     }
     Mat lhs(size_t(n * n)), rhs(size_t(n * n));
     for (int64_t i = 0; i < n * n; ++i) {
@@ -108,17 +111,20 @@ std::vector<double> s4_reference(const Params& p, int64_t L) {
     const Mat li = inverse(lhs, n), Ab = matmul(li, rhs, n);
     std::vector<cd> Bb(size_t(n), 0.0);
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) Bb[size_t(i)] += li[size_t(i * n + j)] * dt * full(B, h * p.N2, j);
+      for (int64_t j = 0; j < n; ++j)
+        Bb[size_t(i)] += li[size_t(i * n + j)] * dt * full(B, h * p.N2, j);
     Mat AL(size_t(n * n), 0.0);  // Abar^L
     for (int64_t i = 0; i < n; ++i) AL[size_t(i * n + i)] = 1.0;
     for (int64_t l = 0; l < L; ++l) AL = matmul(AL, Ab, n);
     Mat IAL(size_t(n * n));
-    for (int64_t i = 0; i < n * n; ++i) IAL[size_t(i)] = ((i / n == i % n) ? 1.0 : 0.0) - AL[size_t(i)];
+    for (int64_t i = 0; i < n * n; ++i)
+      IAL[size_t(i)] = ((i / n == i % n) ? 1.0 : 0.0) - AL[size_t(i)];
     const Mat IALi = inverse(IAL, n);
     for (int64_t c = 0; c < p.Cn; ++c) {
       std::vector<cd> Crow(size_t(n), 0.0);  // C = C~ (I - Abar^L)^-1
       for (int64_t j = 0; j < n; ++j)
-        for (int64_t i = 0; i < n; ++i) Crow[size_t(j)] += full(C, (c * p.H + h) * p.N2, i) * IALi[size_t(i * n + j)];
+        for (int64_t i = 0; i < n; ++i)
+          Crow[size_t(j)] += full(C, (c * p.H + h) * p.N2, i) * IALi[size_t(i * n + j)];
       std::vector<cd> x = Bb;  // Abar^l Bbar
       for (int64_t l = 0; l < L; ++l) {
         cd y = 0;
@@ -158,13 +164,15 @@ std::vector<double> s4d_reference(const Params& p, int64_t L, SsmDisc disc) {
 double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
   double d = 0, s = 1e-300;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i])), s = std::max(s, std::abs(b[i]));
+  for (size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, std::abs(a[i] - b[i])), s = std::max(s, std::abs(b[i]));
   return d / s;
 }
 
 std::vector<Tensor> as_f32(const Params& p) {
-  return {core::to(p.log_dt, DType::f32), core::to(p.a_re, DType::f32), core::to(p.a_im, DType::f32),
-          core::to(p.P, DType::f32),      core::to(p.B, DType::f32),    core::to(p.C, DType::f32)};
+  return {core::to(p.log_dt, DType::f32), core::to(p.a_re, DType::f32),
+          core::to(p.a_im, DType::f32),   core::to(p.P, DType::f32),
+          core::to(p.B, DType::f32),      core::to(p.C, DType::f32)};
 }
 
 // y[b, t, h] = sum_{l <= t} K[h, l] u[b, t - l, h] + D[h] u[b, t, h], the O(L^2) causal conv.
@@ -175,7 +183,8 @@ std::vector<double> conv_reference(const std::vector<double>& K, const std::vect
     for (int64_t t = 0; t < L; ++t)
       for (int64_t h = 0; h < H; ++h) {
         double acc = D[size_t(h)] * u[size_t((b * L + t) * H + h)];
-        for (int64_t l = 0; l <= t; ++l) acc += K[size_t(h * L + l)] * u[size_t((b * L + t - l) * H + h)];
+        for (int64_t l = 0; l <= t; ++l)
+          acc += K[size_t(h * L + l)] * u[size_t((b * L + t - l) * H + h)];
         y[size_t((b * L + t) * H + h)] = acc;
       }
   return y;
@@ -190,7 +199,8 @@ std::vector<double> run_steps(Step step, Tensor state, const std::vector<double>
     std::vector<double> ut(size_t(Bn * H));
     for (int64_t b = 0; b < Bn; ++b)
       for (int64_t h = 0; h < H; ++h) ut[size_t(b * H + h)] = u[size_t((b * L + t) * H + h)];
-    auto [yt, next] = step(state, core::to(core::to(from_vector<double>(ut, {Bn, H}), o.dtype), o.device));
+    auto [yt, next] =
+        step(state, core::to(core::to(from_vector<double>(ut, {Bn, H}), o.dtype), o.device));
     state = next;
     auto yv = core::to(yt, Device::cpu()).template to_vector<double>();
     for (int64_t b = 0; b < Bn; ++b)
@@ -246,21 +256,29 @@ TEST_CASE("stepping S4D and S4 through a sequence equals the causal convolution 
       Tensor K = s4d_kernel(p.log_dt, p.a_re, p.a_im, p.B, p.C, L, disc);
       auto ref = conv_reference(K.to_vector<double>(), u, Dv, Bn, L, H);
       // The same convolution through ops/fft_conv agrees with the direct loop.
-      CHECK(rel_diff(fft_conv(from_vector<double>(u, {Bn, L, H}), K, D).to_vector<double>(), ref) < 1e-12);
-      SsmStepParams sp = s4d_step_params(core::to(p.log_dt, dt), core::to(p.a_re, dt),
-                                         core::to(p.a_im, dt), core::to(p.B, dt), core::to(p.C, dt), disc);
-      auto y = run_steps([&](const Tensor& s, const Tensor& ut) { return s4d_step(s, ut, sp.Abar, sp.Bbar, sp.C, Dt); },
-                         zeros({Bn, H, N2, 2}, o), u, Bn, L, H, o);
+      CHECK(rel_diff(fft_conv(from_vector<double>(u, {Bn, L, H}), K, D).to_vector<double>(), ref) <
+            1e-12);
+      SsmStepParams sp =
+          s4d_step_params(core::to(p.log_dt, dt), core::to(p.a_re, dt), core::to(p.a_im, dt),
+                          core::to(p.B, dt), core::to(p.C, dt), disc);
+      auto y =
+          run_steps([&](const Tensor& s,
+                        const Tensor& ut) { return s4d_step(s, ut, sp.Abar, sp.Bbar, sp.C, Dt); },
+                    zeros({Bn, H, N2, 2}, o), u, Bn, L, H, o);
       CHECK(rel_diff(y, ref) < tol);
     }
     for (int64_t R : {1, 2}) {
       Params p = draw(H, N2, 1, R, 31 + uint64_t(R), 0.05, 0.5);
-      auto ref = conv_reference(s4_kernel(p.log_dt, p.a_re, p.a_im, p.P, p.B, p.C, L).to_vector<double>(),
-                                u, Dv, Bn, L, H);
-      SsmStepParams sp = s4_step_params(core::to(p.log_dt, dt), core::to(p.a_re, dt), core::to(p.a_im, dt),
-                                        core::to(p.P, dt), core::to(p.B, dt), core::to(p.C, dt), L);
-      auto y = run_steps([&](const Tensor& s, const Tensor& ut) { return ssm_step(s, ut, sp.Abar, sp.Bbar, sp.C, Dt); },
-                         zeros({Bn, H, 2 * N2}, o), u, Bn, L, H, o);
+      auto ref =
+          conv_reference(s4_kernel(p.log_dt, p.a_re, p.a_im, p.P, p.B, p.C, L).to_vector<double>(),
+                         u, Dv, Bn, L, H);
+      SsmStepParams sp =
+          s4_step_params(core::to(p.log_dt, dt), core::to(p.a_re, dt), core::to(p.a_im, dt),
+                         core::to(p.P, dt), core::to(p.B, dt), core::to(p.C, dt), L);
+      auto y =
+          run_steps([&](const Tensor& s,
+                        const Tensor& ut) { return ssm_step(s, ut, sp.Abar, sp.Bbar, sp.C, Dt); },
+                    zeros({Bn, H, 2 * N2}, o), u, Bn, L, H, o);
       CHECK(rel_diff(y, ref) < tol);
     }
   }

@@ -25,7 +25,8 @@ std::string measure_list() {
 void legs(Hippo& h) {
   const int64_t N = h.N;
   for (int64_t n = 0; n < N; ++n) {
-    for (int64_t k = 0; k < n; ++k) h.A[n * N + k] = -std::sqrt(2.0 * n + 1) * std::sqrt(2.0 * k + 1);
+    for (int64_t k = 0; k < n; ++k)
+      h.A[n * N + k] = -std::sqrt(2.0 * n + 1) * std::sqrt(2.0 * k + 1);
     h.A[n * N + n] = -(n + 1.0);
     h.B[n] = std::sqrt(2.0 * n + 1);
     h.P[n] = std::sqrt(n + 0.5);
@@ -50,7 +51,8 @@ void legt(Hippo& h) {
 void fout(Hippo& h) {
   const int64_t N = h.N;
   for (int64_t n = 0; n < N; ++n) h.B[n] = n == 0 ? 1.0 : (n % 2 == 0 ? std::sqrt(2.0) : 0.0);
-  // d = interleave(0, freqs)[1:]: the superdiagonal entry (n, n+1) is d[n], nonzero for even n >= 2.
+  // d = interleave(0, freqs)[1:]: the superdiagonal entry (n, n+1) is d[n], nonzero for even n
+  // >= 2.
   for (int64_t n = 0; n + 1 < N; ++n) {
     const double d = n % 2 == 0 ? double(n / 2) : 0.0;
     h.A[n * N + n + 1] = -M_PI * d;
@@ -75,7 +77,8 @@ void realify_zero_space(std::vector<cdouble>& V, int64_t n, const std::vector<in
   for (int64_t c : cols)
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < n; ++j)
-        proj[size_t(j * n + i)] += std::real(V[size_t(c * n + i)] * std::conj(V[size_t(c * n + j)]));
+        proj[size_t(j * n + i)] +=
+            std::real(V[size_t(c * n + i)] * std::conj(V[size_t(c * n + j)]));
   std::vector<double> ev(static_cast<size_t>(n));
   check_lapack(LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'L', int(n), proj.data(), int(n), ev.data()),
                "dsyev");
@@ -127,7 +130,8 @@ Nplr nplr(const std::string& measure, int64_t N, double b_clip) {
   std::vector<double> ap = h.A;
   for (int r = 0; r < h.rank; ++r)
     for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < N; ++j) ap[size_t(i * N + j)] += h.P[size_t(r * N + i)] * h.P[size_t(r * N + j)];
+      for (int64_t j = 0; j < N; ++j)
+        ap[size_t(i * N + j)] += h.P[size_t(r * N + i)] * h.P[size_t(r * N + j)];
   double c = 0;
   for (int64_t i = 0; i < N; ++i) c += ap[size_t(i * N + i)] / double(N);
   double asym = 0;

@@ -48,7 +48,8 @@ struct Modes {
       for (int c = 0; c < NC; ++c) yn[c] = pair_at(cp, c * H * N2 + hn);
       for (int i = 0; i < R; ++i) yn[NC + i] = ssm::conj(xn[1 + i]);
       for (int a = 0; a < Pr::kX; ++a)
-        for (int b = 0; b < Pr::kY; ++b) v[size_t(n * Pr::kP + Pr::idx(a, b))] = dt * (xn[a] * yn[b]);
+        for (int b = 0; b < Pr::kY; ++b)
+          v[size_t(n * Pr::kP + Pr::idx(a, b))] = dt * (xn[a] * yn[b]);
     }
   }
 };
@@ -83,7 +84,8 @@ void forward_impl(const Tensor& K, const Tensor& rsave, const std::vector<Tensor
         }
       Cd kh[NC];
       ssm::woodbury_forward<NC, R>(r, f.s, kh);
-      for (int c = 0; c < NC; ++c) khat[size_t(c * F + k)] = {kh[c].re / double(L), kh[c].im / double(L)};
+      for (int c = 0; c < NC; ++c)
+        khat[size_t(c * F + k)] = {kh[c].re / double(L), kh[c].im / double(L)};
     }
     for (int c = 0; c < NC; ++c) {
       fft.inverse(khat.data() + c * F, row.data());
@@ -145,9 +147,11 @@ void backward_impl(const std::vector<Tensor>& grads, const Tensor& dK, const Ten
       g_wr[hn] = T(gr.gW.re), g_wi[hn] = T(gr.gW.im);
       g_b[2 * hn] = T(gr.gB.re), g_b[2 * hn + 1] = T(gr.gB.im);
       for (int j = 0; j < R; ++j)
-        g_p[2 * (j * H * N2 + hn)] = T(gr.gP[j].re), g_p[2 * (j * H * N2 + hn) + 1] = T(gr.gP[j].im);
+        g_p[2 * (j * H * N2 + hn)] = T(gr.gP[j].re),
+                              g_p[2 * (j * H * N2 + hn) + 1] = T(gr.gP[j].im);
       for (int c = 0; c < NC; ++c)
-        g_c[2 * (c * H * N2 + hn)] = T(gr.gC[c].re), g_c[2 * (c * H * N2 + hn) + 1] = T(gr.gC[c].im);
+        g_c[2 * (c * H * N2 + hn)] = T(gr.gC[c].re),
+                              g_c[2 * (c * H * N2 + hn) + 1] = T(gr.gC[c].im);
       ddelta += gr.ddelta;
     }
     g_dt[h] = T(ddelta * m.dt);
@@ -172,18 +176,16 @@ void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_d
                        const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                        const Tensor& C) {
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(K.dtype(), C.size(0), P.size(0), [&]<class T, int NC, int R>() {
-    forward_impl<T, NC, R>(K, rsave, in);
-  });
+  dispatch_s4(K.dtype(), C.size(0), P.size(0),
+              [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
 }
 
 void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave,
                         const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,
                         const Tensor& P, const Tensor& B, const Tensor& C) {
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(dK.dtype(), C.size(0), P.size(0), [&]<class T, int NC, int R>() {
-    backward_impl<T, NC, R>(grads, dK, rsave, in);
-  });
+  dispatch_s4(dK.dtype(), C.size(0), P.size(0),
+              [&]<class T, int NC, int R>() { backward_impl<T, NC, R>(grads, dK, rsave, in); });
 }
 
 }  // namespace coil::cpu

@@ -46,9 +46,10 @@ __device__ void mode_xy(const T* wr, const T* wi, const T* P, const T* B, const 
 // khat (NC, H, F) complex (scaled by 1/L), rsave (H, F, NP) complex or null; grid (ceil(F/256), H).
 template <class T, int NC, int R>
 __global__ void __launch_bounds__(kThreads)
-    forward_kernel(Cx<T>* __restrict__ khat, Cx<T>* __restrict__ rsave, const T* __restrict__ log_dt,
-                   const T* __restrict__ wr, const T* __restrict__ wi, const T* __restrict__ P,
-                   const T* __restrict__ B, const T* __restrict__ C, Dims d) {
+    forward_kernel(Cx<T>* __restrict__ khat, Cx<T>* __restrict__ rsave,
+                   const T* __restrict__ log_dt, const T* __restrict__ wr, const T* __restrict__ wi,
+                   const T* __restrict__ P, const T* __restrict__ B, const T* __restrict__ C,
+                   Dims d) {
   using Pr = ssm::S4Pairs<NC, R>;
   __shared__ Cx<T> s_u[kModeChunk];
   __shared__ Cx<T> s_v[kModeChunk][Pr::kP];
@@ -91,7 +92,8 @@ __global__ void __launch_bounds__(kThreads)
   Cd kh[NC];
   ssm::woodbury_forward<NC, R>(rr, fq.s, kh);
 #pragma unroll
-  for (int c = 0; c < NC; ++c) khat[(c * d.H + h) * d.F + k] = ssm::cast<T>((1.0 / double(d.L)) * kh[c]);
+  for (int c = 0; c < NC; ++c)
+    khat[(c * d.H + h) * d.F + k] = ssm::cast<T>((1.0 / double(d.L)) * kh[c]);
 }
 
 // gp (H, F, NP) from ghat (NC, H, F) = rfft(dK) and rsave; one thread per (h, k).
@@ -138,7 +140,8 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
       for (int i = threadIdx.x; i < kFreqStage * Pr::kP; i += kThreads) {
         const int64_t k = k0 + i / Pr::kP;
-        s_g[i / Pr::kP][i % Pr::kP] = k < k_end ? gp[(h * d.F + k) * Pr::kP + i % Pr::kP] : Cx<T>{T(0), T(0)};
+        s_g[i / Pr::kP][i % Pr::kP] =
+            k < k_end ? gp[(h * d.F + k) * Pr::kP + i % Pr::kP] : Cx<T>{T(0), T(0)};
       }
       for (int i = threadIdx.x; i < kFreqStage; i += kThreads) {
         const ssm::Freq fq = ssm::freq_at(k0 + i, d.L);
@@ -179,7 +182,8 @@ __global__ void __launch_bounds__(kThreads)
                  T* __restrict__ g_p, T* __restrict__ g_b, T* __restrict__ g_c,
                  double* __restrict__ ddelta, const Cx<T>* __restrict__ part, int64_t chunks,
                  const T* __restrict__ log_dt, const T* __restrict__ wr, const T* __restrict__ wi,
-                 const T* __restrict__ P, const T* __restrict__ B, const T* __restrict__ C, Dims d) {
+                 const T* __restrict__ P, const T* __restrict__ B, const T* __restrict__ C,
+                 Dims d) {
   using Pr = ssm::S4Pairs<NC, R>;
   const int64_t h = blockIdx.x;
   const double dt = exp(double(log_dt[h]));
@@ -200,9 +204,11 @@ __global__ void __launch_bounds__(kThreads)
     g_wr[hn] = T(gr.gW.re), g_wi[hn] = T(gr.gW.im);
     g_b[2 * hn] = T(gr.gB.re), g_b[2 * hn + 1] = T(gr.gB.im);
     for (int j = 0; j < R; ++j)
-      g_p[2 * (j * d.H * d.N2 + hn)] = T(gr.gP[j].re), g_p[2 * (j * d.H * d.N2 + hn) + 1] = T(gr.gP[j].im);
+      g_p[2 * (j * d.H * d.N2 + hn)] = T(gr.gP[j].re),
+                                g_p[2 * (j * d.H * d.N2 + hn) + 1] = T(gr.gP[j].im);
     for (int c = 0; c < NC; ++c)
-      g_c[2 * (c * d.H * d.N2 + hn)] = T(gr.gC[c].re), g_c[2 * (c * d.H * d.N2 + hn) + 1] = T(gr.gC[c].im);
+      g_c[2 * (c * d.H * d.N2 + hn)] = T(gr.gC[c].re),
+                                g_c[2 * (c * d.H * d.N2 + hn) + 1] = T(gr.gC[c].im);
     ddelta[hn] = gr.ddelta;
   }
   __syncthreads();

@@ -6,15 +6,14 @@
 
 namespace coil {
 
-#define COIL_S4_KERNEL_KERNELS                                                                  \
-  void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,            \
-                         const Tensor& W_re, const Tensor& W_im, const Tensor& P,               \
-                         const Tensor& B, const Tensor& C);                                     \
-  /* grads shaped like (log_dt, W_re, W_im, P, B, C) from dK (Cn, H, L) and rsave */            \
-  void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK,                  \
-                          const Tensor& rsave, const Tensor& log_dt, const Tensor& W_re,       \
-                          const Tensor& W_im, const Tensor& P, const Tensor& B,                \
-                          const Tensor& C);
+#define COIL_S4_KERNEL_KERNELS                                                                     \
+  void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,               \
+                         const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B, \
+                         const Tensor& C);                                                         \
+  /* grads shaped like (log_dt, W_re, W_im, P, B, C) from dK (Cn, H, L) and rsave */               \
+  void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave, \
+                          const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,            \
+                          const Tensor& P, const Tensor& B, const Tensor& C);
 
 namespace cpu {
 COIL_S4_KERNEL_KERNELS

@@ -12,14 +12,13 @@ namespace {
 
 void check_inputs(const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im, const Tensor& P,
                   const Tensor& B, const Tensor& C, int64_t L) {
-  COIL_CHECK(log_dt.defined() && W_re.defined() && W_im.defined() && P.defined() &&
-                 B.defined() && C.defined(),
+  COIL_CHECK(log_dt.defined() && W_re.defined() && W_im.defined() && P.defined() && B.defined() &&
+                 C.defined(),
              "[s4_kernel] got an undefined input");
   auto shapes = [&] {
     return fmt::format("log_dt {}, W_re {}, W_im {}, P {}, B {}, C {}, L {}",
-                       shape_str(log_dt.shape()), shape_str(W_re.shape()),
-                       shape_str(W_im.shape()), shape_str(P.shape()), shape_str(B.shape()),
-                       shape_str(C.shape()), L);
+                       shape_str(log_dt.shape()), shape_str(W_re.shape()), shape_str(W_im.shape()),
+                       shape_str(P.shape()), shape_str(B.shape()), shape_str(C.shape()), L);
   };
   COIL_CHECK(log_dt.dim() == 1 && W_re.dim() == 2 && W_im.dim() == 2 && P.dim() == 4 &&
                  B.dim() == 3 && C.dim() == 4,
@@ -27,9 +26,9 @@ void check_inputs(const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im, 
              "B (H, N2, 2), C (Cn, H, N2, 2): {}",
              shapes());
   const int64_t H = log_dt.size(0), N2 = W_re.size(1);
-  COIL_CHECK(W_re.size(0) == H && W_im.size(0) == H && P.size(1) == H && B.size(0) == H &&
-                 C.size(1) == H,
-             "[s4_kernel] mismatched H: {}", shapes());
+  COIL_CHECK(
+      W_re.size(0) == H && W_im.size(0) == H && P.size(1) == H && B.size(0) == H && C.size(1) == H,
+      "[s4_kernel] mismatched H: {}", shapes());
   COIL_CHECK(W_im.size(1) == N2 && P.size(2) == N2 && B.size(1) == N2 && C.size(2) == N2,
              "[s4_kernel] mismatched N2: {}", shapes());
   COIL_CHECK(P.size(3) == 2 && B.size(2) == 2 && C.size(3) == 2,
@@ -59,8 +58,8 @@ Tensor s4_kernel(const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im, c
   Tensor K = empty({Cn, log_dt.size(0), L}, log_dt.options());
   const bool grad = needs_grad({log_dt, W_re, W_im, P, B, C});
   Tensor rsave = grad ? empty({log_dt.size(0), L / 2 + 1, NP, 2}, log_dt.options()) : Tensor();
-  COIL_DEVICE_CALL("s4_kernel", K.device(), s4_kernel_forward, K, rsave, in[0], in[1], in[2],
-                   in[3], in[4], in[5]);
+  COIL_DEVICE_CALL("s4_kernel", K.device(), s4_kernel_forward, K, rsave, in[0], in[1], in[2], in[3],
+                   in[4], in[5]);
   if (grad) {
     for (auto& t : in) t = detach(t);
     record("s4_kernel", {log_dt, W_re, W_im, P, B, C}, {K},
@@ -68,8 +67,8 @@ Tensor s4_kernel(const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im, c
              std::vector<Tensor> grads;
              for (const auto& t : in) grads.push_back(empty_like(t));
              Tensor gk = core::contiguous(g[0]);
-             COIL_DEVICE_CALL("s4_kernel", gk.device(), s4_kernel_backward, grads, gk, rsave,
-                              in[0], in[1], in[2], in[3], in[4], in[5]);
+             COIL_DEVICE_CALL("s4_kernel", gk.device(), s4_kernel_backward, grads, gk, rsave, in[0],
+                              in[1], in[2], in[3], in[4], in[5]);
              for (size_t i = 0; i < grads.size(); ++i)
                if (!needs[i]) grads[i] = Tensor();
              return grads;

@@ -10,7 +10,8 @@ namespace coil {
 // The continuous state matrix is A = diag(W) - P P^* over the N2 modes and their conjugates
 // (REFERENCE.md section 3, Q = P); C is C~ = C (I - Abar^L), the trained parameter, so
 //   K[c, h, l] = C_full Abar^l Bbar  for l < L  (y = C_full x over both halves of each pair,
-//   i.e. 2 Re of the N2-mode sum), Abar = (I - dt/2 A)^-1 (I + dt/2 A), Bbar = (I - dt/2 A)^-1 dt B.
+//   i.e. 2 Re of the N2-mode sum), Abar = (I - dt/2 A)^-1 (I + dt/2 A), Bbar = (I - dt/2 A)^-1 dt
+//   B.
 // R in {1, 2} (LegS / FouT: 1, LegT: 2), Cn in {1, 2}, L >= 1; f32 or f64 on one device.
 // Re W < 0 is assumed (the Cauchy denominators vanish at omega = 1 for W = 0). Gradients for
 // every input except L; reductions over the frequencies run in a fixed order.

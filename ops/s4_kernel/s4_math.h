@@ -90,7 +90,8 @@ COIL_HD void woodbury_backward(const Cd* r, Cd s, const Cd* g, Cd* gr) {
     for (int i = 0; i < R; ++i) {  // d/d b_i = -s y_c,i;  d/d r~PP_ij = s^2 y_c,i x_j
       gr[Pr::idx(0, NC + i)] = gr[Pr::idx(0, NC + i)] - g[c] * conj(s * w.y[c][i]);
       for (int j = 0; j < R; ++j)
-        gr[Pr::idx(1 + j, NC + i)] = gr[Pr::idx(1 + j, NC + i)] + g[c] * conj(s2 * w.y[c][i] * w.x[j]);
+        gr[Pr::idx(1 + j, NC + i)] =
+            gr[Pr::idx(1 + j, NC + i)] + g[c] * conj(s2 * w.y[c][i] * w.x[j]);
     }
   }
 }
@@ -107,8 +108,8 @@ struct S4ModeGrads {
 };
 
 template <int NC, int R>
-COIL_HD S4ModeGrads<NC, R> s4_mode_grads(const Cd* Av, const Cd* Au, const Cd* x, const Cd* y,
-                                          Cd w, double dt) {
+COIL_HD S4ModeGrads<NC, R> s4_mode_grads(const Cd* Av, const Cd* Au, const Cd* x, const Cd* y, Cd w,
+                                         double dt) {
   using Pr = S4Pairs<NC, R>;
   S4ModeGrads<NC, R> out;
   out.gB = {0, 0};

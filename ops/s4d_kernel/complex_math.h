@@ -18,29 +18,43 @@ struct Cx {
 };
 
 template <class T>
-COIL_HD Cx<T> operator+(Cx<T> a, Cx<T> b) { return {a.re + b.re, a.im + b.im}; }
+COIL_HD Cx<T> operator+(Cx<T> a, Cx<T> b) {
+  return {a.re + b.re, a.im + b.im};
+}
 template <class T>
-COIL_HD Cx<T> operator-(Cx<T> a, Cx<T> b) { return {a.re - b.re, a.im - b.im}; }
+COIL_HD Cx<T> operator-(Cx<T> a, Cx<T> b) {
+  return {a.re - b.re, a.im - b.im};
+}
 template <class T>
 COIL_HD Cx<T> operator*(Cx<T> a, Cx<T> b) {
   return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
 }
 template <class T>
-COIL_HD Cx<T> operator*(T s, Cx<T> a) { return {s * a.re, s * a.im}; }
+COIL_HD Cx<T> operator*(T s, Cx<T> a) {
+  return {s * a.re, s * a.im};
+}
 template <class T>
-COIL_HD Cx<T> conj(Cx<T> a) { return {a.re, -a.im}; }
+COIL_HD Cx<T> conj(Cx<T> a) {
+  return {a.re, -a.im};
+}
 template <class T>
 COIL_HD Cx<T> recip(Cx<T> a) {
   const T s = T(1) / (a.re * a.re + a.im * a.im);
   return {a.re * s, -a.im * s};
 }
 template <class T>
-COIL_HD Cx<T> operator/(Cx<T> a, Cx<T> b) { return a * recip(b); }
+COIL_HD Cx<T> operator/(Cx<T> a, Cx<T> b) {
+  return a * recip(b);
+}
 template <class T, class U>
-COIL_HD Cx<T> cast(Cx<U> a) { return {T(a.re), T(a.im)}; }
+COIL_HD Cx<T> cast(Cx<U> a) {
+  return {T(a.re), T(a.im)};
+}
 // acc += Re(a * b), the real part of a product without forming its imaginary part.
 template <class T>
-COIL_HD T re_mul(Cx<T> a, Cx<T> b) { return a.re * b.re - a.im * b.im; }
+COIL_HD T re_mul(Cx<T> a, Cx<T> b) {
+  return a.re * b.re - a.im * b.im;
+}
 
 using Cd = Cx<double>;
 

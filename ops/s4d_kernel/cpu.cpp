@@ -27,8 +27,8 @@ Cd pair_at(const T* p, int64_t i) {
 }
 
 template <class T>
-ssm::S4dMode mode_at(const T* log_dt, const T* ar, const T* ai, int64_t h, int64_t n,
-                     const Dims& d, int disc) {
+ssm::S4dMode mode_at(const T* log_dt, const T* ar, const T* ai, int64_t h, int64_t n, const Dims& d,
+                     int disc) {
   const int64_t hn = h * d.N2 + n;
   return ssm::s4d_mode(std::exp(double(log_dt[h])), {double(ar[hn]), double(ai[hn])}, disc);
 }
@@ -48,10 +48,12 @@ void forward_impl(const Tensor& K, const Tensor& log_dt, const Tensor& A_re, con
     for (int64_t n = 0; n < d.N2; ++n) {
       const ssm::S4dMode m = mode_at(dtp, arp, aip, h, n, d, disc);
       const Cd bq = pair_at(bp, h * d.N2 + n) * m.q;
-      for (int64_t c = 0; c < d.Cn; ++c) coef[size_t(c)] = pair_at(cp, (c * d.H + h) * d.N2 + n) * bq;
+      for (int64_t c = 0; c < d.Cn; ++c)
+        coef[size_t(c)] = pair_at(cp, (c * d.H + h) * d.N2 + n) * bq;
       Cd p = ssm::pow_anchor<double>(m.lz, double(l0));
       for (int64_t j = 0; j < len; ++j) {
-        for (int64_t c = 0; c < d.Cn; ++c) acc[size_t(c * len + j)] += ssm::re_mul(coef[size_t(c)], p);
+        for (int64_t c = 0; c < d.Cn; ++c)
+          acc[size_t(c * len + j)] += ssm::re_mul(coef[size_t(c)], p);
         p = p * m.z;
       }
     }
@@ -116,9 +118,9 @@ void s4d_kernel_forward(const Tensor& K, const Tensor& log_dt, const Tensor& A_r
 }
 
 void s4d_kernel_backward(const Tensor& dlog_dt, const Tensor& dA_re, const Tensor& dA_im,
-                         const Tensor& dB, const Tensor& dC, const Tensor& dK,
-                         const Tensor& log_dt, const Tensor& A_re, const Tensor& A_im,
-                         const Tensor& B, const Tensor& C, int disc) {
+                         const Tensor& dB, const Tensor& dC, const Tensor& dK, const Tensor& log_dt,
+                         const Tensor& A_re, const Tensor& A_im, const Tensor& B, const Tensor& C,
+                         int disc) {
   dispatch<DType::f32, DType::f64>(dK.dtype(), "s4d_kernel", [&](auto tag) {
     backward_impl<typename decltype(tag)::type>(dlog_dt, dA_re, dA_im, dB, dC, dK, log_dt, A_re,
                                                 A_im, B, C, disc);

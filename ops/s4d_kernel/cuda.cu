@@ -167,10 +167,9 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
     backward_final_kernel(T* __restrict__ g_dt, T* __restrict__ g_ar, T* __restrict__ g_ai,
                           T* __restrict__ g_b, T* __restrict__ g_c, double* __restrict__ ddelta,
-                          const T* __restrict__ part, int64_t tiles,
-                          const T* __restrict__ log_dt, const T* __restrict__ ar,
-                          const T* __restrict__ ai, const T* __restrict__ B,
-                          const T* __restrict__ C, Dims d, int disc) {
+                          const T* __restrict__ part, int64_t tiles, const T* __restrict__ log_dt,
+                          const T* __restrict__ ar, const T* __restrict__ ai,
+                          const T* __restrict__ B, const T* __restrict__ C, Dims d, int disc) {
   const int64_t h = blockIdx.x;
   for (int64_t n = threadIdx.x; n < d.N2; n += kThreads) {
     const int64_t hn = h * d.N2 + n;
@@ -220,7 +219,7 @@ void forward_impl(const Tensor& K, const Tensor& log_dt, const Tensor& A_re, con
     dim3 g = grid;
     g.z = unsigned((d.Cn + nc - 1) / nc);
     kernel<<<g, kThreads, 0, stream(dev)>>>(K.data<T>(), log_dt.data<T>(), A_re.data<T>(),
-                                             A_im.data<T>(), B.data<T>(), C.data<T>(), d, disc);
+                                            A_im.data<T>(), B.data<T>(), C.data<T>(), d, disc);
     COIL_CUDA_CHECK_LAUNCH();
   };
   if (d.Cn == 1) launch(forward_kernel<T, 1>, 1);
@@ -242,7 +241,7 @@ void backward_impl(const Tensor& dlog_dt, const Tensor& dA_re, const Tensor& dA_
   auto launch = [&](auto kernel, int64_t nc) {
     const dim3 g(unsigned(tiles), unsigned(d.H), unsigned((d.Cn + nc - 1) / nc));
     kernel<<<g, kThreads, 0, s>>>(pp, dK.data<T>(), log_dt.data<T>(), A_re.data<T>(),
-                                   A_im.data<T>(), d, disc);
+                                  A_im.data<T>(), d, disc);
     COIL_CUDA_CHECK_LAUNCH();
   };
   if (d.Cn == 1) launch(backward_partial_kernel<T, 1>, 1);
@@ -265,9 +264,9 @@ void s4d_kernel_forward(const Tensor& K, const Tensor& log_dt, const Tensor& A_r
 }
 
 void s4d_kernel_backward(const Tensor& dlog_dt, const Tensor& dA_re, const Tensor& dA_im,
-                         const Tensor& dB, const Tensor& dC, const Tensor& dK,
-                         const Tensor& log_dt, const Tensor& A_re, const Tensor& A_im,
-                         const Tensor& B, const Tensor& C, int disc) {
+                         const Tensor& dB, const Tensor& dC, const Tensor& dK, const Tensor& log_dt,
+                         const Tensor& A_re, const Tensor& A_im, const Tensor& B, const Tensor& C,
+                         int disc) {
   DeviceGuard guard(dK.device().index);
   dispatch<DType::f32, DType::f64>(dK.dtype(), "s4d_kernel", [&](auto tag) {
     backward_impl<typename decltype(tag)::type>(dlog_dt, dA_re, dA_im, dB, dC, dK, log_dt, A_re,

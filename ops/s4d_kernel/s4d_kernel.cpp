@@ -19,11 +19,11 @@ void check_inputs(const Tensor& log_dt, const Tensor& A_re, const Tensor& A_im, 
                        shape_str(A_re.shape()), shape_str(A_im.shape()), shape_str(B.shape()),
                        shape_str(C.shape()), L);
   };
-  COIL_CHECK(log_dt.dim() == 1 && A_re.dim() == 2 && A_im.dim() == 2 && B.dim() == 3 &&
-                 C.dim() == 4,
-             "[s4d_kernel] expected log_dt (H), A_re (H, N2), A_im (H, N2), B (H, N2, 2), "
-             "C (Cn, H, N2, 2): {}",
-             shapes());
+  COIL_CHECK(
+      log_dt.dim() == 1 && A_re.dim() == 2 && A_im.dim() == 2 && B.dim() == 3 && C.dim() == 4,
+      "[s4d_kernel] expected log_dt (H), A_re (H, N2), A_im (H, N2), B (H, N2, 2), "
+      "C (Cn, H, N2, 2): {}",
+      shapes());
   const int64_t H = log_dt.size(0), N2 = A_re.size(1);
   COIL_CHECK(A_re.size(0) == H && A_im.size(0) == H && B.size(0) == H && C.size(1) == H,
              "[s4d_kernel] mismatched H: {}", shapes());
@@ -55,8 +55,8 @@ Tensor s4d_kernel(const Tensor& log_dt, const Tensor& A_re, const Tensor& A_im, 
   COIL_DEVICE_CALL("s4d_kernel", K.device(), s4d_kernel_forward, K, dt, ar, ai, bc, cc, d);
   if (needs_grad({log_dt, A_re, A_im, B, C})) {
     record("s4d_kernel", {log_dt, A_re, A_im, B, C}, {K},
-           [dt = detach(dt), ar = detach(ar), ai = detach(ai), bc = detach(bc), cc = detach(cc),
-            d](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+           [dt = detach(dt), ar = detach(ar), ai = detach(ai), bc = detach(bc), cc = detach(cc), d](
+               const std::vector<Tensor>& g, const std::vector<bool>& needs) {
              std::vector<Tensor> grads = {empty_like(dt), empty_like(ar), empty_like(ai),
                                           empty_like(bc), empty_like(cc)};
              Tensor gk = core::contiguous(g[0]);

@@ -9,8 +9,8 @@ namespace coil::ssm {
 enum : int { kZoh = 0, kBilinear = 1 };
 
 struct S4dMode {
-  Cd z, lz, q;                // Abar, log Abar, Bbar / B
-  Cd z_a, z_dt, q_a, q_dt;    // d/dA (holomorphic) and d/d(dt) of z and q
+  Cd z, lz, q;              // Abar, log Abar, Bbar / B
+  Cd z_a, z_dt, q_a, q_dt;  // d/dA (holomorphic) and d/d(dt) of z and q
 };
 
 // dt > 0, a = A (Re a < 0 keeps the kernel decaying; a = 0 is not allowed under ZOH).

@@ -37,18 +37,40 @@ OpSpec spec_s4d_kernel() {
       s4d_kernel(ones(dt, o), full(ar, -0.5), ones(ai), ones(b), ones(c), L, disc);
     };
     return std::vector<InvalidCase>{
-        {"mismatched H", [=] { call({3}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8); }},
-        {"mismatched N2", [=] { call({2}, {2, 4}, {2, 4}, {2, 5, 2}, {1, 2, 4, 2}, 8); }},
-        {"B without a pair dim", [=] { call({2}, {2, 4}, {2, 4}, {2, 4, 1}, {1, 2, 4, 2}, 8); }},
-        {"C of rank 3", [=] { call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {2, 4, 2}, 8); }},
-        {"L = 0", [=] { call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 0); }},
+        {"mismatched H",
+         [=] {
+           call({3}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8);
+         }},
+        {"mismatched N2",
+         [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 5, 2}, {1, 2, 4, 2}, 8);
+         }},
+        {"B without a pair dim",
+         [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 4, 1}, {1, 2, 4, 2}, 8);
+         }},
+        {"C of rank 3",
+         [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {2, 4, 2}, 8);
+         }},
+        {"L = 0",
+         [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 0);
+         }},
         {"dtype mismatch",
-         [=] { call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8, {DType::f64}); }},
-        {"integer inputs", [=] { call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8, {DType::i64}); }},
-        {"unknown discretisation",
-         [=] { call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8, {}, SsmDisc(7)); }}};
+         [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8, {DType::f64});
+         }},
+        {"integer inputs",
+         [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8, {DType::i64});
+         }},
+        {"unknown discretisation", [=] {
+           call({2}, {2, 4}, {2, 4}, {2, 4, 2}, {1, 2, 4, 2}, 8, {}, SsmDisc(7));
+         }}};
   };
-  s.parity_tol = 1e-4;  // f32 powers are formed by repeated products on the GPU, in double on the CPU
+  s.parity_tol =
+      1e-4;  // f32 powers are formed by repeated products on the GPU, in double on the CPU
   return s;
 }
 

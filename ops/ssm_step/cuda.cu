@@ -70,8 +70,8 @@ void s4d_step_forward(const Tensor& y, const Tensor& next, const Tensor& state, 
   dispatch<DType::f32, DType::f64>(u.dtype(), "s4d_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
     s4d_kernel<T><<<grid_for(rows, dev), kBlock, 0, stream(dev)>>>(
-        y.data<T>(), next.data<T>(), state.data<T>(), u.data<T>(), Abar.data<T>(),
-        Bbar.data<T>(), C.data<T>(), D.data<T>(), rows, u.size(1), Abar.size(1));
+        y.data<T>(), next.data<T>(), state.data<T>(), u.data<T>(), Abar.data<T>(), Bbar.data<T>(),
+        C.data<T>(), D.data<T>(), rows, u.size(1), Abar.size(1));
     COIL_CUDA_CHECK_LAUNCH();
   });
 }
@@ -87,8 +87,8 @@ void ssm_step_forward(const Tensor& y, const Tensor& next, const Tensor& state, 
   dispatch<DType::f32, DType::f64>(u.dtype(), "ssm_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
     dense_kernel<T><<<unsigned(rows), threads, 0, stream(dev)>>>(
-        y.data<T>(), next.data<T>(), state.data<T>(), u.data<T>(), Abar.data<T>(),
-        Bbar.data<T>(), C.data<T>(), D.data<T>(), u.size(1), N);
+        y.data<T>(), next.data<T>(), state.data<T>(), u.data<T>(), Abar.data<T>(), Bbar.data<T>(),
+        C.data<T>(), D.data<T>(), u.size(1), N);
     COIL_CUDA_CHECK_LAUNCH();
   });
 }

@@ -26,7 +26,9 @@ Tensor back(const std::vector<double>& v, const Shape& shape, const Tensor& like
   return core::to(core::to(from_vector<double>(v, shape), like.dtype()), like.device());
 }
 
-Cd pair(const std::vector<double>& v, int64_t i) { return {v[size_t(2 * i)], v[size_t(2 * i + 1)]}; }
+Cd pair(const std::vector<double>& v, int64_t i) {
+  return {v[size_t(2 * i)], v[size_t(2 * i + 1)]};
+}
 
 // x <- A^-1 x for a dense (n, n) row-major A and nrhs right-hand sides (row-major, n x nrhs).
 void solve(std::vector<double> A, std::vector<double>& x, int64_t n, int64_t nrhs) {
@@ -40,7 +42,8 @@ std::vector<double> matmul(const std::vector<double>& a, const std::vector<doubl
   std::vector<double> c(static_cast<size_t>(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < n; ++k)
-      for (int64_t j = 0; j < n; ++j) c[size_t(i * n + j)] += a[size_t(i * n + k)] * b[size_t(k * n + j)];
+      for (int64_t j = 0; j < n; ++j)
+        c[size_t(i * n + j)] += a[size_t(i * n + k)] * b[size_t(k * n + j)];
   return c;
 }
 
@@ -71,7 +74,8 @@ SsmStepParams s4_step_params(const Tensor& log_dt, const Tensor& W_re, const Ten
              shape_str(C.shape()), shape_str(P.shape()));
   COIL_CHECK(L >= 1, "[s4_step_params] kernel length L must be at least 1, got {}", L);
   const int64_t H = W_re.size(0), N2 = W_re.size(1), N = 2 * N2, R = P.size(0);
-  auto dtv = host(log_dt), wr = host(W_re), wi = host(W_im), pv = host(P), bv = host(B), cv = host(C);
+  auto dtv = host(log_dt), wr = host(W_re), wi = host(W_im), pv = host(P), bv = host(B),
+       cv = host(C);
   std::vector<double> Ab_all(size_t(H * N * N)), Bb_all(size_t(H * N)), C_all(size_t(H * N));
   for (int64_t h = 0; h < H; ++h) {
     const double dt = std::exp(dtv[size_t(h)]);
@@ -85,7 +89,8 @@ SsmStepParams s4_step_params(const Tensor& log_dt, const Tensor& W_re, const Ten
         Cd y = Cd{wr[size_t(h * N2 + n)], wi[size_t(h * N2 + n)]} * x[size_t(n)];
         for (int64_t r = 0; r < R; ++r) {
           double s = 0;
-          for (int64_t m = 0; m < N2; ++m) s += 2 * ssm::re_mul(ssm::conj(pair(pv, (r * H + h) * N2 + m)), x[size_t(m)]);
+          for (int64_t m = 0; m < N2; ++m)
+            s += 2 * ssm::re_mul(ssm::conj(pair(pv, (r * H + h) * N2 + m)), x[size_t(m)]);
           y = y - s * pair(pv, (r * H + h) * N2 + n);
         }
         MA[size_t((2 * n) * N + j)] = y.re, MA[size_t((2 * n + 1) * N + j)] = y.im;
@@ -112,7 +117,8 @@ SsmStepParams s4_step_params(const Tensor& log_dt, const Tensor& W_re, const Ten
     }
     std::vector<double> IALt(size_t(N * N)), c(static_cast<size_t>(N));
     for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < N; ++j) IALt[size_t(j * N + i)] = (i == j ? 1.0 : 0.0) - pw[size_t(i * N + j)];
+      for (int64_t j = 0; j < N; ++j)
+        IALt[size_t(j * N + i)] = (i == j ? 1.0 : 0.0) - pw[size_t(i * N + j)];
     for (int64_t n = 0; n < N2; ++n) {
       const Cd ct = pair(cv, h * N2 + n);
       c[size_t(2 * n)] = 2 * ct.re, c[size_t(2 * n + 1)] = -2 * ct.im;

@@ -5,13 +5,13 @@
 
 namespace coil {
 
-#define COIL_SSM_STEP_KERNELS                                                                  \
-  void s4d_step_forward(const Tensor& y, const Tensor& new_state, const Tensor& state,        \
-                        const Tensor& u, const Tensor& Abar, const Tensor& Bbar,               \
-                        const Tensor& C, const Tensor& D);                                     \
-  void ssm_step_forward(const Tensor& y, const Tensor& new_state, const Tensor& state,        \
-                        const Tensor& u, const Tensor& Abar, const Tensor& Bbar,               \
-                        const Tensor& C, const Tensor& D);
+#define COIL_SSM_STEP_KERNELS                                                                     \
+  void s4d_step_forward(const Tensor& y, const Tensor& new_state, const Tensor& state,            \
+                        const Tensor& u, const Tensor& Abar, const Tensor& Bbar, const Tensor& C, \
+                        const Tensor& D);                                                         \
+  void ssm_step_forward(const Tensor& y, const Tensor& new_state, const Tensor& state,            \
+                        const Tensor& u, const Tensor& Abar, const Tensor& Bbar, const Tensor& C, \
+                        const Tensor& D);
 
 namespace cpu {
 COIL_SSM_STEP_KERNELS

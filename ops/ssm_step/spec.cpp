@@ -27,13 +27,24 @@ OpSpec spec_s4d_step() {
   s.invalid = [] {
     return std::vector<InvalidCase>{
         {"mismatched H",
-         [] { s4d_step(ones({2, 3, 4, 2}), ones({2, 3}), ones({2, 4, 2}), ones({2, 4, 2}), ones({2, 4, 2}), ones({2})); }},
+         [] {
+           s4d_step(ones({2, 3, 4, 2}), ones({2, 3}), ones({2, 4, 2}), ones({2, 4, 2}),
+                    ones({2, 4, 2}), ones({2}));
+         }},
         {"mismatched N2",
-         [] { s4d_step(ones({2, 3, 5, 2}), ones({2, 3}), ones({3, 4, 2}), ones({3, 4, 2}), ones({3, 4, 2}), ones({3})); }},
+         [] {
+           s4d_step(ones({2, 3, 5, 2}), ones({2, 3}), ones({3, 4, 2}), ones({3, 4, 2}),
+                    ones({3, 4, 2}), ones({3}));
+         }},
         {"dtype mismatch",
-         [] { s4d_step(ones({2, 3, 4, 2}), ones({2, 3}, {DType::f64}), ones({3, 4, 2}), ones({3, 4, 2}), ones({3, 4, 2}), ones({3})); }},
-        {"integer state",
-         [] { s4d_step(ones({2, 3, 4, 2}, {DType::i64}), ones({2, 3}), ones({3, 4, 2}), ones({3, 4, 2}), ones({3, 4, 2}), ones({3})); }}};
+         [] {
+           s4d_step(ones({2, 3, 4, 2}), ones({2, 3}, {DType::f64}), ones({3, 4, 2}),
+                    ones({3, 4, 2}), ones({3, 4, 2}), ones({3}));
+         }},
+        {"integer state", [] {
+           s4d_step(ones({2, 3, 4, 2}, {DType::i64}), ones({2, 3}), ones({3, 4, 2}),
+                    ones({3, 4, 2}), ones({3, 4, 2}), ones({3}));
+         }}};
   };
   return s;
 }
@@ -43,11 +54,11 @@ OpSpec spec_ssm_step() {
   s.name = "ssm_step";
   s.samples = [](Generator& g) {
     auto make = [&g](const char* label, int64_t B, int64_t H, int64_t N) {
-      return OpSample{label,
-                      {sample_normal(g, {B, H, N}), sample_normal(g, {B, H}),
-                       sample_normal(g, {H, N, N}, 0.3), sample_normal(g, {H, N}),
-                       sample_normal(g, {H, N}), sample_normal(g, {H})},
-                      {0, 1, 2, 3, 4, 5}};
+      return OpSample{
+          label,
+          {sample_normal(g, {B, H, N}), sample_normal(g, {B, H}), sample_normal(g, {H, N, N}, 0.3),
+           sample_normal(g, {H, N}), sample_normal(g, {H, N}), sample_normal(g, {H})},
+          {0, 1, 2, 3, 4, 5}};
     };
     return std::vector<OpSample>{make("B 2, H 3, N 4", 2, 3, 4), make("N 1", 1, 2, 1),
                                  make("N 33: a partial warp", 2, 2, 33)};
@@ -58,10 +69,25 @@ OpSpec spec_ssm_step() {
   };
   s.invalid = [] {
     return std::vector<InvalidCase>{
-        {"mismatched H", [] { ssm_step(ones({2, 3, 4}), ones({2, 3}), ones({2, 4, 4}), ones({2, 4}), ones({2, 4}), ones({2})); }},
-        {"non-square Abar", [] { ssm_step(ones({2, 3, 4}), ones({2, 3}), ones({3, 4, 5}), ones({3, 4}), ones({3, 4}), ones({3})); }},
-        {"N over 1024", [] { ssm_step(ones({1, 1, 1025}), ones({1, 1}), ones({1, 1025, 1025}), ones({1, 1025}), ones({1, 1025}), ones({1})); }},
-        {"dtype mismatch", [] { ssm_step(ones({2, 3, 4}), ones({2, 3}), ones({3, 4, 4}, {DType::f64}), ones({3, 4}), ones({3, 4}), ones({3})); }}};
+        {"mismatched H",
+         [] {
+           ssm_step(ones({2, 3, 4}), ones({2, 3}), ones({2, 4, 4}), ones({2, 4}), ones({2, 4}),
+                    ones({2}));
+         }},
+        {"non-square Abar",
+         [] {
+           ssm_step(ones({2, 3, 4}), ones({2, 3}), ones({3, 4, 5}), ones({3, 4}), ones({3, 4}),
+                    ones({3}));
+         }},
+        {"N over 1024",
+         [] {
+           ssm_step(ones({1, 1, 1025}), ones({1, 1}), ones({1, 1025, 1025}), ones({1, 1025}),
+                    ones({1, 1025}), ones({1}));
+         }},
+        {"dtype mismatch", [] {
+           ssm_step(ones({2, 3, 4}), ones({2, 3}), ones({3, 4, 4}, {DType::f64}), ones({3, 4}),
+                    ones({3, 4}), ones({3}));
+         }}};
   };
   return s;
 }

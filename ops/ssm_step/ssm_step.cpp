@@ -16,8 +16,8 @@ void check_common(const char* op, const Tensor& state, const Tensor& u, const Te
   COIL_CHECK(state.dtype() == DType::f32 || state.dtype() == DType::f64,
              "[{}] inputs must be f32 or f64, got {}", op, describe(state));
   for (const Tensor* t : {&u, &Abar, &Bbar, &C, &D})
-    COIL_CHECK(t->dtype() == state.dtype(), "[{}] dtype mismatch: {} vs state {}", op,
-               describe(*t), describe(state));
+    COIL_CHECK(t->dtype() == state.dtype(), "[{}] dtype mismatch: {} vs state {}", op, describe(*t),
+               describe(state));
   core::check_same_device(op, {&state, &u, &Abar, &Bbar, &C, &D});
 }
 
@@ -31,10 +31,11 @@ std::pair<Tensor, Tensor> s4d_step(const Tensor& state, const Tensor& u, const T
                        shape_str(u.shape()), shape_str(Abar.shape()), shape_str(Bbar.shape()),
                        shape_str(C.shape()), shape_str(D.shape()));
   };
-  COIL_CHECK(state.dim() == 4 && state.size(3) == 2 && u.dim() == 2 && Abar.dim() == 3 &&
-                 Bbar.shape() == Abar.shape() && C.shape() == Abar.shape() && D.dim() == 1,
-             "[s4d_step] expected state (B, H, N2, 2), u (B, H), Abar, Bbar, C (H, N2, 2), D (H): {}",
-             shapes());
+  COIL_CHECK(
+      state.dim() == 4 && state.size(3) == 2 && u.dim() == 2 && Abar.dim() == 3 &&
+          Bbar.shape() == Abar.shape() && C.shape() == Abar.shape() && D.dim() == 1,
+      "[s4d_step] expected state (B, H, N2, 2), u (B, H), Abar, Bbar, C (H, N2, 2), D (H): {}",
+      shapes());
   const int64_t H = Abar.size(0);
   COIL_CHECK(state.size(0) == u.size(0) && state.size(1) == H && u.size(1) == H &&
                  state.size(2) == Abar.size(1) && Abar.size(2) == 2 && D.size(0) == H,

@@ -23,15 +23,18 @@ namespace {
 std::vector<Tensor> draw(int64_t H, int64_t N2, int64_t R, uint64_t seed) {
   Generator g(seed);
   TensorOptions o{DType::f64};
-  return {uniform({H}, std::log(1e-3), std::log(1e-1), o, &g), uniform({H, N2}, -1.0, -0.2, o, &g),
-          uniform({H, N2}, -30.0, 30.0, o, &g),               normal({R, H, N2, 2}, 0, 0.5, o, &g),
-          normal({H, N2, 2}, 0, 1, o, &g),                    normal({1, H, N2, 2}, 0, 1, o, &g)};
+  return {uniform({H}, std::log(1e-3), std::log(1e-1), o, &g),
+          uniform({H, N2}, -1.0, -0.2, o, &g),
+          uniform({H, N2}, -30.0, 30.0, o, &g),
+          normal({R, H, N2, 2}, 0, 0.5, o, &g),
+          normal({H, N2, 2}, 0, 1, o, &g),
+          normal({1, H, N2, 2}, 0, 1, o, &g)};
 }
 
 // Runs the kernel on (dtype, device) and backward of <G, K>; returns K then the 6 gradients
 // (P's gradient undefined for S4D).
-std::vector<Tensor> run(bool s4, const std::vector<Tensor>& p, const Tensor& G, int64_t L,
-                        DType dt, Device dev) {
+std::vector<Tensor> run(bool s4, const std::vector<Tensor>& p, const Tensor& G, int64_t L, DType dt,
+                        Device dev) {
   std::vector<Tensor> in;
   for (const auto& t : p) {
     Tensor x = core::to(core::to(t, dt), dev);
@@ -105,7 +108,8 @@ TEST_CASE("stepping S4D and S4 on CUDA equals the causal convolution in f32") {
       for (int64_t b = 0; b < Bn; ++b)
         for (int64_t h = 0; h < H; ++h) {
           double ref = Dv[size_t(h)] * u[size_t((b * L + t) * H + h)];
-          for (int64_t l = 0; l <= t; ++l) ref += Kv[size_t(h * L + l)] * u[size_t((b * L + t - l) * H + h)];
+          for (int64_t l = 0; l <= t; ++l)
+            ref += Kv[size_t(h * L + l)] * u[size_t((b * L + t - l) * H + h)];
           diff = std::max(diff, std::abs(yv[size_t(b * H + h)] - ref));
           scale = std::max(scale, std::abs(ref));
         }
