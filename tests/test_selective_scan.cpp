@@ -273,6 +273,27 @@ TEST_CASE("selective_scan outputs and gradients are bitwise reproducible across 
   }
 }
 
+TEST_CASE("per-row gradients do not depend on how many rows share the call") {
+  // Eight rows of Dch = 256, N = 64 hold the dB/dC lane sums of one 32-step chunk at a time (the
+  // backward syncs per chunk); one row holds its whole sequence at once. Same numbers, bitwise.
+  const int64_t Bt = 8, L = 64, Dch = 256, N = 64;
+  Problem all = make_problem(Bt, L, Dch, N, 1, 111, {true, true, true, false, true, {{3, 40}}});
+  const Tensor gout = randn_t({Bt, L, Dch}, DType::f64, 112), gfin = randn_t({Bt, Dch, N}, DType::f64, 113);
+  const Run batched = run(all, DType::f32, gout, gfin);
+  for (int64_t b : {0, 3, 7}) {
+    CAPTURE(b);
+    Problem one = all;
+    one.Bt = 1;
+    for (Tensor* t : {&one.u, &one.delta, &one.B, &one.C, &one.z, &one.reset})
+      *t = core::clone(core::narrow(*t, 0, b, 1));
+    const Run single = run(one, DType::f32, core::narrow(gout, 0, b, 1), core::narrow(gfin, 0, b, 1));
+    for (int i : {0, 1, 3, 4, 6}) {  // u, delta, B, C, z
+      CAPTURE(i);
+      CHECK(bitwise_equal(core::narrow(batched.grads[size_t(i)], 0, b, 1), single.grads[size_t(i)]));
+    }
+  }
+}
+
 TEST_CASE("selective_scan reads the strided slices of in_proj and x_proj outputs as they are") {
   const int64_t Bt = 2, L = 33, Dch = 24, N = 16, R = 3;
   const Tensor xz = randn_t({Bt, L, 2 * Dch}, DType::f32, 51);       // in_proj: x | z

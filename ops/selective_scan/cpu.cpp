@@ -204,15 +204,20 @@ bool worth_threads(const SelectiveScanParams& p) {
 
 // ---- backward --------------------------------------------------------------------------------
 
-// Per-unit state carried across chunks (dh, and the parameter-gradient sums in double), the
-// per-chunk dB/dC lane sums of each unit, and per-thread recompute buffers.
+// Bytes for the dB/dC lane sums of one block of chunks: the units sync once per block, so the
+// larger the block the fewer barriers (the bench's whole L = 256 is one block).
+constexpr int64_t kPartialBudget = int64_t(4) << 20;
+
+// Per-unit state carried across chunks (dh, and the parameter-gradient sums in double), and the
+// dB/dC lane sums of each unit over one block of block_len steps.
 template <class T>
 struct Backward : Scan<T> {
   const T *ckpt, *dout, *dfinal;
   T *du, *ddelta, *dz, *dinit;
+  int64_t block_chunks, block_len;             // chunks per block, steps per block
   VecBuffer<V<T>> dh;                          // (units, N)
   std::vector<double> sum_A, sum_D, sum_bias;  // (units, N, W), (units, W), (units, W)
-  std::vector<T> part_B, part_C;               // (units, kChunk, N)
+  std::vector<T> part_B, part_C;               // (units, block_len, N)
   Backward(const SelectiveScanParams& p, const Tensor& ck, const Tensor& dout_,
            const Tensor& dfinal_, const SelectiveScanGrads& gr)
       : Scan<T>(p),
@@ -223,13 +228,17 @@ struct Backward : Scan<T> {
         ddelta(gr.ddelta.defined() ? gr.ddelta.data<T>() : nullptr),
         dz(gr.dz.defined() ? gr.dz.data<T>() : nullptr),
         dinit(gr.dinitial_state.defined() ? gr.dinitial_state.data<T>() : nullptr),
+        block_chunks(std::clamp<int64_t>(
+            kPartialBudget / (this->units() * kChunk * p.state * 2 * int64_t(sizeof(T))), 1,
+            num_chunks(p.length))),
+        block_len(block_chunks * kChunk),
         dh(size_t(this->units() * p.state)) {
     const size_t units = size_t(this->units()), N = size_t(p.state), W = size_t(kLanes<T>);
     sum_A.assign(units * N * W, 0.0);
     sum_D.assign(units * W, 0.0);
     sum_bias.assign(units * W, 0.0);
-    part_B.assign(units * size_t(kChunk) * N, T(0));
-    part_C.assign(units * size_t(kChunk) * N, T(0));
+    part_B.assign(units * size_t(block_len) * N, T(0));
+    part_C.assign(units * size_t(block_len) * N, T(0));
   }
 };
 
@@ -279,8 +288,9 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
 
   V<T>* dh = bw.dh.data() + unit * N;
   if (k == nch - 1) load_state<T>(dh, bw.dfinal ? bw.dfinal + (b * Dch + c0) * N : nullptr, w, N);
-  T* pB = bw.part_B.data() + unit * kChunk * N;
-  T* pC = bw.part_C.data() + unit * kChunk * N;
+  // Lane sums of this chunk's steps, at their slots in the unit's block.
+  T* pB = bw.part_B.data() + (unit * bw.block_len + t0 % bw.block_len) * N;
+  T* pC = bw.part_C.data() + (unit * bw.block_len + t0 % bw.block_len) * N;
   V<T> acc_A[kMaxN], prod_C[kMaxN], prod_B[kMaxN];  // prod_*: per-lane terms of dC, dB at t
   for (int64_t n = 0; n < N; ++n) acc_A[n] = V<T>{};
   V<T> acc_D{}, acc_bias{};
@@ -345,17 +355,17 @@ COIL_SCAN_CLONES void run_backward_unit(Backward<double>& bw, int64_t unit, int6
   backward_unit(bw, unit, k, sc);
 }
 
-// dB, dC rows of chunk k: for each (b, t), sum the tiles of each group in tile order.
+// dB, dC at (b, t): the tiles of each group summed in tile order.
 template <class T>
-void reduce_BC(const Backward<T>& bw, int64_t b, int64_t t, int64_t k, T* dB, T* dC) {
+void reduce_BC(const Backward<T>& bw, int64_t b, int64_t t, T* dB, T* dC) {
   const SelectiveScanParams& p = bw.p;
   const int64_t N = p.state, G = p.groups, tpg = bw.tiling.tiles_per_group;
-  const int64_t tl = t - k * kChunk;
+  const int64_t tl = t % bw.block_len;
   for (int64_t g = 0; g < G; ++g) {
     T* ob = dB ? dB + ((b * p.length + t) * G + g) * N : nullptr;
     T* oc = dC ? dC + ((b * p.length + t) * G + g) * N : nullptr;
     for (int64_t j = g * tpg; j < (g + 1) * tpg; ++j) {
-      const size_t at = size_t(((b * bw.tiling.count() + j) * kChunk + tl) * N);
+      const size_t at = size_t(((b * bw.tiling.count() + j) * bw.block_len + tl) * N);
       const T *sb = bw.part_B.data() + at, *sc = bw.part_C.data() + at;
       for (int64_t n = 0; n < N; ++n) {
         if (ob) ob[n] = j == g * tpg ? sb[n] : ob[n] + sb[n];
@@ -400,16 +410,18 @@ void backward_impl(const SelectiveScanParams& p, const Tensor& ckpt, const Tenso
   T* dB = gr.dB.defined() ? gr.dB.data<T>() : nullptr;
   T* dC = gr.dC.defined() ? gr.dC.data<T>() : nullptr;
   const int64_t units = bw.units(), nch = num_chunks(p.length);
+  const int64_t blocks = (nch + bw.block_chunks - 1) / bw.block_chunks;
 #pragma omp parallel if (worth_threads(p))
   {
     Scratch<T> sc(p.state);
-    for (int64_t k = nch - 1; k >= 0; --k) {
+    for (int64_t blk = blocks - 1; blk >= 0; --blk) {
+      const int64_t k0 = blk * bw.block_chunks, k1 = std::min(nch, k0 + bw.block_chunks);
 #pragma omp for schedule(static)
-      for (int64_t unit = 0; unit < units; ++unit) run_backward_unit(bw, unit, k, sc);
-      const int64_t t0 = k * kChunk, rows = std::min(p.length, t0 + kChunk) - t0;
+      for (int64_t unit = 0; unit < units; ++unit)
+        for (int64_t k = k1 - 1; k >= k0; --k) run_backward_unit(bw, unit, k, sc);
+      const int64_t t0 = k0 * kChunk, rows = std::min(p.length, k1 * kChunk) - t0;
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < p.batch * rows; ++r)
-        reduce_BC(bw, r / rows, t0 + r % rows, k, dB, dC);
+      for (int64_t r = 0; r < p.batch * rows; ++r) reduce_BC(bw, r / rows, t0 + r % rows, dB, dC);
     }
   }
   reduce_params(bw, gr);
