@@ -92,19 +92,29 @@ void bench_row(const Row& row, Device dev, int reps) {
   optim::Optimizer opt(optim::Algorithm::adamw, groups_from_hints(*model, 0.1), hyper);
   Tensor ids = core::to(randint(0, row.options.vocab_size, {row.batch, row.length + 1}), dev);
   Tensor input = narrow(ids, 1, 0, row.length), target = narrow(ids, 1, 1, row.length);
+  auto loss_of = [&] { return cross_entropy(model->forward(input), target); };
   auto step = [&] {
-    Tensor loss = cross_entropy(model->forward(input), target);
-    backward(loss);
+    backward(loss_of());
     opt.step();
     opt.zero_grad();
   };
   double s = bench::time_fn(dev, reps, step);
+  // Where the step goes: the forward alone (recording the tape) and forward + backward.
+  double fwd = bench::time_fn(dev, reps, [&] { loss_of(); });
+  double fwd_bwd = bench::time_fn(dev, reps, [&] {
+    backward(loss_of());
+    opt.zero_grad();
+  });
   const double tokens = double(row.batch * row.length);
   fmt::print(
       "row {}: {}\n  {} parameters; step {:.2f} ms ({:.1f}K tokens/s); PyTorch anchor "
       "{:.2f} ms, target <= {:.0f} ms: {}\n",
       row.id, row.name, model->num_parameters(), s * 1e3, tokens / s / 1e3, row.anchor_ms,
       row.target_ms, s * 1e3 <= row.target_ms ? "met" : "MISSED");
+  backward(loss_of());  // gradients in place for timing the update alone
+  double update = bench::time_fn(dev, reps, [&] { opt.step(); });
+  fmt::print("  forward {:.2f} ms, forward + backward {:.2f} ms, AdamW step {:.3f} ms\n", fwd * 1e3,
+             fwd_bwd * 1e3, update * 1e3);
   if (row.options.layer == "mamba") {
     double flops = mamba_gemm_flops(row.options, row.batch * row.length);
     fmt::print("  GEMM work {:.1f} GFLOP per step: {:.2f} TFLOP/s over the whole step\n",
