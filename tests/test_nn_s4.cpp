@@ -37,7 +37,7 @@ Tensor step_through(nn::SequenceLayer& layer, const Tensor& x) {
 
 TEST_CASE("S4D block: stepping the recurrence equals the FFT convolution (zoh, bilinear)") {
   for (const char* disc : {"zoh", "bilinear"})
-    for (const char* init : {"lin", "inv", "legs"}) {
+    for (const char* init : {"lin", "inv", "real", "legs"}) {
       manual_seed(31);
       nn::SSMBlock b(s4_options(init, disc), "s4d");
       b.eval();
