@@ -294,3 +294,41 @@ TEST_CASE("lra pathfinder: missing, unreadable, truncated and wrong-size PNGs, b
   CHECK(e.find("metadata/0.npy:7:") != std::string::npos);
   CHECK(e.find("is 16x16, expected 32x32") != std::string::npos);
 }
+
+TEST_CASE("lra: a file cut at any byte is an error or fewer records, never a crash") {
+  TempDir dir;
+  // ListOps TSV: every cut either reads the complete lines or stops at a bad line.
+  for (size_t cut = 0; cut <= std::strlen(kListOpsGood); ++cut) {
+    write_bytes(dir / "basic_val.tsv", std::string(kListOpsGood).substr(0, cut));
+    int64_t skipped = 0;
+    try {
+      auto d = open("listops", dir.path, "val", true, &skipped);
+      CHECK(d->size() + skipped <= 4);
+    } catch (const Error& e) {  // nothing usable left: says so
+      CHECK(std::string(e.what()).find("no usable") != std::string::npos);
+    }
+  }
+  // PNG: a prefix of a valid file is rejected with a message, except one that only loses (part
+  // of) the 12-byte IEND chunk: its pixels are all there and must come back exactly.
+  std::vector<uint8_t> px(32 * 32, 9), back;
+  write_png_gray((dir / "full.png").string(), 32, 32, px.data());
+  std::string png = read_bytes(dir / "full.png");
+  int w = 0, h = 0;
+  CHECK(read_png_gray((dir / "full.png").string(), w, h, back) == "");
+  CHECK(back == px);
+  for (size_t cut = 0; cut < png.size(); ++cut) {
+    write_bytes(dir / "cut.png", png.substr(0, cut));
+    back.clear();
+    bool ok = read_png_gray((dir / "cut.png").string(), w, h, back).empty();
+    CHECK(ok == (cut >= png.size() - 12));
+    if (ok) CHECK(back == px);
+  }
+  // AAN: a row cut anywhere is malformed or shorter, never out of bounds.
+  const std::string row = "1\tid_a\tid_b\tsome text\tother text\n";
+  for (size_t cut = 0; cut <= row.size(); ++cut) {
+    write_bytes(dir / "new_aan_pairs.test.tsv", row + row.substr(0, cut));
+    int64_t skipped = 0;
+    auto d = open("retrieval", dir.path, "test", true, &skipped);
+    CHECK(d->size() + skipped == (cut == 0 ? 1 : 2));
+  }
+}

@@ -2,7 +2,6 @@
 #include "data/lra/read_util.h"
 
 #include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 
@@ -21,13 +20,14 @@ void require_path(const fs::path& path, bool dir, const std::string& task,
 bool read_file(const fs::path& path, std::string& out) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return false;  // a directory "opens" but cannot be read
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return false;
-  out = std::move(buffer).str();
-  return true;
+  out.resize(size_t(in.tellg()));
+  in.seekg(0);
+  in.read(out.data(), std::streamsize(out.size()));
+  // A file that shrank while being read is a short read: keep what arrived.
+  out.resize(size_t(in.gcount()));
+  return !in.bad();
 }
 
 std::vector<std::string_view> split_lines(std::string_view text) {

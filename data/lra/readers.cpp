@@ -104,7 +104,11 @@ std::shared_ptr<Dataset> read_listops(const LraOptions& o, BadInputLog& log) {
     }
     tokens.clear();
     std::string bad;
-    for (std::string_view w : split(fields[0], ' ')) {
+    std::string_view source = fields[0];
+    for (size_t at = 0; at < source.size();) {  // words separated by spaces, read in place
+      size_t end = std::min(source.find(' ', at), source.size());
+      std::string_view w = source.substr(at, end - at);
+      at = end + 1;
       if (w.empty() || w == "(" || w == ")") continue;  // the S4 tokeniser drops parentheses
       int32_t t = listops_token(w);
       if (t < 0) {
