@@ -12,7 +12,6 @@
 // cpu:: kernels directly. Thread count: OMP_NUM_THREADS (the figure is for 2).
 #include <fmt/format.h>
 #include <omp.h>
-
 #include <time.h>
 
 #include <algorithm>
@@ -60,9 +59,8 @@ template <class T>
 RefResult<T> reference(const Host& h, bool with_backward) {
   const int64_t Bt = h.Bt, L = h.L, D = h.D, N = h.N;
   auto cvt = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
-  const std::vector<T> u = cvt(h.u), delta = cvt(h.delta), z = cvt(h.z), B = cvt(h.B),
-                       C = cvt(h.C), A = cvt(h.A), Dv = cvt(h.Dv), bias = cvt(h.bias),
-                       gout = cvt(h.gout);
+  const std::vector<T> u = cvt(h.u), delta = cvt(h.delta), z = cvt(h.z), B = cvt(h.B), C = cvt(h.C),
+                       A = cvt(h.A), Dv = cvt(h.Dv), bias = cvt(h.bias), gout = cvt(h.gout);
   RefResult<T> r;
   r.out.assign(size_t(Bt * L * D), T(0));
   std::vector<T> hs(size_t(Bt * L * D * N)), ys(size_t(Bt * L * D));
@@ -176,10 +174,11 @@ void run(const Options& o) {
   Tensor A = coil::from_vector(a_host, {D, N});
 
   auto host = [](const Tensor& t) { return coil::core::to(t, DType::f64).to_vector<double>(); };
-  const Host h{Bt, L, D, N, host(u), host(delta), host(z), host(B), host(C), host(A), host(Dv),
-               host(bias), host(gout)};
+  const Host h{Bt,      L,       D,       N,        host(u),    host(delta), host(z),
+               host(B), host(C), host(A), host(Dv), host(bias), host(gout)};
 
-  fmt::print("coil_bench_selective_scan_cpu on {}\n", coil::bench::device_name(coil::Device::cpu()));
+  fmt::print("coil_bench_selective_scan_cpu on {}\n",
+             coil::bench::device_name(coil::Device::cpu()));
   fmt::print("Bt {}, L {}, Dch {}, N {}, G 1, f32; z, delta_bias, softplus, D; load average {}\n",
              Bt, L, D, N, load_average());
 
@@ -235,11 +234,10 @@ void run(const Options& o) {
   p.u_sb = p.delta_sb = p.z_sb = L * D, p.u_st = p.delta_st = p.z_st = D;
   p.B_sb = p.C_sb = L * N, p.B_st = p.C_st = N;
   Tensor out = coil::empty({Bt, L, D}, f32), fs = coil::empty({Bt, D, N}, f32);
-  const coil::SelectiveScanGrads grads{coil::empty({Bt, L, D}, f32), coil::empty({Bt, L, D}, f32),
-                                       coil::empty({D, N}, f32),     coil::empty({Bt, L, 1, N}, f32),
-                                       coil::empty({Bt, L, 1, N}, f32), coil::empty({D}, f32),
-                                       coil::empty({Bt, L, D}, f32), coil::empty({D}, f32),
-                                       Tensor()};
+  const coil::SelectiveScanGrads grads{
+      coil::empty({Bt, L, D}, f32),    coil::empty({Bt, L, D}, f32),    coil::empty({D, N}, f32),
+      coil::empty({Bt, L, 1, N}, f32), coil::empty({Bt, L, 1, N}, f32), coil::empty({D}, f32),
+      coil::empty({Bt, L, D}, f32),    coil::empty({D}, f32),           Tensor()};
   auto kernel_forward = [&] { coil::cpu::selective_scan_forward(p, out, fs, nullptr); };
   auto kernel_forward_backward = [&] {
     Tensor ck;
@@ -269,13 +267,15 @@ void run(const Options& o) {
   fmt::print("{:<38} {:>7.3f} ms {:>7.3f} ms   target <= 1.5 / <= 5 ms\n",
              fmt::format("coil selective_scan op ({} threads)", threads), t[2] * 1e3, t[3] * 1e3);
   const double updates = double(Bt * L * D * N);
-  fmt::print("CPU time (all threads), median: reference {:.3f} / {:.3f} ms, coil kernels {:.3f} / "
-             "{:.3f} ms; coil kernels / {} threads = {:.3f} / {:.3f} ms\n",
-             cpu_ref_f * 1e3, cpu_ref_fb * 1e3, cpu_f * 1e3, cpu_fb * 1e3, threads,
-             cpu_f * 1e3 / threads, cpu_fb * 1e3 / threads);
-  fmt::print("CPU time (all threads), min: reference {:.3f} / {:.3f} ms, coil kernels {:.3f} / "
-             "{:.3f} ms\n",
-             min_ref_f * 1e3, min_ref_fb * 1e3, min_f * 1e3, min_fb * 1e3);
+  fmt::print(
+      "CPU time (all threads), median: reference {:.3f} / {:.3f} ms, coil kernels {:.3f} / "
+      "{:.3f} ms; coil kernels / {} threads = {:.3f} / {:.3f} ms\n",
+      cpu_ref_f * 1e3, cpu_ref_fb * 1e3, cpu_f * 1e3, cpu_fb * 1e3, threads, cpu_f * 1e3 / threads,
+      cpu_fb * 1e3 / threads);
+  fmt::print(
+      "CPU time (all threads), min: reference {:.3f} / {:.3f} ms, coil kernels {:.3f} / "
+      "{:.3f} ms\n",
+      min_ref_f * 1e3, min_ref_fb * 1e3, min_f * 1e3, min_fb * 1e3);
   fmt::print("kernel forward: {:.2f} ns of CPU time per state update (median)\n",
              cpu_f * 1e9 / updates);
   fmt::print("load average after: {}\n", load_average());
@@ -285,17 +285,17 @@ void run(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  const int status = coil::bench::parse_args(
-      argc, argv, "coil_bench_selective_scan_cpu",
-      "[--reps N>=20] [--batch B] [--length L] [--channels D] [--state N]", o,
-      [&](const std::string& arg, auto value) {
-        if (arg == "--batch") o.batch = std::stoll(value());
-        else if (arg == "--length") o.length = std::stoll(value());
-        else if (arg == "--channels") o.channels = std::stoll(value());
-        else if (arg == "--state") o.state = std::stoll(value());
-        else return false;
-        return true;
-      });
+  const int status =
+      coil::bench::parse_args(argc, argv, "coil_bench_selective_scan_cpu",
+                              "[--reps N>=20] [--batch B] [--length L] [--channels D] [--state N]",
+                              o, [&](const std::string& arg, auto value) {
+                                if (arg == "--batch") o.batch = std::stoll(value());
+                                else if (arg == "--length") o.length = std::stoll(value());
+                                else if (arg == "--channels") o.channels = std::stoll(value());
+                                else if (arg == "--state") o.state = std::stoll(value());
+                                else return false;
+                                return true;
+                              });
   if (status >= 0) return status;
   return coil::bench::run_on_devices("coil_bench_selective_scan_cpu", "cpu", false,
                                      [&](const auto&) { run(o); });

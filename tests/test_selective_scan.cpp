@@ -54,8 +54,9 @@ Problem make_problem(int64_t Bt, int64_t L, int64_t Dch, int64_t N, int64_t G, u
   if (o.D) p.D = randn_t({Dch}, f, seed + 5);
   if (o.z) p.z = randn_t({Bt, L, Dch}, f, seed + 6);
   // Without softplus dt = delta + bias must stay positive, or the state grows without bound.
-  if (o.bias) p.bias = o.softplus ? uniform_t({Dch}, -1.0, 0.5, f, seed + 7)
-                                  : uniform_t({Dch}, 0.0, 0.3, f, seed + 7);
+  if (o.bias)
+    p.bias = o.softplus ? uniform_t({Dch}, -1.0, 0.5, f, seed + 7)
+                        : uniform_t({Dch}, 0.0, 0.3, f, seed + 7);
   if (o.state) p.s0 = randn_t({Bt, Dch, N}, f, seed + 8);
   if (!o.resets.empty()) p.reset = bool_mask(Bt, L, o.resets);
   return p;
@@ -83,8 +84,8 @@ Reference naive_scan(const Problem& p) {
         double y = val(p.D, {d}) * u;
         for (int64_t n = 0; n < p.N; ++n) {
           const int64_t g = d / per_group;
-          h[size_t(n)] = std::exp(dt * at(p.A, {d, n})) * h[size_t(n)] +
-                         dt * at(p.B, {b, t, g, n}) * u;
+          h[size_t(n)] =
+              std::exp(dt * at(p.A, {d, n})) * h[size_t(n)] + dt * at(p.B, {b, t, g, n}) * u;
           y += at(p.C, {b, t, g, n}) * h[size_t(n)];
         }
         if (p.z.defined()) {
@@ -93,7 +94,8 @@ Reference naive_scan(const Problem& p) {
         }
         r.out[size_t((b * p.L + t) * p.Dch + d)] = y;
       }
-      for (int64_t n = 0; n < p.N; ++n) r.final_state[size_t((b * p.Dch + d) * p.N + n)] = h[size_t(n)];
+      for (int64_t n = 0; n < p.N; ++n)
+        r.final_state[size_t((b * p.Dch + d) * p.N + n)] = h[size_t(n)];
     }
   return r;
 }
@@ -150,9 +152,19 @@ const std::vector<Shape5>& awkward_shapes() {
   static const std::vector<Shape5> shapes{
       {"L = 1", 2, 1, 5, 3, 1, {}},
       {"odd sizes, no optional input", 3, 9, 7, 5, 1, {false, false, false, false, false, {}}},
-      {"L = 65 past a chunk, resets at 0, mid-chunk and on the boundary", 2, 65, 20, 16, 1,
+      {"L = 65 past a chunk, resets at 0, mid-chunk and on the boundary",
+       2,
+       65,
+       20,
+       16,
+       1,
        {true, true, true, true, true, {{0, 0}, {0, 30}, {1, 64}}}},
-      {"L = 200, G = 4, no softplus", 2, 200, 36, 8, 4,
+      {"L = 200, G = 4, no softplus",
+       2,
+       200,
+       36,
+       8,
+       4,
        {true, true, true, true, false, {{1, 128}}}},
       {"one channel per group, N = 1", 1, 70, 6, 1, 6, {}},
       {"Dch = 33: a partial lane tile", 1, 40, 33, 16, 1, {true, false, true, false, true, {}}}};
@@ -195,7 +207,8 @@ TEST_CASE("selective_scan float32 gradients agree with float64 gradients") {
 
 TEST_CASE("running a sequence in chunks with the carried state equals one pass, with gradients") {
   const Problem p = make_problem(2, 150, 20, 4, 2, 21, {true, true, true, true, true, {{1, 60}}});
-  const Tensor gout = randn_t({2, 150, 20}, DType::f64, 5), gfin = randn_t({2, 20, 4}, DType::f64, 6);
+  const Tensor gout = randn_t({2, 150, 20}, DType::f64, 5),
+               gfin = randn_t({2, 20, 4}, DType::f64, 6);
   const Run whole = run(p, DType::f64, gout, gfin);
 
   std::vector<Tensor> in;
@@ -223,20 +236,24 @@ TEST_CASE("running a sequence in chunks with the carried state equals one pass, 
 TEST_CASE("reset keeps packed sequences apart: outputs and gradients equal separate runs") {
   // Row 0 packs sequences of lengths 37 and 90; the initial state is cut off by the reset at 0.
   const int64_t L1 = 37, L2 = 90, L = L1 + L2;
-  const Problem packed = make_problem(1, L, 24, 16, 2, 31, {true, true, true, true, true, {{0, 0}, {0, L1}}});
-  const Tensor gout = randn_t({1, L, 24}, DType::f64, 7), gfin = randn_t({1, 24, 16}, DType::f64, 8);
+  const Problem packed =
+      make_problem(1, L, 24, 16, 2, 31, {true, true, true, true, true, {{0, 0}, {0, L1}}});
+  const Tensor gout = randn_t({1, L, 24}, DType::f64, 7),
+               gfin = randn_t({1, 24, 16}, DType::f64, 8);
   const Run joint = run(packed, DType::f64, gout, gfin);
 
   auto part = [&](int64_t t0, int64_t len) {
     Problem p = packed;
     p.L = len;
-    for (Tensor* t : {&p.u, &p.delta, &p.B, &p.C, &p.z}) *t = core::clone(core::narrow(*t, 1, t0, len));
+    for (Tensor* t : {&p.u, &p.delta, &p.B, &p.C, &p.z})
+      *t = core::clone(core::narrow(*t, 1, t0, len));
     p.s0 = Tensor();
     p.reset = Tensor();
     return p;
   };
   const Problem first = part(0, L1), second = part(L1, L2);
-  const Run r1 = run(first, DType::f64, core::narrow(gout, 1, 0, L1), zeros({1, 24, 16}, {DType::f64}));
+  const Run r1 =
+      run(first, DType::f64, core::narrow(gout, 1, 0, L1), zeros({1, 24, 16}, {DType::f64}));
   const Run r2 = run(second, DType::f64, core::narrow(gout, 1, L1, L2), gfin);
 
   CHECK(rel_error(cat({r1.out, r2.out}, 1), joint.out) <= 1e-13);
@@ -257,7 +274,8 @@ TEST_CASE("reset keeps packed sequences apart: outputs and gradients equal separ
 
 TEST_CASE("selective_scan outputs and gradients are bitwise reproducible across runs and threads") {
   const Problem p = make_problem(3, 200, 40, 16, 2, 41, {true, true, true, true, true, {{2, 100}}});
-  const Tensor gout = randn_t({3, 200, 40}, DType::f64, 9), gfin = randn_t({3, 40, 16}, DType::f64, 10);
+  const Tensor gout = randn_t({3, 200, 40}, DType::f64, 9),
+               gfin = randn_t({3, 40, 16}, DType::f64, 10);
   const Run a = run(p, DType::f32, gout, gfin), b = run(p, DType::f32, gout, gfin);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
@@ -278,7 +296,8 @@ TEST_CASE("per-row gradients do not depend on how many rows share the call") {
   // backward syncs per chunk); one row holds its whole sequence at once. Same numbers, bitwise.
   const int64_t Bt = 8, L = 64, Dch = 256, N = 64;
   Problem all = make_problem(Bt, L, Dch, N, 1, 111, {true, true, true, false, true, {{3, 40}}});
-  const Tensor gout = randn_t({Bt, L, Dch}, DType::f64, 112), gfin = randn_t({Bt, Dch, N}, DType::f64, 113);
+  const Tensor gout = randn_t({Bt, L, Dch}, DType::f64, 112),
+               gfin = randn_t({Bt, Dch, N}, DType::f64, 113);
   const Run batched = run(all, DType::f32, gout, gfin);
   for (int64_t b : {0, 3, 7}) {
     CAPTURE(b);
@@ -286,19 +305,22 @@ TEST_CASE("per-row gradients do not depend on how many rows share the call") {
     one.Bt = 1;
     for (Tensor* t : {&one.u, &one.delta, &one.B, &one.C, &one.z, &one.reset})
       *t = core::clone(core::narrow(*t, 0, b, 1));
-    const Run single = run(one, DType::f32, core::narrow(gout, 0, b, 1), core::narrow(gfin, 0, b, 1));
+    const Run single =
+        run(one, DType::f32, core::narrow(gout, 0, b, 1), core::narrow(gfin, 0, b, 1));
     for (int i : {0, 1, 3, 4, 6}) {  // u, delta, B, C, z
       CAPTURE(i);
-      CHECK(bitwise_equal(core::narrow(batched.grads[size_t(i)], 0, b, 1), single.grads[size_t(i)]));
+      CHECK(
+          bitwise_equal(core::narrow(batched.grads[size_t(i)], 0, b, 1), single.grads[size_t(i)]));
     }
   }
 }
 
 TEST_CASE("selective_scan reads the strided slices of in_proj and x_proj outputs as they are") {
   const int64_t Bt = 2, L = 33, Dch = 24, N = 16, R = 3;
-  const Tensor xz = randn_t({Bt, L, 2 * Dch}, DType::f32, 51);       // in_proj: x | z
-  const Tensor xp = randn_t({Bt, L, R + 2 * N}, DType::f32, 52);     // x_proj: dt | B | C
-  const Tensor delta = randn_t({Bt, L, Dch}, DType::f32, 53), A = uniform_t({Dch, N}, -2, -0.5, DType::f32, 54);
+  const Tensor xz = randn_t({Bt, L, 2 * Dch}, DType::f32, 51);    // in_proj: x | z
+  const Tensor xp = randn_t({Bt, L, R + 2 * N}, DType::f32, 52);  // x_proj: dt | B | C
+  const Tensor delta = randn_t({Bt, L, Dch}, DType::f32, 53),
+               A = uniform_t({Dch, N}, -2, -0.5, DType::f32, 54);
   const Tensor u = core::narrow(xz, 2, 0, Dch), z = core::narrow(xz, 2, Dch, Dch);
   const Tensor B = core::view(core::narrow(xp, 2, R, N), {Bt, L, 1, N});
   const Tensor C = core::view(core::narrow(xp, 2, R + N, N), {Bt, L, 1, N});
@@ -378,12 +400,19 @@ TEST_CASE("selective_scan_step token by token equals the full scan (L = 1 and od
 }
 
 TEST_CASE("selective_scan_step rejects bad shapes and dtypes, naming the op") {
-  const Tensor state = zeros({2, 4, 3}), x = ones({2, 4}), A = full({4, 3}, -1.0), B = ones({2, 1, 3});
-  CHECK(contains(error_of([&] { selective_scan_step(zeros({2, 4, 2}), x, x, A, B, B); }),
+  const Tensor state = zeros({2, 4, 3}), x = ones({2, 4}), A = full({4, 3}, -1.0),
+               B = ones({2, 1, 3});
+  CHECK(contains(error_of([&] {
+                   selective_scan_step(zeros({2, 4, 2}), x, x, A, B, B);
+                 }),
                  "[selective_scan_step]"));
-  CHECK(contains(error_of([&] { selective_scan_step(state, ones({2, 5}), x, A, B, B); }),
+  CHECK(contains(error_of([&] {
+                   selective_scan_step(state, ones({2, 5}), x, A, B, B);
+                 }),
                  "[selective_scan_step]"));
-  CHECK(contains(error_of([&] { selective_scan_step(state, x, x, A, ones({2, 3, 3}), ones({2, 3, 3})); }),
+  CHECK(contains(error_of([&] {
+                   selective_scan_step(state, x, x, A, ones({2, 3, 3}), ones({2, 3, 3}));
+                 }),
                  "must divide"));
   CHECK(contains(error_of([&] {
                    selective_scan_step(zeros({2, 4, 3}, {DType::f64}), x, x, A, B, B);
@@ -434,8 +463,12 @@ TEST_CASE("conv1d_causal_step token by token equals the full conv (L = 1, odd L,
       }
     }
   }
-  CHECK(contains(error_of([] { conv1d_causal_step(zeros({2, 3, 4}), ones({2, 4}), ones({3, 4})); }),
+  CHECK(contains(error_of([] {
+                   conv1d_causal_step(zeros({2, 3, 4}), ones({2, 4}), ones({3, 4}));
+                 }),
                  "[conv1d_causal_step]"));
-  CHECK(contains(error_of([] { conv1d_causal_step(zeros({2, 3, 4}), ones({2, 3}), ones({3, 3})); }),
+  CHECK(contains(error_of([] {
+                   conv1d_causal_step(zeros({2, 3, 4}), ones({2, 3}), ones({3, 3}));
+                 }),
                  "[conv1d_causal_step]"));
 }

@@ -10,13 +10,11 @@
 namespace coil {
 namespace {
 
-void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                  const Tensor& reset) {
+void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& reset) {
   COIL_CHECK(x.defined() && weight.defined(), "[conv1d_causal] got an undefined x or weight");
   auto shapes = [&] {
     return fmt::format("x {}, weight {}, bias {}, reset {}", shape_str(x.shape()),
-                       shape_str(weight.shape()),
-                       bias.defined() ? shape_str(bias.shape()) : "none",
+                       shape_str(weight.shape()), bias.defined() ? shape_str(bias.shape()) : "none",
                        reset.defined() ? describe(reset) : "none");
   };
   COIL_CHECK(x.dim() == 3, "[conv1d_causal] x must be (B, L, C): {}", shapes());
@@ -33,8 +31,7 @@ void check_inputs(const Tensor& x, const Tensor& weight, const Tensor& bias,
   if (reset.defined()) {
     COIL_CHECK(reset.dim() == 2 && reset.size(0) == x.size(0) && reset.size(1) == x.size(1),
                "[conv1d_causal] reset must be (B, L): {}", shapes());
-    COIL_CHECK(reset.dtype() == DType::boolean, "[conv1d_causal] reset must be bool: {}",
-               shapes());
+    COIL_CHECK(reset.dtype() == DType::boolean, "[conv1d_causal] reset must be bool: {}", shapes());
     core::check_same_device("conv1d_causal", {&x, &reset});
   }
   COIL_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64,
@@ -97,9 +94,8 @@ Tensor conv1d_causal_step(const Tensor& conv_state, const Tensor& x_t, const Ten
   COIL_CHECK(conv_state.is_contiguous(),
              "[{}] conv_state is updated in place and must be contiguous: {}", kName, shapes());
   Tensor y = empty({B, C}, x_t.options());
-  COIL_DEVICE_CALL(kName, x_t.device(), conv1d_causal_step, y, conv_state,
-                   core::contiguous(x_t), core::contiguous(weight),
-                   bias.defined() ? core::contiguous(bias) : Tensor());
+  COIL_DEVICE_CALL(kName, x_t.device(), conv1d_causal_step, y, conv_state, core::contiguous(x_t),
+                   core::contiguous(weight), bias.defined() ? core::contiguous(bias) : Tensor());
   return y;
 }
 

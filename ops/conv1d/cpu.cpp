@@ -145,8 +145,8 @@ void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tenso
   });
 }
 
-void conv1d_causal_step(const Tensor& y, const Tensor& state, const Tensor& x,
-                        const Tensor& weight, const Tensor& bias) {
+void conv1d_causal_step(const Tensor& y, const Tensor& state, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias) {
   dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal_step", [&](auto tag) {
     step_impl<typename decltype(tag)::type>(y, state, x, weight, bias);
   });

@@ -152,8 +152,8 @@ void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, cons
   if (rows * C == 0) return;
   int dev = out.device().index;
   forward_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
-      out.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias),
-      ptr_or_null<bool>(reset), rows, L, C, K);
+      out.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias), ptr_or_null<bool>(reset),
+      rows, L, C, K);
   COIL_CUDA_CHECK_LAUNCH();
 }
 
@@ -206,9 +206,9 @@ void step_impl(const Tensor& y, const Tensor& state, const Tensor& x, const Tens
   const int64_t rows = state.size(0) * state.size(1), C = state.size(1), K = state.size(2);
   if (rows == 0) return;
   int dev = x.device().index;
-  step_kernel<T><<<grid_for(rows, dev), kBlock, 0, stream(dev)>>>(
-      y.data<T>(), state.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias), rows, C,
-      K);
+  step_kernel<T><<<grid_for(rows, dev), kBlock, 0, stream(dev)>>>(y.data<T>(), state.data<T>(),
+                                                                  x.data<T>(), weight.data<T>(),
+                                                                  ptr_or_null<T>(bias), rows, C, K);
   COIL_CUDA_CHECK_LAUNCH();
 }
 
@@ -231,8 +231,8 @@ void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tenso
   });
 }
 
-void conv1d_causal_step(const Tensor& y, const Tensor& state, const Tensor& x,
-                        const Tensor& weight, const Tensor& bias) {
+void conv1d_causal_step(const Tensor& y, const Tensor& state, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias) {
   DeviceGuard guard(x.device().index);
   dispatch<DType::f32, DType::f64>(x.dtype(), "conv1d_causal_step", [&](auto tag) {
     step_impl<typename decltype(tag)::type>(y, state, x, weight, bias);

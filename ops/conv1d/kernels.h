@@ -15,7 +15,7 @@ namespace coil {
   void conv1d_causal_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,   \
                               const Tensor& grad, const Tensor& x, const Tensor& weight,      \
                               const Tensor& reset);                                           \
-  /* One step: state (B, C, K) shifted left by one with x (B, C) entering at K-1, in place;    \
+  /* One step: state (B, C, K) shifted left by one with x (B, C) entering at K-1, in place;   \
      y (B, C) = bias + sum_k weight[c, k] * state[b, c, k]. */                                \
   void conv1d_causal_step(const Tensor& y, const Tensor& state, const Tensor& x,              \
                           const Tensor& weight, const Tensor& bias);

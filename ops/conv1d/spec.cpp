@@ -13,8 +13,8 @@ OpSpec spec_conv1d_causal() {
   s.name = "conv1d_causal";
   s.samples = [](Generator& g) {
     auto with_bias = [&g](const char* label, int64_t B, int64_t L, int64_t C, int64_t K) {
-      return OpSample{label, {sample_normal(g, {B, L, C}), sample_normal(g, {C, K}),
-                              sample_normal(g, {C})}};
+      return OpSample{
+          label, {sample_normal(g, {B, L, C}), sample_normal(g, {C, K}), sample_normal(g, {C})}};
     };
     return std::vector<OpSample>{
         with_bias("K = 4, L = 7", 2, 7, 5, 4),
@@ -38,20 +38,41 @@ OpSpec spec_conv1d_causal() {
   };
   s.invalid = [] {
     return std::vector<InvalidCase>{
-        {"channel mismatch", [] { conv1d_causal(ones({2, 5, 3}), ones({4, 2})); }},
-        {"weight of rank 1", [] { conv1d_causal(ones({2, 5, 3}), ones({3})); }},
-        {"x of rank 2", [] { conv1d_causal(ones({5, 3}), ones({3, 2})); }},
-        {"bias of the wrong size", [] { conv1d_causal(ones({2, 5, 3}), ones({3, 2}), ones({4})); }},
-        {"K = 0", [] { conv1d_causal(ones({2, 5, 3}), ones({3, 0})); }},
+        {"channel mismatch",
+         [] {
+           conv1d_causal(ones({2, 5, 3}), ones({4, 2}));
+         }},
+        {"weight of rank 1",
+         [] {
+           conv1d_causal(ones({2, 5, 3}), ones({3}));
+         }},
+        {"x of rank 2",
+         [] {
+           conv1d_causal(ones({5, 3}), ones({3, 2}));
+         }},
+        {"bias of the wrong size",
+         [] {
+           conv1d_causal(ones({2, 5, 3}), ones({3, 2}), ones({4}));
+         }},
+        {"K = 0",
+         [] {
+           conv1d_causal(ones({2, 5, 3}), ones({3, 0}));
+         }},
         {"dtype mismatch",
-         [] { conv1d_causal(ones({2, 5, 3}), ones({3, 2}, {DType::f64})); }},
-        {"integer x", [] { conv1d_causal(ones({2, 5, 3}, {DType::i64}), ones({3, 2})); }},
+         [] {
+           conv1d_causal(ones({2, 5, 3}), ones({3, 2}, {DType::f64}));
+         }},
+        {"integer x",
+         [] {
+           conv1d_causal(ones({2, 5, 3}, {DType::i64}), ones({3, 2}));
+         }},
         {"reset of the wrong shape",
          [] {
            conv1d_causal(ones({2, 5, 3}), ones({3, 2}), Tensor(), zeros({2, 4}, {DType::boolean}));
          }},
-        {"reset that is not bool",
-         [] { conv1d_causal(ones({2, 5, 3}), ones({3, 2}), Tensor(), zeros({2, 5})); }}};
+        {"reset that is not bool", [] {
+           conv1d_causal(ones({2, 5, 3}), ones({3, 2}), Tensor(), zeros({2, 5}));
+         }}};
   };
   return s;
 }

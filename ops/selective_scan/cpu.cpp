@@ -54,9 +54,7 @@ struct Tiling {
   int64_t count() const { return groups * tiles_per_group; }
   int64_t group(int64_t j) const { return j / tiles_per_group; }
   int64_t first(int64_t j) const { return group(j) * per_group + (j % tiles_per_group) * lanes; }
-  int64_t width(int64_t j) const {
-    return std::min(lanes, (group(j) + 1) * per_group - first(j));
-  }
+  int64_t width(int64_t j) const { return std::min(lanes, (group(j) + 1) * per_group - first(j)); }
 };
 
 // Typed pointers of one call, shared by the forward and the backward.
@@ -396,7 +394,8 @@ void reduce_params(const Backward<T>& bw, const SelectiveScanGrads& gr) {
       if (dbias) dbias[c0 + c] = T(sbias);
       for (int64_t n = 0; n < N && dA; ++n) {
         double s = 0;
-        for (int64_t b = 0; b < p.batch; ++b) s += bw.sum_A[size_t(((b * tiles + j) * N + n) * W + c)];
+        for (int64_t b = 0; b < p.batch; ++b)
+          s += bw.sum_A[size_t(((b * tiles + j) * N + n) * W + c)];
         dA[(c0 + c) * N + n] = T(s);
       }
     }
@@ -467,8 +466,8 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
   dispatch<DType::f32, DType::f64>(p.dtype, "selective_scan", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (checkpoints != nullptr)
-      *checkpoints = empty({p.batch, num_chunks(p.length), p.channels, p.state},
-                           {p.param_dtype, p.device});
+      *checkpoints =
+          empty({p.batch, num_chunks(p.length), p.channels, p.state}, {p.param_dtype, p.device});
     const Forward<T> f(p, out.data<T>(), final_state.data<T>(),
                        checkpoints ? checkpoints->data<T>() : nullptr);
     const int64_t units = f.units();
@@ -485,10 +484,9 @@ void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpo
   });
 }
 
-void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u,
-                         const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
-                         const Tensor& D, const Tensor& z, const Tensor& delta_bias,
-                         bool delta_softplus) {
+void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u, const Tensor& delta,
+                         const Tensor& A, const Tensor& B, const Tensor& C, const Tensor& D,
+                         const Tensor& z, const Tensor& delta_bias, bool delta_softplus) {
   dispatch<DType::f32, DType::f64>(u.dtype(), "selective_scan_step", [&](auto tag) {
     step_impl<typename decltype(tag)::type>(y, state, u, delta, A, B, C, D, z, delta_bias,
                                             delta_softplus);

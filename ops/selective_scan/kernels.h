@@ -15,7 +15,7 @@ inline constexpr int64_t kSelectiveScanMaxState = 256;
 struct SelectiveScanParams {
   int64_t batch = 0, length = 0, channels = 0, state = 0, groups = 1;
   DType dtype = DType::f32;        // u, delta, z, B, C (CPU: f32/f64; CUDA: f32/bf16)
-  DType param_dtype = DType::f32;  // A, D, delta_bias, initial/final state (CPU: = dtype; CUDA: f32)
+  DType param_dtype = DType::f32;  // A, D, delta_bias, states (CPU: = dtype; CUDA: f32)
   const void* u = nullptr;         // (Bt, L, Dch)
   const void* delta = nullptr;     // (Bt, L, Dch)
   const void* z = nullptr;         // (Bt, L, Dch) or null
@@ -41,26 +41,26 @@ struct SelectiveScanGrads {
   Tensor du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dinitial_state;
 };
 
-#define COIL_SELECTIVE_SCAN_KERNELS                                                            \
-  /* Writes out (Bt, L, Dch) contiguous in dtype and final_state (Bt, Dch, N) contiguous in    \
-     param_dtype. If checkpoints is non-null, also allocates *checkpoints (layout and chunk    \
-     length are the kernel's choice, on p.device) with what the backward needs to recompute   \
-     the state inside each chunk; the front end hands it back untouched. */                    \
-  void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,                 \
-                              const Tensor& final_state, Tensor* checkpoints);                 \
-  /* dout (Bt, L, Dch) contiguous in dtype, always defined; dfinal (Bt, Dch, N) contiguous in  \
-     param_dtype, or undefined (zero). Recomputes the forward from the checkpoints. */         \
-  void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpoints,        \
-                               const Tensor& dout, const Tensor& dfinal,                       \
-                               const SelectiveScanGrads& grads);                               \
-  /* One recurrent step, no autograd. state (Bt, Dch, N) in param_dtype, updated in place;     \
-     y, u, delta, z (Bt, Dch) and B, C (Bt, G, N) contiguous in dtype; A (Dch, N), D and       \
-     delta_bias (Dch) contiguous in param_dtype; z, D, delta_bias may be undefined. The CUDA    \
-     step lives in step_cuda.cu (forward/backward in cuda.cu). */                              \
-  void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u,              \
-                           const Tensor& delta, const Tensor& A, const Tensor& B,              \
-                           const Tensor& C, const Tensor& D, const Tensor& z,                  \
-                           const Tensor& delta_bias, bool delta_softplus);
+#define COIL_SELECTIVE_SCAN_KERNELS                                                                \
+  /* Writes out (Bt, L, Dch) contiguous in dtype and final_state (Bt, Dch, N) contiguous in        \
+     param_dtype. If checkpoints is non-null, also allocates *checkpoints (layout and chunk        \
+     length are the kernel's choice, on p.device) with what the backward needs to recompute        \
+     the state inside each chunk; the front end hands it back untouched. */                        \
+  void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,                     \
+                              const Tensor& final_state, Tensor* checkpoints);                     \
+  /* dout (Bt, L, Dch) contiguous in dtype, always defined; dfinal (Bt, Dch, N) contiguous in      \
+     param_dtype, or undefined (zero). Recomputes the forward from the checkpoints. */             \
+  void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpoints,            \
+                               const Tensor& dout, const Tensor& dfinal,                           \
+                               const SelectiveScanGrads& grads);                                   \
+  /* One recurrent step, no autograd. state (Bt, Dch, N) in param_dtype, updated in place;         \
+     y, u, delta, z (Bt, Dch) and B, C (Bt, G, N) contiguous in dtype; A (Dch, N), D and           \
+     delta_bias (Dch) contiguous in param_dtype; z, D, delta_bias may be undefined. The CUDA       \
+     step lives in step_cuda.cu (forward/backward in cuda.cu). */                                  \
+  void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u,                  \
+                           const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C, \
+                           const Tensor& D, const Tensor& z, const Tensor& delta_bias,             \
+                           bool delta_softplus);
 
 namespace cpu {
 COIL_SELECTIVE_SCAN_KERNELS

@@ -78,14 +78,13 @@ Tensor maybe_empty(bool wanted, const Tensor& like) {
 
 SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A,
                                    const Tensor& B, const Tensor& C, const Tensor& D,
-                                   const Tensor& z, const Tensor& delta_bias,
-                                   bool delta_softplus, const Tensor& initial_state,
-                                   const Tensor& reset) {
+                                   const Tensor& z, const Tensor& delta_bias, bool delta_softplus,
+                                   const Tensor& initial_state, const Tensor& reset) {
   scan_detail::check_scan_inputs(kName,
                                  {u, delta, A, B, C, D, z, delta_bias, initial_state, reset});
-  const Operands o{fit_rows(u),    fit_rows(delta), dense(A),        fit_rows(B),
-                   fit_rows(C),    dense(D),        fit_rows(z),     dense(delta_bias),
-                   dense(initial_state), reset};
+  const Operands o{
+      fit_rows(u), fit_rows(delta), dense(A),          fit_rows(B),          fit_rows(C),
+      dense(D),    fit_rows(z),     dense(delta_bias), dense(initial_state), reset};
   const SelectiveScanParams p = params_of(o, delta_softplus);
   Tensor out = empty({p.batch, p.length, p.channels}, u.options());
   Tensor final_state = empty({p.batch, p.channels, p.state}, A.options());
@@ -95,27 +94,27 @@ SelectiveScanOutput selective_scan(const Tensor& u, const Tensor& delta, const T
   COIL_DEVICE_CALL(kName, u.device(), selective_scan_forward, p, out, final_state,
                    grad ? &checkpoints : nullptr);
   if (grad) {
-    const Operands saved{detach(o.u), detach(o.delta), detach(o.A),  detach(o.B),
-                         detach(o.C), detach(o.D),     detach(o.z),  detach(o.bias),
-                         detach(o.s0), o.reset};
+    const Operands saved{detach(o.u), detach(o.delta), detach(o.A),    detach(o.B),  detach(o.C),
+                         detach(o.D), detach(o.z),     detach(o.bias), detach(o.s0), o.reset};
     record(kName, inputs, {out, final_state},
            [saved, checkpoints, delta_softplus](const std::vector<Tensor>& g,
                                                 const std::vector<bool>& needs) {
              const SelectiveScanParams p = params_of(saved, delta_softplus);
-             Tensor dout = g[0].defined() ? core::contiguous(g[0])
-                                          : zeros({p.batch, p.length, p.channels},
-                                                  saved.u.options());
+             Tensor dout = g[0].defined()
+                               ? core::contiguous(g[0])
+                               : zeros({p.batch, p.length, p.channels}, saved.u.options());
              Tensor dfinal = g[1].defined() ? core::contiguous(g[1]) : Tensor();
              const SelectiveScanGrads gr{
-                 maybe_empty(needs[0], saved.u),  maybe_empty(needs[1], saved.delta),
-                 maybe_empty(needs[2], saved.A),  maybe_empty(needs[3], saved.B),
-                 maybe_empty(needs[4], saved.C),  maybe_empty(needs[5], saved.D),
-                 maybe_empty(needs[6], saved.z),  maybe_empty(needs[7], saved.bias),
+                 maybe_empty(needs[0], saved.u), maybe_empty(needs[1], saved.delta),
+                 maybe_empty(needs[2], saved.A), maybe_empty(needs[3], saved.B),
+                 maybe_empty(needs[4], saved.C), maybe_empty(needs[5], saved.D),
+                 maybe_empty(needs[6], saved.z), maybe_empty(needs[7], saved.bias),
                  maybe_empty(needs[8], saved.s0)};
              COIL_DEVICE_CALL(kName, p.device, selective_scan_backward, p, checkpoints, dout,
                               dfinal, gr);
-             return std::vector<Tensor>{gr.du, gr.ddelta, gr.dA, gr.dB, gr.dC,
-                                        gr.dD, gr.dz,     gr.ddelta_bias, gr.dinitial_state};
+             return std::vector<Tensor>{gr.du, gr.ddelta,      gr.dA,
+                                        gr.dB, gr.dC,          gr.dD,
+                                        gr.dz, gr.ddelta_bias, gr.dinitial_state};
            });
   }
   return {out, final_state};

@@ -22,17 +22,18 @@ struct Case {
 
 OpSample make(Generator& g, const Case& c) {
   const bool softplus = c.has[kSoftplus];
-  std::vector<Tensor> in{
-      sample_normal(g, {c.Bt, c.L, c.Dch}),
-      // Without softplus delta is the step itself: keep it positive, as in use.
-      softplus ? sample_normal(g, {c.Bt, c.L, c.Dch}) : sample_uniform(g, {c.Bt, c.L, c.Dch}, 0.05, 0.8),
-      sample_uniform(g, {c.Dch, c.N}, -1.5, -0.1),
-      sample_normal(g, {c.Bt, c.L, c.G, c.N}),
-      sample_normal(g, {c.Bt, c.L, c.G, c.N})};
+  std::vector<Tensor> in{sample_normal(g, {c.Bt, c.L, c.Dch}),
+                         // Without softplus delta is the step itself: keep it positive, as in use.
+                         softplus ? sample_normal(g, {c.Bt, c.L, c.Dch})
+                                  : sample_uniform(g, {c.Bt, c.L, c.Dch}, 0.05, 0.8),
+                         sample_uniform(g, {c.Dch, c.N}, -1.5, -0.1),
+                         sample_normal(g, {c.Bt, c.L, c.G, c.N}),
+                         sample_normal(g, {c.Bt, c.L, c.G, c.N})};
   if (c.has[kD]) in.push_back(sample_normal(g, {c.Dch}));
   if (c.has[kZ]) in.push_back(sample_normal(g, {c.Bt, c.L, c.Dch}));
   if (c.has[kBias])
-    in.push_back(softplus ? sample_uniform(g, {c.Dch}, -1.0, 0.5) : sample_uniform(g, {c.Dch}, 0.0, 0.3));
+    in.push_back(softplus ? sample_uniform(g, {c.Dch}, -1.0, 0.5)
+                          : sample_uniform(g, {c.Dch}, 0.0, 0.3));
   if (c.has[kState]) in.push_back(sample_normal(g, {c.Bt, c.Dch, c.N}));
   if (c.has[kReset]) {
     std::vector<uint8_t> r(size_t(c.Bt * c.L), 0);
@@ -50,17 +51,19 @@ OpSpec spec_selective_scan() {
   OpSpec s;
   s.name = "selective_scan";
   s.samples = [](Generator& g) {
-    //                                                 Bt   L  Dch N  G   D  z  bias state reset softplus
+    // Columns: label, Bt, L, Dch, N, G, {D, z, bias, state, reset, softplus}, reset positions.
+    // clang-format off
     const std::vector<Case> cases{
         {"everything, resets at t = 0 and mid-row", 2, 7, 5, 3, 1, {1, 1, 1, 1, 1, 1}, {0, 7 + 4}},
         {"L = 1, no optional input", 2, 1, 3, 2, 1, {0, 0, 0, 0, 0, 0}, {}},
-        {"L = 65: one step past a chunk, reset on the boundary", 1, 65, 3, 2, 1,
-         {1, 1, 1, 1, 1, 1}, {10, 64}},
+        {"L = 65: one step past a chunk, reset on the boundary", 1, 65, 3, 2, 1, {1, 1, 1, 1, 1, 1},
+         {10, 64}},
         {"L = 130: five chunks, state in and out, no z", 1, 130, 2, 2, 1, {1, 0, 1, 1, 0, 1}, {}},
         {"G = 2 with two lane tiles per group", 2, 5, 18, 4, 2, {1, 1, 1, 0, 0, 1}, {}},
-        {"one channel per group, odd sizes, reset at t = 0 only", 3, 9, 7, 5, 7,
-         {0, 1, 0, 1, 1, 0}, {0, 9, 18}},
+        {"one channel per group, odd sizes, reset at t = 0 only", 3, 9, 7, 5, 7, {0, 1, 0, 1, 1, 0},
+         {0, 9, 18}},
         {"N = 1", 2, 3, 4, 1, 2, {1, 0, 1, 0, 0, 1}, {}}};
+    // clang-format on
     std::vector<OpSample> out;
     for (const Case& c : cases) out.push_back(make(g, c));
     return out;
@@ -71,9 +74,8 @@ OpSpec spec_selective_scan() {
     auto opt = [&](Flag k) { return f[k] ? in[next++] : Tensor(); };
     const Tensor D = opt(kD), z = opt(kZ), bias = opt(kBias), state = opt(kState),
                  reset = opt(kReset);
-    auto [out, final_state] =
-        selective_scan(in[0], in[1], in[2], in[3], in[4], D, z, bias, f[kSoftplus] != 0, state,
-                       reset);
+    auto [out, final_state] = selective_scan(in[0], in[1], in[2], in[3], in[4], D, z, bias,
+                                             f[kSoftplus] != 0, state, reset);
     return std::vector<Tensor>{out, final_state};
   };
   s.invalid = [] {
@@ -107,8 +109,8 @@ OpSpec spec_selective_scan() {
          }},
         {"integer u",
          [=] {
-           selective_scan(u(2, 5, 4, DType::i64), u(2, 5, 4, DType::i64), A(4, 3),
-                          bc(2, 5, 1, 3), bc(2, 5, 1, 3));
+           selective_scan(u(2, 5, 4, DType::i64), u(2, 5, 4, DType::i64), A(4, 3), bc(2, 5, 1, 3),
+                          bc(2, 5, 1, 3));
          }},
         {"mixed dtypes: delta f64, u f32",
          [=] {
@@ -132,24 +134,23 @@ OpSpec spec_selective_scan() {
          }},
         {"z shape differs from u",
          [=] {
-           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3),
-                          Tensor(), u(2, 5, 3));
+           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3), Tensor(),
+                          u(2, 5, 3));
          }},
         {"initial_state of the wrong shape",
          [=] {
-           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3),
-                          Tensor(), Tensor(), Tensor(), true, ones({2, 3, 4}));
+           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3), Tensor(),
+                          Tensor(), Tensor(), true, ones({2, 3, 4}));
          }},
         {"reset of the wrong shape",
          [=] {
-           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3),
-                          Tensor(), Tensor(), Tensor(), true, Tensor(),
-                          zeros({2, 4}, {DType::boolean}));
+           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3), Tensor(),
+                          Tensor(), Tensor(), true, Tensor(), zeros({2, 4}, {DType::boolean}));
          }},
         {"reset that is not bool",
          [=] {
-           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3),
-                          Tensor(), Tensor(), Tensor(), true, Tensor(), zeros({2, 5}));
+           selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), bc(2, 5, 1, 3), Tensor(),
+                          Tensor(), Tensor(), true, Tensor(), zeros({2, 5}));
          }},
         {"missing C",
          [=] { selective_scan(u(2, 5, 4), u(2, 5, 4), A(4, 3), bc(2, 5, 1, 3), Tensor()); }}};

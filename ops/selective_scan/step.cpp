@@ -15,9 +15,9 @@ Tensor selective_scan_step(const Tensor& state, const Tensor& u_t, const Tensor&
              kName, describe(state));
   auto dense = [](const Tensor& t) { return t.defined() ? core::contiguous(t) : t; };
   Tensor y = empty(u_t.shape(), u_t.options());
-  COIL_DEVICE_CALL(kName, state.device(), selective_scan_step, y, state, dense(u_t),
-                   dense(delta_t), dense(A), dense(B_t), dense(C_t), dense(D), dense(z_t),
-                   dense(delta_bias), delta_softplus);
+  COIL_DEVICE_CALL(kName, state.device(), selective_scan_step, y, state, dense(u_t), dense(delta_t),
+                   dense(A), dense(B_t), dense(C_t), dense(D), dense(z_t), dense(delta_bias),
+                   delta_softplus);
   return y;
 }
 

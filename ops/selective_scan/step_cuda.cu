@@ -55,24 +55,23 @@ const T* ptr_or_null(const Tensor& t) {
 
 }  // namespace
 
-void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u,
-                         const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
-                         const Tensor& D, const Tensor& z, const Tensor& delta_bias,
-                         bool delta_softplus) {
-  COIL_CHECK(state.dtype() == DType::f32, "[selective_scan_step] CUDA keeps the state in f32, got {}",
-             describe(state));
+void selective_scan_step(const Tensor& y, const Tensor& state, const Tensor& u, const Tensor& delta,
+                         const Tensor& A, const Tensor& B, const Tensor& C, const Tensor& D,
+                         const Tensor& z, const Tensor& delta_bias, bool delta_softplus) {
+  COIL_CHECK(state.dtype() == DType::f32,
+             "[selective_scan_step] CUDA keeps the state in f32, got {}", describe(state));
   const int dev = state.device().index;
   DeviceGuard guard(dev);
-  const StepArgs a{state.data<float>(), A.data<float>(), ptr_or_null<float>(D),
-                   ptr_or_null<float>(delta_bias), state.size(0), state.size(1), state.size(2),
-                   B.size(1), delta_softplus};
+  const StepArgs a{
+      state.data<float>(), A.data<float>(), ptr_or_null<float>(D), ptr_or_null<float>(delta_bias),
+      state.size(0),       state.size(1),   state.size(2),         B.size(1),
+      delta_softplus};
   const int64_t rows = a.Bt * a.Dch;
   if (rows == 0) return;
   dispatch<DType::f32, DType::bf16>(u.dtype(), "selective_scan_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
     step_kernel<T><<<grid_for(rows, dev), kBlock, 0, stream(dev)>>>(
-        a, y.data<T>(), u.data<T>(), delta.data<T>(), B.data<T>(), C.data<T>(),
-        ptr_or_null<T>(z));
+        a, y.data<T>(), u.data<T>(), delta.data<T>(), B.data<T>(), C.data<T>(), ptr_or_null<T>(z));
     COIL_CUDA_CHECK_LAUNCH();
   });
 }

@@ -35,8 +35,8 @@ void check_dtypes_devices(const char* op, const Named& data, const Named& params
   }
   const DType dt = first.dtype(), pt = params.front().second->dtype();
   const bool cpu = first.device().is_cpu();
-  const bool data_ok = cpu ? (dt == DType::f32 || dt == DType::f64)
-                           : (dt == DType::f32 || dt == DType::bf16);
+  const bool data_ok =
+      cpu ? (dt == DType::f32 || dt == DType::f64) : (dt == DType::f32 || dt == DType::bf16);
   COIL_CHECK(data_ok, "[{}] {} must be {} on {}: {}", op, data.front().first,
              cpu ? "f32 or f64" : "f32 or bf16", cpu ? "the CPU" : "CUDA", describe_all(all));
   for (const auto& [name, t] : data)
@@ -54,19 +54,24 @@ void check_dtypes_devices(const char* op, const Named& data, const Named& params
 }  // namespace
 
 void check_scan_inputs(const char* op, const ScanArgs& a) {
-  const Named all{{"u", &a.u}, {"delta", &a.delta}, {"A", &a.A}, {"B", &a.B}, {"C", &a.C},
-                  {"D", &a.D}, {"z", &a.z}, {"delta_bias", &a.delta_bias},
-                  {"initial_state", &a.initial_state}, {"reset", &a.reset}};
+  const Named all{{"u", &a.u},
+                  {"delta", &a.delta},
+                  {"A", &a.A},
+                  {"B", &a.B},
+                  {"C", &a.C},
+                  {"D", &a.D},
+                  {"z", &a.z},
+                  {"delta_bias", &a.delta_bias},
+                  {"initial_state", &a.initial_state},
+                  {"reset", &a.reset}};
   auto shapes = [&] { return describe_all(all); };
-  COIL_CHECK(a.u.defined() && a.delta.defined() && a.A.defined() && a.B.defined() &&
-                 a.C.defined(),
+  COIL_CHECK(a.u.defined() && a.delta.defined() && a.A.defined() && a.B.defined() && a.C.defined(),
              "[{}] u, delta, A, B and C are required: {}", op, shapes());
   COIL_CHECK(a.u.dim() == 3, "[{}] u must be (Bt, L, Dch): {}", op, shapes());
   const int64_t Bt = a.u.size(0), L = a.u.size(1), Dch = a.u.size(2);
   COIL_CHECK(Bt >= 1 && L >= 1 && Dch >= 1, "[{}] u has an empty dimension: {}", op, shapes());
   COIL_CHECK(a.delta.shape() == a.u.shape(), "[{}] delta must match u: {}", op, shapes());
-  COIL_CHECK(!a.z.defined() || a.z.shape() == a.u.shape(), "[{}] z must match u: {}", op,
-             shapes());
+  COIL_CHECK(!a.z.defined() || a.z.shape() == a.u.shape(), "[{}] z must match u: {}", op, shapes());
   COIL_CHECK(a.A.dim() == 2 && a.A.size(0) == Dch, "[{}] A must be (Dch, N): {}", op, shapes());
   const int64_t N = a.A.size(1);
   COIL_CHECK(N >= 1 && N <= kSelectiveScanMaxState, "[{}] N = {} must be in [1, {}]: {}", op, N,
@@ -89,17 +94,19 @@ void check_scan_inputs(const char* op, const ScanArgs& a) {
     COIL_CHECK(a.reset.device() == a.u.device(), "[{}] tensors on different devices: {}", op,
                shapes());
   }
-  check_dtypes_devices(op, {{"u", &a.u}, {"delta", &a.delta}, {"z", &a.z}, {"B", &a.B},
-                            {"C", &a.C}},
-                       {{"A", &a.A}, {"D", &a.D}, {"delta_bias", &a.delta_bias},
+  check_dtypes_devices(op,
+                       {{"u", &a.u}, {"delta", &a.delta}, {"z", &a.z}, {"B", &a.B}, {"C", &a.C}},
+                       {{"A", &a.A},
+                        {"D", &a.D},
+                        {"delta_bias", &a.delta_bias},
                         {"initial_state", &a.initial_state}},
                        all);
 }
 
 void check_step_inputs(const char* op, const StepArgs& a) {
-  const Named all{{"state", &a.state}, {"u_t", &a.u}, {"delta_t", &a.delta}, {"A", &a.A},
-                  {"B_t", &a.B}, {"C_t", &a.C}, {"D", &a.D}, {"z_t", &a.z},
-                  {"delta_bias", &a.delta_bias}};
+  const Named all{{"state", &a.state}, {"u_t", &a.u}, {"delta_t", &a.delta},
+                  {"A", &a.A},         {"B_t", &a.B}, {"C_t", &a.C},
+                  {"D", &a.D},         {"z_t", &a.z}, {"delta_bias", &a.delta_bias}};
   auto shapes = [&] { return describe_all(all); };
   COIL_CHECK(a.state.defined() && a.u.defined() && a.delta.defined() && a.A.defined() &&
                  a.B.defined() && a.C.defined(),
@@ -121,11 +128,9 @@ void check_step_inputs(const char* op, const StepArgs& a) {
   for (const Tensor* t : {&a.D, &a.delta_bias})
     COIL_CHECK(!t->defined() || (t->dim() == 1 && t->size(0) == Dch),
                "[{}] D and delta_bias must be (Dch): {}", op, shapes());
-  check_dtypes_devices(op, {{"u_t", &a.u}, {"delta_t", &a.delta}, {"z_t", &a.z}, {"B_t", &a.B},
-                            {"C_t", &a.C}},
-                       {{"A", &a.A}, {"state", &a.state}, {"D", &a.D},
-                        {"delta_bias", &a.delta_bias}},
-                       all);
+  check_dtypes_devices(
+      op, {{"u_t", &a.u}, {"delta_t", &a.delta}, {"z_t", &a.z}, {"B_t", &a.B}, {"C_t", &a.C}},
+      {{"A", &a.A}, {"state", &a.state}, {"D", &a.D}, {"delta_bias", &a.delta_bias}}, all);
 }
 
 }  // namespace coil::scan_detail

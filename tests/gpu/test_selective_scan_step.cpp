@@ -54,12 +54,13 @@ TEST_CASE("CUDA selective_scan_step token by token equals the full CUDA scan (L 
       CAPTURE(L);
       CAPTURE(dtype_name(data));
       const ScanInputs in(2, L, 40, 16, 2, data, 11);
-      auto full = selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, true, in.s0);
+      auto full =
+          selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, in.z, in.bias, true, in.s0);
       Tensor state = core::clone(in.s0);
       for (int64_t t = 0; t < L; ++t) {
         auto at = [t](const Tensor& x) { return core::select(x, 1, t); };
-        Tensor y = selective_scan_step(state, at(in.u), at(in.delta), in.A, at(in.B), at(in.C), in.D,
-                                       at(in.z), in.bias, true);
+        Tensor y = selective_scan_step(state, at(in.u), at(in.delta), in.A, at(in.B), at(in.C),
+                                       in.D, at(in.z), in.bias, true);
         CHECK(y.device() == kGpu);
         // bf16 outputs round to 8 bits of mantissa: the step and the scan may round apart.
         CHECK(rel_error(y, at(full.out)) <= (data == DType::f32 ? 1e-5 : 1e-2));
@@ -76,14 +77,14 @@ TEST_CASE("CUDA selective_scan_step equals the CPU step") {
   Tensor sg = core::clone(in.s0), sc = cpu(in.s0);
   Tensor yg = selective_scan_step(sg, at0(in.u), at0(in.delta), in.A, at0(in.B), at0(in.C), in.D,
                                   at0(in.z), in.bias, true);
-  Tensor yc = selective_scan_step(sc, cpu(at0(in.u)), cpu(at0(in.delta)), cpu(in.A),
-                                  cpu(at0(in.B)), cpu(at0(in.C)), cpu(in.D), cpu(at0(in.z)),
-                                  cpu(in.bias), true);
+  Tensor yc = selective_scan_step(sc, cpu(at0(in.u)), cpu(at0(in.delta)), cpu(in.A), cpu(at0(in.B)),
+                                  cpu(at0(in.C)), cpu(in.D), cpu(at0(in.z)), cpu(in.bias), true);
   CHECK(rel_error(yg, yc) <= 1e-5);
   CHECK(rel_error(sg, sc) <= 1e-5);
 }
 
-TEST_CASE("CUDA conv1d_causal_step token by token equals the full CUDA conv (L = 1, odd L, K > L)") {
+TEST_CASE(
+    "CUDA conv1d_causal_step token by token equals the full CUDA conv (L = 1, odd L, K > L)") {
   for (int64_t L : {1, 3, 7}) {
     CAPTURE(L);
     const int64_t Bt = 2, C = 37, K = 4;
