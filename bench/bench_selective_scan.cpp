@@ -16,6 +16,8 @@
 #include "core/factory.h"
 #include "ops/selective_scan/kernels.h"
 
+// The lab calls the cuda:: kernels directly; a CPU-only build gets a main that says so.
+#if defined(COIL_WITH_CUDA)
 using namespace coil;
 
 namespace {
@@ -263,3 +265,10 @@ int main(int argc, char** argv) {
     if (!ok) std::exit(1);
   });
 }
+
+#else
+int main() {
+  fmt::print("coil_bench_selective_scan: this build has no CUDA backend\n");
+  return 0;
+}
+#endif  // COIL_WITH_CUDA

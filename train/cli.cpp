@@ -18,6 +18,7 @@
 #include "core/reduce.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
+#include "train/cmd_data.h"
 #include "train/config.h"
 #include "train/plot.h"
 #include "train/progress.h"
@@ -220,6 +221,7 @@ int run_cli(int argc, char** argv) {
 
   CLI::App* info = app.add_subcommand(
       "info", "Print the version, build options and devices, and run a smoke computation on each.");
+  DataCommands data_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -236,6 +238,7 @@ int run_cli(int argc, char** argv) {
     if (eval->parsed()) return cmd_eval(eval_dir, eval_overrides, device);
     if (plot->parsed()) return cmd_plot(plot_dir);
     if (info->parsed()) return cmd_info();
+    if (data_commands.parsed()) return data_commands.run();
     fmt::print("{}", app.help());
     return 0;
   } catch (const ConfigError& e) {

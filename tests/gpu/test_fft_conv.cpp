@@ -1,6 +1,8 @@
 // FFT convolution on CUDA: outputs and gradients equal the CPU's (f64 to 1e-12, f32 to 1e-5) at
 // sizes the harness samples do not reach (long sequences, odd H, short kernels), in both packed
 // layouts; bitwise-reproducible gradients at a training-sized shape.
+// Calls the cuda:: kernels directly, so it exists only in CUDA builds.
+#if defined(COIL_WITH_CUDA)
 #include <doctest/doctest.h>
 
 #include "autograd/autograd.h"
@@ -75,3 +77,5 @@ TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
     CHECK(bitwise_equal(a[i], b[i]));
   }
 }
+
+#endif  // COIL_WITH_CUDA

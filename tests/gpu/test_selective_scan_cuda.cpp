@@ -2,6 +2,8 @@
 // written here from REFERENCE.md section 7: forward and every gradient, at sizes around the
 // kernels' tile (32 steps) and channel blocks, every optional input, resets, strided views, bf16,
 // bitwise determinism and NaN propagation.
+// Calls the cuda:: kernels directly, so it exists only in CUDA builds.
+#if defined(COIL_WITH_CUDA)
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -390,3 +392,5 @@ TEST_CASE("selective_scan CUDA propagates a NaN input as NaN and finishes") {
   CHECK(std::isnan(out[size_t(39 * p.Dch + 2)]));
   CHECK(std::isfinite(out[size_t(39 * p.Dch + 1)]));
 }
+
+#endif  // COIL_WITH_CUDA
