@@ -6,32 +6,10 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/philox.h"
+#include "data/example_rng.h"
 
 namespace coil::data {
 namespace {
-
-// The Philox stream of one example: key = task seed, counters from i * 2^28 on, so examples
-// never share counters (2^30 words each, enough for one example of 2^29 tokens).
-class ExampleRng {
- public:
-  ExampleRng(uint64_t seed, int64_t index) : seed_(seed), counter_(uint64_t(index) << 28) {}
-  uint32_t next() {
-    if (used_ == 4) {
-      block_ = philox::block(seed_, counter_++);
-      used_ = 0;
-    }
-    return block_.v[used_++];
-  }
-  // Uniform integer in [0, n), n < 2^32 (Lemire's multiply-shift; bias below n / 2^32).
-  int64_t below(int64_t n) { return int64_t((uint64_t(next()) * uint64_t(n)) >> 32); }
-  double uniform() { return double(next()) * (1.0 / 4294967296.0); }  // [0, 1)
-
- private:
-  uint64_t seed_, counter_;
-  philox::U4 block_{};
-  int used_ = 4;
-};
 
 // `count` distinct values from [0, n) in random order (Floyd's subset, then Fisher-Yates).
 void distinct(ExampleRng& rng, int64_t n, int64_t count, std::vector<int32_t>& out) {

@@ -9,9 +9,9 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "data/example_rng.h"
 #include "data/lra/generate.h"
 #include "data/lra/lra.h"
-#include "data/lra/rng.h"
 
 namespace fs = std::filesystem;
 

@@ -14,9 +14,9 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "data/example_rng.h"
 #include "data/lra/generate.h"
 #include "data/lra/png_io.h"
-#include "data/lra/rng.h"
 
 namespace fs = std::filesystem;
 

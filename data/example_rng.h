@@ -1,11 +1,12 @@
-// The Philox stream of one generated example: key = seed, counters from index * 2^28 on, so
-// examples never share counters and any example can be produced alone, on any thread.
+// The Philox stream of one generated example, shared by the synthetic tasks and the LRA
+// generators: key = seed, counters from index * 2^28 on, so examples never share counters
+// (2^30 words each) and any example can be produced alone, on any thread.
 #pragma once
 #include <cstdint>
 
 #include "core/philox.h"
 
-namespace coil::data::lra {
+namespace coil::data {
 
 class ExampleRng {
  public:
@@ -17,7 +18,7 @@ class ExampleRng {
     }
     return block_.v[used_++];
   }
-  // Uniform integer in [0, n), n < 2^32 (multiply-shift).
+  // Uniform integer in [0, n), n < 2^32 (Lemire's multiply-shift; bias below n / 2^32).
   int64_t below(int64_t n) { return int64_t((uint64_t(next()) * uint64_t(n)) >> 32); }
   double uniform() { return double(next()) * (1.0 / 4294967296.0); }  // [0, 1)
 
@@ -27,4 +28,4 @@ class ExampleRng {
   int used_ = 4;
 };
 
-}  // namespace coil::data::lra
+}  // namespace coil::data
