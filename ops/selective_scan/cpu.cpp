@@ -123,11 +123,18 @@ void store_state(T* dst, const V<T>* src, int64_t w, int64_t N) {
 template <class T>
 struct TileParams {
   V<T> A[kMaxN], A2[kMaxN];
+  T a2_min = 0, a2_max = 0;  // range of A2 over the tile (padding lanes count as 0)
   V<T> D, bias;
   void load(const Scan<T>& s, int64_t c0, int64_t w) {
     load_state<T>(A, s.A + c0 * s.p.state, w, s.p.state);
     const T scale = std::is_same_v<T, float> ? T(1.44269504088896341) : T(1);
-    for (int64_t n = 0; n < s.p.state; ++n) A2[n] = A[n] * scale;
+    for (int64_t n = 0; n < s.p.state; ++n) {
+      A2[n] = A[n] * scale;
+      for (int c = 0; c < kLanes<T>; ++c) {
+        a2_min = std::min(a2_min, A2[n][c]);
+        a2_max = std::max(a2_max, A2[n][c]);
+      }
+    }
     D = s.D != nullptr ? scan_math::load(s.D + c0, w) : V<T>{};
     bias = s.bias != nullptr ? scan_math::load(s.bias + c0, w) : V<T>{};
   }
@@ -175,9 +182,16 @@ COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
     const T* Bt = f.B + b * p.B_sb + t * p.B_st + g * N;
     const T* Ct = f.C + b * p.C_sb + t * p.C_st + g * N;
     V<T> y = tp.D * in.u;
-    for (int64_t n = 0; n < N; ++n) {
-      h[n] = exp_scaled(in.dt * tp.A2[n]) * h[n] + in.du * Bt[n];
-      y += h[n] * Ct[n];
+    if (scan_math::exp2_in_range(in.dt, tp.a2_min, tp.a2_max)) {  // the usual case: no clamps
+      for (int64_t n = 0; n < N; ++n) {
+        h[n] = exp_scaled<false>(in.dt * tp.A2[n]) * h[n] + in.du * Bt[n];
+        y += h[n] * Ct[n];
+      }
+    } else {
+      for (int64_t n = 0; n < N; ++n) {
+        h[n] = exp_scaled(in.dt * tp.A2[n]) * h[n] + in.du * Bt[n];
+        y += h[n] * Ct[n];
+      }
     }
     if (f.z != nullptr) {
       const V<T> z = scan_math::load(f.z + b * p.z_sb + t * p.z_st + c0, w);
@@ -278,10 +292,12 @@ COIL_SCAN_INLINE void backward_unit(Backward<T>& bw, int64_t unit, int64_t k, Sc
     sc.dt.data()[t - t0] = in.dt;
     sc.ddt_scale.data()[t - t0] = p.delta_softplus ? sigmoid_(in.x) : V<T>{} + T(1);
     const T* Bt = bw.B + b * p.B_sb + t * p.B_st + g * N;
-    for (int64_t n = 0; n < N; ++n) {
-      at[n] = exp_scaled(in.dt * tp.A2[n]);
-      ht[n] = at[n] * (reset ? V<T>{} : prev[n]) + in.du * Bt[n];
+    if (scan_math::exp2_in_range(in.dt, tp.a2_min, tp.a2_max)) {
+      for (int64_t n = 0; n < N; ++n) at[n] = exp_scaled<false>(in.dt * tp.A2[n]);
+    } else {
+      for (int64_t n = 0; n < N; ++n) at[n] = exp_scaled(in.dt * tp.A2[n]);
     }
+    for (int64_t n = 0; n < N; ++n) ht[n] = at[n] * (reset ? V<T>{} : prev[n]) + in.du * Bt[n];
   }
 
   V<T>* dh = bw.dh.data() + unit * N;
@@ -415,7 +431,9 @@ void backward_impl(const SelectiveScanParams& p, const Tensor& ckpt, const Tenso
     Scratch<T> sc(p.state);
     for (int64_t blk = blocks - 1; blk >= 0; --blk) {
       const int64_t k0 = blk * bw.block_chunks, k1 = std::min(nch, k0 + bw.block_chunks);
-#pragma omp for schedule(static)
+      // Dynamic: a thread that the OS preempts does not hold the others up. Every unit writes
+      // its own slots, so the result does not depend on which thread ran it.
+#pragma omp for schedule(dynamic, 1)
       for (int64_t unit = 0; unit < units; ++unit)
         for (int64_t k = k1 - 1; k >= k0; --k) run_backward_unit(bw, unit, k, sc);
       const int64_t t0 = k0 * kChunk, rows = std::min(p.length, k1 * kChunk) - t0;
@@ -471,7 +489,7 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
     const Forward<T> f(p, out.data<T>(), final_state.data<T>(),
                        checkpoints ? checkpoints->data<T>() : nullptr);
     const int64_t units = f.units();
-#pragma omp parallel for schedule(static) if (worth_threads(p))
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(p))
     for (int64_t unit = 0; unit < units; ++unit) run_forward_unit(f, unit);
   });
 }

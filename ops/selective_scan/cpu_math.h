@@ -41,15 +41,22 @@ COIL_SCAN_INLINE VF int_to_float(VI i) { return __builtin_convertvector(i, VF); 
 
 // ---- float: Cephes-style polynomials, about 1 ulp, written once for scalars and vectors ----
 
+// The range exp2_poly<false> needs no clamp in.
+inline constexpr float kExp2Lo = -126.0f, kExp2Hi = 127.4f;
+
 // 2^x: 2^n * p(f), n = round(x), |f| <= 1/2, p the degree-6 Cephes exp2f polynomial (about
 // 1 ulp). The kernels call it with A pre-scaled by log2(e), so exp(dt A) costs no extra multiply.
 // Below -126 the result is 2^-126 * p (tiny, never a subnormal), above 127.4 it is 1.7e38 at most;
-// NaN propagates through p.
-template <class X, class U>
+// NaN propagates through p. kClamp = false skips the clamps, for callers that know x is inside
+// [kExp2Lo, kExp2Hi].
+template <bool kClamp, class X, class U>
 COIL_SCAN_INLINE X exp2_poly(X x) {
-  const X lo = X{} - 126.0f, hi = X{} + 127.4f, magic = X{} + 12582912.0f;  // 1.5 * 2^23
-  X xc = x < lo ? lo : x;
-  xc = xc > hi ? hi : xc;
+  const X lo = X{} + kExp2Lo, hi = X{} + kExp2Hi, magic = X{} + 12582912.0f;  // 1.5 * 2^23
+  X xc = x;
+  if constexpr (kClamp) {
+    xc = xc < lo ? lo : xc;
+    xc = xc > hi ? hi : xc;
+  }
   const X shifted = xc + magic;  // round(x) in the low mantissa bits
   const X f = xc - (shifted - magic);
   // Exponent bits of 2^n: n + 127 where n = bits(shifted) - bits(magic) (wraps for NaN: harmless).
@@ -66,7 +73,7 @@ COIL_SCAN_INLINE X exp2_poly(X x) {
 
 template <class X, class U>
 COIL_SCAN_INLINE X exp_poly(X x) {
-  return exp2_poly<X, U>(x * 1.44269504088896341f);
+  return exp2_poly<true, X, U>(x * 1.44269504088896341f);
 }
 
 // log(x) for positive normal x: the mantissa in [sqrt(1/2), sqrt(2)) through a degree-9 poly.
@@ -106,8 +113,20 @@ COIL_SCAN_INLINE X softplus_poly(X x) {
 COIL_SCAN_INLINE float exp_(float x) { return exp_poly<float, uint32_t>(x); }
 COIL_SCAN_INLINE VF exp_(VF x) { return exp_poly<VF, VU>(x); }
 // exp(x / log2(e)): for arguments already scaled by log2(e).
-COIL_SCAN_INLINE float exp_scaled(float x) { return exp2_poly<float, uint32_t>(x); }
-COIL_SCAN_INLINE VF exp_scaled(VF x) { return exp2_poly<VF, VU>(x); }
+template <bool kClamp = true>
+COIL_SCAN_INLINE VF exp_scaled(VF x) {
+  return exp2_poly<kClamp, VF, VU>(x);
+}
+
+// Whether dt * a lies in [kExp2Lo, kExp2Hi] for every lane of dt and every a in [a_min, a_max]
+// (the product is linear in a, so the two ends decide). NaN lanes answer no.
+COIL_SCAN_INLINE bool exp2_in_range(VF dt, float a_min, float a_max) {
+  const VF p = dt * a_min, q = dt * a_max;
+  const VI ok = (p >= kExp2Lo) & (p <= kExp2Hi) & (q >= kExp2Lo) & (q <= kExp2Hi);
+  bool all = true;
+  for (int c = 0; c < kLanes<float>; ++c) all = all && ok[c] != 0;
+  return all;
+}
 COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t, int32_t>(x); }
 COIL_SCAN_INLINE VF softplus_(VF x) { return softplus_poly<VF, VU, VI>(x); }
 
@@ -120,9 +139,12 @@ COIL_SCAN_INLINE VD exp_(VD x) {
   for (int i = 0; i < kLanes<double>; ++i) r[i] = std::exp(x[i]);
   return r;
 }
-// Double does not pre-scale (exactness first): exp_scaled is exp.
-COIL_SCAN_INLINE double exp_scaled(double x) { return std::exp(x); }
-COIL_SCAN_INLINE VD exp_scaled(VD x) { return exp_(x); }
+// Double does not pre-scale (exactness first): exp_scaled is exp, and never needs a clamp.
+template <bool kClamp = true>
+COIL_SCAN_INLINE VD exp_scaled(VD x) {
+  return exp_(x);
+}
+COIL_SCAN_INLINE bool exp2_in_range(VD, double, double) { return true; }
 COIL_SCAN_INLINE VD softplus_(VD x) {
   VD r;
   for (int i = 0; i < kLanes<double>; ++i) r[i] = softplus_(x[i]);
