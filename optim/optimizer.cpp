@@ -3,6 +3,9 @@
 // kernel per (device, dtype).
 #include "optim/optimizer.h"
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
