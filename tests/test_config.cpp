@@ -34,9 +34,9 @@ TEST_CASE("errors name the file, the line and the key") {
   CHECK(err("optim:\n  lr: -1\n") == "configs/x.yaml:2: optim.lr: expected a positive number, got \"-1\"");
   CHECK(err("optim:\n  beta1: 1.5\n") ==
         "configs/x.yaml:2: optim.beta1: expected a number in [0, 1], got \"1.5\"");
-  CHECK(err("task:\n  name: sorting\n") ==
-        "configs/x.yaml:2: task.name: expected one of \"selective_copying\", \"copying\", "
-        "\"induction_heads\", \"mqar\", got \"sorting\"");
+  CHECK(err("model:\n  norm: group\n") ==
+        "configs/x.yaml:2: model.norm: expected one of \"rms\", \"layer\", \"batch\", got "
+        "\"group\"");
   CHECK(err("train:\n  steps: 2.5\n").find("x.yaml:2: train.steps: expected a positive integer") != std::string::npos);
   CHECK(err("train: 3\n") ==
         "configs/x.yaml:1: train: expected a section (a map of keys), got \"3\"");

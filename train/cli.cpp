@@ -16,7 +16,6 @@
 #include "core/linalg.h"
 #include "core/random.h"
 #include "core/reduce.h"
-#include "nn/model.h"
 #include "train/checkpoint.h"
 #include "train/cmd_data.h"
 #include "train/config.h"
@@ -59,7 +58,8 @@ Device parse_device(const std::string& text) {
 }
 
 // The files a run directory holds; --force removes exactly these (never anything else).
-const char* kRunEntries[] = {"config.yaml", "metrics.jsonl", "checkpoints", "plots", "eval.json"};
+const char* kRunEntries[] = {"config.yaml", "metrics.jsonl", "checkpoints", "plots", "eval.json",
+                             "eval.md"};
 
 bool has_entries(const fs::path& dir) {
   std::error_code ec;
@@ -113,52 +113,121 @@ int cmd_train(const std::string& config_path, const std::vector<std::string>& ov
   return 0;
 }
 
+// The config `coil eval` evaluates with: the checkpoint's, with the task section of
+// `task_config` (when given) and the overrides on top. Only task.*, eval.* and
+// train.eval_batches may change: the model is the checkpoint's.
+Config eval_config(const Checkpoint& ck, const std::string& task_config,
+                   const std::vector<std::string>& overrides) {
+  Config cfg = Config::parse(ck.meta.config_yaml, ck.path);
+  if (!task_config.empty()) {
+    Config other = Config::load(task_config);
+    for (const KeySpec& k : config_schema())
+      if (k.key.rfind("task.", 0) == 0) cfg.apply_override(k.key + "=" + other.value_text(k.key));
+  }
+  for (const std::string& o : overrides) cfg.apply_override(o);
+  return cfg;
+}
+
+// The model's head and vocabulary must be the task's: names both sides otherwise.
+void check_task_fits(const Config& model_cfg, const TaskModel& model, const Config& task_cfg,
+                     const data::Dataset& task, const std::string& checkpoint) {
+  const std::string trained = model_cfg.string("task.name"), asked = task_cfg.string("task.name");
+  const bool lm = !is_lra(task_cfg);
+  const int64_t want_vocab = pixel_input(task_cfg) ? 0 : task.vocab_size();
+  const int64_t want_outputs = lm ? task.vocab_size() : task.num_classes();
+  if (trained != asked || model.vocab_size() != want_vocab || model.num_outputs() != want_outputs)
+    throw ConfigError(fmt::format(
+        "the task does not match the checkpoint's model: task {} (vocab {}, {} outputs) vs model "
+        "{} trained on {} (vocab {}, {} outputs) in {}",
+        asked, want_vocab, want_outputs, model.describe(), trained, model.vocab_size(),
+        model.num_outputs(), checkpoint));
+}
+
+std::string eval_markdown(const std::string& checkpoint, int64_t step, const Device& device,
+                          const Config& cfg, const nlohmann::json& rows) {
+  std::string out = fmt::format(
+      "# coil eval\n\ncheckpoint `{}` (step {}), task {}, split {}, device {}, eval.chunk {}\n\n"
+      "| length | accuracy (%) | loss | examples | seconds |\n|---:|---:|---:|---:|---:|\n",
+      checkpoint, step, cfg.string("task.name"), cfg.string("eval.split"), device.str(),
+      cfg.integer("eval.chunk"));
+  for (const auto& r : rows)
+    out += fmt::format("| {} | {:.2f} | {:.4f} | {} | {:.1f} |\n", r["length"].get<int64_t>(),
+                       100 * r["accuracy"].get<double>(), r["loss"].get<double>(),
+                       r["examples"].get<int64_t>(), r["seconds"].get<double>());
+  return out;
+}
+
 int cmd_eval(const std::string& run_dir, const std::vector<std::string>& overrides,
-             const std::string& device_text) {
+             const std::string& task_config, const std::string& device_text) {
+  // Everything the user gave is checked before the checkpoint is read or anything is written.
   Device device = parse_device(device_text);
   for (const std::string& o : overrides) {
     std::string key = o.substr(0, o.find('='));
-    if (key.rfind("eval.", 0) != 0 && key != "train.eval_batches")
-      throw ConfigError(fmt::format("override \"{}\": coil eval takes eval.* keys and "
+    if (key.rfind("eval.", 0) != 0 && key.rfind("task.", 0) != 0 && key != "train.eval_batches")
+      throw ConfigError(fmt::format("override \"{}\": coil eval takes task.*, eval.* and "
                                     "train.eval_batches only (the model is the checkpoint's)",
                                     o));
   }
-  std::string ckpt_dir = (fs::path(run_dir) / "checkpoints").string();
+  Config probe = Config::parse("", "command line", overrides);  // types and ranges
+  if (!task_config.empty()) Config::load(task_config);
   if (!fs::is_directory(run_dir))
     throw ConfigError(fmt::format("{} is not a run directory (it does not exist)", run_dir));
-  // The named checkpoint, or the newest valid one.
-  Config probe = Config::parse("", "command line", overrides);
+  std::string ckpt_dir = (fs::path(run_dir) / "checkpoints").string();
   std::string which = probe.string("eval.checkpoint");
   Checkpoint ck;
   if (which == "latest") {
     if (list_checkpoints(ckpt_dir).empty())
-      throw ConfigError(fmt::format("{} has no checkpoint to evaluate", run_dir));
+      throw ConfigError(fmt::format("{} has no checkpoint to evaluate (expected {}/step-*."
+                                    "safetensors, written by coil train)",
+                                    run_dir, ckpt_dir));
     ck = load_latest_checkpoint(ckpt_dir,
                                 [](const std::string& w) { fmt::print("warning: {}\n", w); });
   } else {
-    ck = read_checkpoint((fs::path(ckpt_dir) / which).string());
+    std::string path = (fs::path(ckpt_dir) / which).string();
+    if (!fs::exists(path))
+      throw ConfigError(fmt::format("eval.checkpoint: {} does not exist", path));
+    ck = read_checkpoint(path);
   }
-  Config cfg = Config::parse(ck.meta.config_yaml, ck.path, overrides);
-  auto task = data::make_task(task_options(cfg, true));
-  manual_seed(uint64_t(cfg.integer("train.seed")));
-  auto model = nn::make_model(model_options(cfg, task->vocab_size()));
-  model->to(device);
-  model->load_state_dict(ck.model);
+  const Config model_cfg = Config::parse(ck.meta.config_yaml, ck.path);
+  const Config cfg = eval_config(ck, task_config, overrides);
   std::vector<int64_t> lengths = cfg.int_list("eval.lengths");
-  if (lengths.empty()) lengths.push_back(cfg.integer("task.seq_len"));
-  fmt::print("{} at step {} on {}: {} held-out batches per length\n", ck.path, ck.meta.step,
-             device.str(), cfg.integer("train.eval_batches"));
-  fmt::print("{:>10}  {:>9}  {:>8}\n", "length", "accuracy", "loss");
+  if (is_lra(cfg) && !lengths.empty())
+    throw ConfigError(fmt::format("eval.lengths: {} has the lengths of its data; leave "
+                                  "eval.lengths empty",
+                                  cfg.string("task.name")));
+  if (lengths.empty()) lengths.push_back(is_lra(cfg) ? 0 : cfg.integer("task.seq_len"));
+  const Split split = cfg.string("eval.split") == "test" ? Split::test : Split::val;
+
+  auto model_task = make_dataset(model_cfg, Split::val);
+  manual_seed(uint64_t(model_cfg.integer("train.seed")));
+  TaskModel model(model_cfg, *model_task);
+  check_task_fits(model_cfg, model, cfg, *make_dataset(cfg, split), ck.path);
+  model.module().load_state_dict(ck.model);
+  model.module().to(device);
+
+  const int64_t batches = cfg.integer("train.eval_batches");
+  fmt::print("{} at step {} on {}: {}; {} held-out batches per length\n", ck.path, ck.meta.step,
+             device.str(), model.describe(), batches == 0 ? "all" : std::to_string(batches));
+  fmt::print("{:>10}  {:>9}  {:>8}  {:>8}  {:>8}\n", "length", "accuracy", "loss", "examples",
+             "seconds");
   nlohmann::json results = nlohmann::json::array();
   for (int64_t len : lengths) {
-    EvalResult r = evaluate(*model, cfg, device, len, cfg.integer("train.eval_batches"));
-    fmt::print("{:>10}  {:>8.2f}%  {:>8.4f}\n", len, 100 * r.accuracy, r.loss);
+    auto t0 = std::chrono::steady_clock::now();
+    EvalResult r = evaluate(model, cfg, device, split, len, batches);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("{:>10}  {:>8.2f}%  {:>8.4f}  {:>8}  {:>8.1f}\n", len == 0 ? "data" : std::to_string(len),
+               100 * r.accuracy, r.loss, r.examples, secs);
     std::fflush(stdout);
     results.push_back({{"length", len}, {"accuracy", r.accuracy}, {"loss", r.loss},
-                       {"examples", r.examples}, {"step", ck.meta.step},
+                       {"examples", r.examples}, {"positions", r.positions}, {"seconds", secs},
+                       {"step", ck.meta.step},
                        {"checkpoint", fs::path(ck.path).filename().string()}});
   }
+  // Written only once every length has been evaluated: a failure leaves the old files.
   write_text(fs::path(run_dir) / "eval.json", results.dump(2) + "\n");
+  write_text(fs::path(run_dir) / "eval.md",
+             eval_markdown(fs::path(ck.path).filename().string(), ck.meta.step, device, cfg,
+                           results));
   return 0;
 }
 
@@ -195,7 +264,7 @@ int run_cli(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "help for every subcommand");
   app.require_subcommand(0, 1);
 
-  std::string config, run_dir, device, eval_dir, plot_dir;
+  std::string config, run_dir, device, eval_dir, plot_dir, eval_task_config;
   std::vector<std::string> overrides, eval_overrides;
   bool resume = false, force = false;
   CLI::App* train = app.add_subcommand(
@@ -210,9 +279,13 @@ int run_cli(int argc, char** argv) {
 
   CLI::App* eval = app.add_subcommand(
       "eval", "Evaluate a run's latest (or eval.checkpoint=NAME) checkpoint on held-out data, "
-              "at each of eval.lengths=[...]; writes RUN_DIR/eval.json.");
+              "at each of eval.lengths=[...] (long sequences in state-carrying chunks of "
+              "eval.chunk); prints a table and writes RUN_DIR/eval.json and eval.md.");
   eval->add_option("run_dir", eval_dir, "the run directory")->required();
-  eval->add_option("overrides", eval_overrides, "eval.* key=value overrides");
+  eval->add_option("overrides", eval_overrides,
+                   "task.*, eval.* and train.eval_batches key=value overrides");
+  eval->add_option("--task-config", eval_task_config,
+                   "evaluate on the task section of this config (the model stays the run's)");
   eval->add_option("--device", device, "cpu, cuda or cuda:N (default: the GPU when there is one)");
 
   CLI::App* plot = app.add_subcommand(
@@ -235,7 +308,7 @@ int run_cli(int argc, char** argv) {
   }
   try {
     if (train->parsed()) return cmd_train(config, overrides, run_dir, device, resume, force);
-    if (eval->parsed()) return cmd_eval(eval_dir, eval_overrides, device);
+    if (eval->parsed()) return cmd_eval(eval_dir, eval_overrides, eval_task_config, device);
     if (plot->parsed()) return cmd_plot(plot_dir);
     if (info->parsed()) return cmd_info();
     if (data_commands.parsed()) return data_commands.run();

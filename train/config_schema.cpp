@@ -44,8 +44,10 @@ KeySpec int_list(std::string key, std::string def, double min, double max, std::
 const std::vector<KeySpec>& config_schema() {
   static const std::vector<KeySpec> keys = {
       // ---- task: the synthetic task (data/synthetic.h has each recipe)
-      choice("task.name", {"selective_copying", "copying", "induction_heads", "mqar"},
-             "the synthetic task"),
+      choice("task.name",
+             {"selective_copying", "copying", "induction_heads", "mqar", "lra_listops", "lra_text",
+              "lra_retrieval", "lra_image", "lra_pathfinder", "lra_pathx"},
+             "the synthetic task, or an LRA task read from task.root"),
       integer("task.seq_len", 64, 4, double(int64_t(1) << 28), "input length the model sees"),
       integer("task.vocab", 16, 3, 1 << 20, "vocabulary size (inputs and targets)"),
       integer("task.num_tokens", 16, 1, kBig,
@@ -55,6 +57,9 @@ const std::vector<KeySpec>& config_schema() {
       integer("task.num_pairs", 8, 1, kBig, "mqar: key-value pairs per example"),
       number("task.power_a", "0.01", 0, 1e300, true, "mqar: query gap power law exponent"),
       boolean("task.random_non_queries", true, "mqar: fill non-query positions with random tokens"),
+      text("task.root", "\"\"", "lra_*: the directory of the task's released files (data/lra/lra.h)"),
+      choice("task.on_bad_input", {"stop", "skip"},
+             "lra_*: a bad record stops with file and line, or is skipped and counted"),
       // ---- model: mapped onto nn::ModelOptions (nn/options.h), built by nn's layer table
       choice("model.layer", {"mamba", "s6", "s4d", "s4"}, "sequence layer of every block"),
       choice("model.ssm", {"s6", "s4d", "s4"}, "mamba: the inner SSM (Table 1's Mamba + S4 rows)"),
@@ -67,6 +72,10 @@ const std::vector<KeySpec>& config_schema() {
       choice("model.norm", {"rms", "layer", "batch"}, "normalisation of every block"),
       boolean("model.prenorm", true, "normalise before (true) or after (false) each block"),
       number("model.dropout", "0", 0, 0.99, false, "dropout probability"),
+      boolean("model.tie_dropout", false, "one dropout mask per channel along the sequence"),
+      boolean("model.bidirectional", false, "s4 / s4d: kernels in both directions (not causal)"),
+      choice("model.pool", {"mean", "last"},
+             "lra_*: classifier input, mean over valid positions or the last one"),
       boolean("model.tie_embeddings", true, "LM head weight = embedding weight"),
       choice("model.init", {"legs", "lin", "inv", "real", "legt", "fout"}, "s4 / s4d: A init"),
       choice("model.disc", {"zoh", "bilinear"}, "s4d: discretisation"),
@@ -87,7 +96,10 @@ const std::vector<KeySpec>& config_schema() {
       number("optim.min_lr", "0", 0, 1e300, false, "cosine / linear: final learning rate"),
       number("optim.grad_clip", "0", 0, 1e300, false, "clip the global gradient norm (0: off)"),
       // ---- train
-      integer("train.steps", 1000, 1, kBig, "optimizer steps"),
+      integer("train.steps", 1000, 1, kBig, "optimizer steps (unless train.epochs is set)"),
+      integer("train.epochs", 0, 0, kBig,
+              "finite datasets (lra_*): passes over the training split; sets the step count "
+              "(0: train.steps)"),
       integer("train.batch_size", 8, 1, kBig, "examples per optimizer step"),
       integer("train.grad_accum", 1, 1, 4096,
               "micro-batches per step (batch_size must divide by it)"),
@@ -95,7 +107,8 @@ const std::vector<KeySpec>& config_schema() {
       choice("train.precision", {"f32"}, "parameter and compute dtype"),
       integer("train.eval_every", 100, 0, kBig, "evaluate every k steps (0: only at the end)",
               true),
-      integer("train.eval_batches", 8, 1, kBig, "held-out batches per evaluation", true),
+      integer("train.eval_batches", 8, 0, kBig,
+              "held-out batches per evaluation (0: the whole split of a finite dataset)", true),
       integer("train.log_every", 10, 1, kBig, "metrics line every k steps", true),
       integer("train.checkpoint_every", 200, 0, kBig, "checkpoint every k steps (0: at the end)",
               true),
@@ -107,6 +120,12 @@ const std::vector<KeySpec>& config_schema() {
       int_list("eval.lengths", "[]", 1, double(int64_t(1) << 28),
                "coil eval: sequence lengths to evaluate (empty: task.seq_len)", true),
       integer("eval.batch_size", 0, 0, kBig, "evaluation batch size (0: train.batch_size)", true),
+      integer("eval.chunk", 4096, 1, double(int64_t(1) << 28),
+              "causal LM models: evaluate longer sequences in chunks of this many positions, "
+              "carrying the recurrent state (memory stays bounded)",
+              true),
+      choice("eval.split", {"val", "test"},
+             "lra_*: the held-out split of coil eval (training always evaluates on val)", true),
       text("eval.checkpoint", "latest", "coil eval: checkpoint file name in RUN_DIR/checkpoints",
            true),
   };

@@ -1,8 +1,10 @@
-// Config -> task, model and optimizer settings. Every key of the schema is read here or by the
-// trainer; nothing else interprets config values.
+// Config -> task, model and optimizer settings. Every key of the schema is read here, by the
+// trainer or by `coil eval`; nothing else interprets config values.
 #include "train/setup.h"
 
 #include <map>
+
+#include "data/lra/lra.h"
 
 namespace coil::train {
 
@@ -23,17 +25,55 @@ data::TaskOptions task_options(const Config& c, bool heldout, int64_t seq_len) {
   return o;
 }
 
-nn::ModelOptions model_options(const Config& c, int64_t vocab_size) {
+bool is_lra(const Config& c) { return c.string("task.name").rfind("lra_", 0) == 0; }
+
+std::string lra_task(const Config& c) { return c.string("task.name").substr(4); }
+
+bool pixel_input(const Config& c) {
+  std::string t = c.string("task.name");
+  return t == "lra_image" || t == "lra_pathfinder" || t == "lra_pathx";
+}
+
+std::shared_ptr<data::Dataset> make_dataset(const Config& c, Split split, int64_t seq_len) {
+  if (!is_lra(c)) return data::make_task(task_options(c, split != Split::train, seq_len));
+  if (c.string("task.root").empty())
+    throw ConfigError(fmt::format("task.root: {} reads its data from a directory; set task.root "
+                                  "(e.g. `coil data {} --out DIR`, or the released LRA files)",
+                                  c.string("task.name"), lra_task(c)));
+  data::lra::LraOptions o;
+  o.task = lra_task(c);
+  o.root = c.string("task.root");
+  o.split = split == Split::train ? "train" : split == Split::val ? "val" : "test";
+  o.on_bad_input = data::lra::parse_on_bad_input(c.string("task.on_bad_input"));
+  return data::lra::make_lra_dataset(o);
+}
+
+nn::ModelOptions model_options(const Config& c, const data::Dataset& task) {
   nn::ModelOptions o;
   o.layer = c.string("model.layer");
   o.d_model = c.integer("model.d_model");
   o.n_layer = c.integer("model.n_layer");
-  o.vocab_size = vocab_size;
+  o.vocab_size = task.vocab_size();
   o.norm = c.string("model.norm");
   o.prenorm = c.boolean("model.prenorm");
   o.dropout = c.number("model.dropout");
-  o.head = "lm";  // per-position logits; the targets say which positions count
+  o.tie_dropout = c.boolean("model.tie_dropout");
+  if (is_lra(c)) {  // S4's LRA model: encoder -> layers -> pool -> Linear(H, classes)
+    o.head = "classify";
+    o.n_classes = task.num_classes();
+    o.pool = c.string("model.pool");
+    if (pixel_input(c)) o.encoder = "linear", o.d_input = 1;
+  } else {
+    o.head = "lm";  // per-position logits; the targets say which positions count
+  }
   o.tie_embeddings = c.boolean("model.tie_embeddings");
+  o.s4.bidirectional = c.boolean("model.bidirectional");
+  const bool s6_core = o.layer == "s6" || (o.layer == "mamba" && c.string("model.ssm") == "s6");
+  if (o.s4.bidirectional && s6_core)
+    throw ConfigError("model.bidirectional: only the LTI cores (s4, s4d) have a bidirectional "
+                      "form; the selective scan (s6) is causal");
+  // S4's recurrent form (chunked evaluation) reproduces the kernel of the training length.
+  o.s4.l_max = o.s4.bidirectional || is_lra(c) ? 0 : c.integer("task.seq_len");
   o.s4.d_state = c.integer("model.d_state");
   o.s4.init = c.string("model.init");
   o.s4.disc = c.string("model.disc");
@@ -81,11 +121,26 @@ optim::Hyper hyper(const Config& c) {
   return h;
 }
 
-optim::Schedule schedule(const Config& c) {
+int64_t total_steps(const Config& c, const data::Dataset& train_set) {
+  const int64_t epochs = c.integer("train.epochs");
+  if (epochs == 0) return c.integer("train.steps");
+  if (train_set.size() == data::kInfinite)
+    throw ConfigError(fmt::format("train.epochs: {} is an endless stream (no epochs); set "
+                                  "train.steps instead",
+                                  c.string("task.name")));
+  const int64_t per_epoch = train_set.size() / c.integer("train.batch_size");
+  if (per_epoch == 0)
+    throw ConfigError(fmt::format("train.batch_size: {} is larger than the training split ({} "
+                                  "examples)",
+                                  c.integer("train.batch_size"), train_set.size()));
+  return epochs * per_epoch;
+}
+
+optim::Schedule schedule(const Config& c, int64_t total_steps) {
   optim::Schedule s;
   s.kind = optim::parse_schedule_kind(c.string("optim.schedule"));
   s.warmup_steps = c.integer("optim.warmup_steps");
-  s.total_steps = c.integer("train.steps");
+  s.total_steps = total_steps;
   s.min_factor = c.number("optim.min_lr") / c.number("optim.lr");
   return s;
 }

@@ -14,6 +14,7 @@
 #include "ops/cross_entropy/cross_entropy.h"
 #include "ops/elementwise/elementwise.h"
 #include "ops/reduce/reduce.h"
+#include "ops/shape/shape.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
@@ -31,7 +32,8 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Correct predictions and scored targets of a (B, L, V) logits batch, as device tensors.
+// Correct predictions and scored targets, as device tensors: logits (B, L, V) against (B, L)
+// targets or (B, C) against (B,) labels.
 std::pair<Tensor, Tensor> hits(const Tensor& logits, const Tensor& target) {
   NoGradGuard no_grad;
   Tensor pred = argmax(detach(logits), -1);
@@ -52,7 +54,7 @@ std::string first_nonfinite_grad(const nn::Module& model) {
   return "";
 }
 
-Checkpoint snapshot(const nn::Model& model, const optim::Optimizer& opt, const Config& config,
+Checkpoint snapshot(const nn::Module& model, const optim::Optimizer& opt, const Config& config,
                     int64_t step, data::LoaderCursor cursor, int64_t tokens, double wall) {
   Checkpoint c;
   c.model = model.state_dict();
@@ -71,35 +73,59 @@ Checkpoint snapshot(const nn::Model& model, const optim::Optimizer& opt, const C
 
 }  // namespace
 
-EvalResult evaluate(nn::Model& model, const Config& config, Device device, int64_t seq_len,
-                    int64_t batches) {
+EvalResult evaluate(TaskModel& model, const Config& config, Device device, Split split,
+                    int64_t seq_len, int64_t batches) {
   NoGradGuard no_grad;
-  model.eval();
+  model.module().eval();
   int64_t bs = config.integer("eval.batch_size");
   if (bs == 0) bs = config.integer("train.batch_size");
-  auto ds = data::make_task(task_options(config, /*heldout=*/true, seq_len));
-  data::Loader loader(ds, {.batch_size = bs, .seed = 0, .prefetch = 2, .device = device});
+  auto ds = make_dataset(config, split, seq_len);
+  const bool finite_set = ds->size() != data::kInfinite;
+  if (batches == 0) {
+    if (!finite_set)
+      throw ConfigError(fmt::format("train.eval_batches: 0 means the whole split, but {} is an "
+                                    "endless stream; give a number of batches",
+                                    ds->name()));
+    batches = (ds->size() + bs - 1) / bs;
+  }
+  if (finite_set) batches = std::min(batches, (ds->size() + bs - 1) / bs);
+  data::Loader loader(ds, {.batch_size = bs, .seed = 0, .shuffle = false, .drop_last = false,
+                           .prefetch = 2, .device = device});
+  const int64_t chunk = config.integer("eval.chunk");
   Tensor loss_sum = scalar_tensor(0, {DType::f64, device});
   Tensor correct = scalar_tensor(0, {DType::i64, device}), count = correct;
-  for (int64_t b = 0; b < batches; ++b) {
-    data::Batch batch = loader.next();
-    Tensor logits = model.forward(batch.input);
-    Tensor loss = cross_entropy(logits, batch.target, {.reduction = Reduction::sum});
-    loss_sum = add(loss_sum, loss);
-    auto [c, n] = hits(logits, batch.target);
+  int64_t examples = 0;
+  auto score = [&](const Tensor& logits, const Tensor& target) {
+    loss_sum = add(loss_sum, cross_entropy(logits, target, {.reduction = Reduction::sum}));
+    auto [c, n] = hits(logits, target);
     correct = add(correct, c);
     count = add(count, n);
+  };
+  for (int64_t b = 0; b < batches; ++b) {
+    data::Batch batch = loader.next();
+    examples += batch.input.size(0);
+    const int64_t L = batch.input.size(1);
+    if (!model.chunkable() || L <= chunk) {
+      score(model.forward(batch), batch.target);
+      continue;
+    }
+    nn::State state;  // the whole model's recurrent state, carried from chunk to chunk
+    for (int64_t start = 0; start < L; start += chunk) {
+      const int64_t len = std::min(chunk, L - start);
+      Tensor logits = model.forward_chunk(contiguous(narrow(batch.input, 1, start, len)), state);
+      score(logits, contiguous(narrow(batch.target, 1, start, len)));
+    }
   }
   EvalResult r;
   r.positions = count.item<int64_t>();
   r.loss = loss_sum.item<double>() / double(std::max<int64_t>(r.positions, 1));
   r.accuracy = double(correct.item<int64_t>()) / double(std::max<int64_t>(r.positions, 1));
-  r.examples = batches * bs;
+  r.examples = examples;
   return r;
 }
 
 RunSummary run_training(const Config& cfg, const RunOptions& opts) {
-  const int64_t steps = cfg.integer("train.steps"), accum = cfg.integer("train.grad_accum");
+  const int64_t accum = cfg.integer("train.grad_accum");
   const int64_t batch_size = cfg.integer("train.batch_size");
   if (batch_size % accum != 0)
     throw ConfigError(fmt::format("train.batch_size: {} is not divisible by train.grad_accum = {}",
@@ -115,20 +141,26 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
   const double clip = cfg.number("optim.grad_clip");
   const Device device = opts.device;
   const std::string ckpt_dir = (fs::path(opts.run_dir) / "checkpoints").string();
-  Progress progress(parse_progress_mode(cfg.string("train.progress"), opts.out), steps, opts.out);
 
   // Data and model. The model is initialised from the run seed on the CPU, then moved.
-  auto train_set = data::make_task(task_options(cfg, /*heldout=*/false));
+  auto train_set = make_dataset(cfg, Split::train);
+  const int64_t steps = total_steps(cfg, *train_set);
+  if (eval_batches == 0 && train_set->size() == data::kInfinite)
+    throw ConfigError(fmt::format("train.eval_batches: 0 means the whole split, but {} is an "
+                                  "endless stream; give a number of batches",
+                                  train_set->name()));
+  Progress progress(parse_progress_mode(cfg.string("train.progress"), opts.out), steps, opts.out);
   data::Loader loader(train_set, {.batch_size = batch_size / accum,
                                   .seed = uint64_t(cfg.integer("train.seed")),
                                   .prefetch = 2,
                                   .device = device});
   manual_seed(uint64_t(cfg.integer("train.seed")));
-  std::shared_ptr<nn::Model> model = nn::make_model(model_options(cfg, train_set->vocab_size()));
+  TaskModel net(cfg, *train_set);
+  nn::Module* model = &net.module();
   model->to(device);
   optim::Optimizer opt(algorithm(cfg), param_groups(*model, cfg.number("optim.weight_decay")),
                        hyper(cfg));
-  const optim::Schedule sched = schedule(cfg);
+  const optim::Schedule sched = schedule(cfg, steps);
   try {
     optim::check_schedule(sched);
   } catch (const Error& e) {  // a config error: optim.* against train.steps
@@ -138,11 +170,11 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
   std::vector<Tensor> params = opt.params();
 
   progress.line(fmt::format(
-      "task {} (seq_len {}, vocab {}); model {} x {}, d_model {}, {} parameters; {} steps of "
-      "batch {} on {}",
-      train_set->name(), cfg.integer("task.seq_len"), train_set->vocab_size(),
-      cfg.string("model.layer"), cfg.integer("model.n_layer"), cfg.integer("model.d_model"),
-      model->num_parameters(), steps, batch_size, device.str()));
+      "task {} ({}, vocab {}); model {}; {} steps of batch {} on {}", train_set->name(),
+      train_set->size() == data::kInfinite
+          ? fmt::format("seq_len {}", cfg.integer("task.seq_len"))
+          : fmt::format("{} examples, up to {} tokens", train_set->size(), train_set->max_len()),
+      train_set->vocab_size(), net.describe(), steps, batch_size, device.str()));
   int64_t step = 0, tokens = 0;
   double wall_before = 0;  // training seconds of earlier (resumed-from) processes
   if (opts.resume) {
@@ -180,7 +212,7 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
     if (latest) prune_checkpoints(ckpt_dir, keep);
   };
   auto run_eval = [&] {
-    EvalResult r = evaluate(*model, cfg, device, 0, eval_batches);
+    EvalResult r = evaluate(net, cfg, device, Split::val, 0, eval_batches);
     model->train();
     metrics.write({step, "eval", r.loss, r.accuracy, std::nullopt, std::nullopt, std::nullopt,
                    wall()});
@@ -204,7 +236,7 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
     Tensor correct, count;
     for (int64_t m = 0; m < accum; ++m) {
       data::Batch batch = loader.next();
-      Tensor logits = model->forward(batch.input);
+      Tensor logits = net.forward(batch);
       Tensor loss = cross_entropy(logits, batch.target);
       backward(accum == 1 ? loss : mul(loss, 1.0 / double(accum)));
       step_loss = add(step_loss, detach(loss));

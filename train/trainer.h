@@ -8,8 +8,9 @@
 #include <string>
 
 #include "core/device.h"
-#include "nn/model.h"
 #include "train/config.h"
+#include "train/setup.h"
+#include "train/task_model.h"
 
 namespace coil::train {
 
@@ -43,9 +44,12 @@ class RunError : public Error {
 // key that matters, RunError / coil::Error for failures.
 RunSummary run_training(const Config& config, const RunOptions& opts);
 
-// Accuracy and loss of `model` on `batches` held-out batches of the config's task at length
-// `seq_len` (0: task.seq_len). Leaves the model in eval mode.
-EvalResult evaluate(nn::Model& model, const Config& config, Device device, int64_t seq_len,
-                    int64_t batches);
+// Accuracy and loss of `model` on `batches` held-out batches (0: the whole split of a finite
+// dataset) of the config's task: `split`, at length `seq_len` (0: task.seq_len; synthetic tasks
+// only). Per-position causal models run sequences longer than eval.chunk in chunks that carry
+// the recurrent state (scan state, conv window), so memory does not grow with the length.
+// Leaves the model in eval mode.
+EvalResult evaluate(TaskModel& model, const Config& config, Device device, Split split,
+                    int64_t seq_len, int64_t batches);
 
 }  // namespace coil::train
