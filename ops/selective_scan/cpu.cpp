@@ -100,6 +100,22 @@ class VecBuffer {
   X* data_;
 };
 
+// Scalar scratch from coil's host allocator, which keeps large blocks for reuse (a fresh
+// std::vector of a few MB would page-fault on every call).
+template <class X>
+class HostArray {
+ public:
+  HostArray(size_t n, bool zero)
+      : t_(zero ? zeros({int64_t(n)}, {dtype_of<X>}) : empty({int64_t(n)}, {dtype_of<X>})),
+        p_(t_.data<X>()) {}
+  X* data() const { return p_; }
+  X& operator[](size_t i) const { return p_[i]; }
+
+ private:
+  Tensor t_;
+  X* p_;
+};
+
 // ---- tiles: one vector lane per channel; the last w < W lanes of a partial tile stay zero ----
 
 // (w channels, N) row-major at src -> N vectors; zeros when src is null.
@@ -226,10 +242,10 @@ template <class T>
 struct Backward : Scan<T> {
   const T *ckpt, *dout, *dfinal;
   T *du, *ddelta, *dz, *dinit;
-  int64_t block_chunks, block_len;             // chunks per block, steps per block
-  VecBuffer<V<T>> dh;                          // (units, N)
-  std::vector<double> sum_A, sum_D, sum_bias;  // (units, N, W), (units, W), (units, W)
-  std::vector<T> part_B, part_C;               // (units, block_len, N)
+  int64_t block_chunks, block_len;           // chunks per block, steps per block
+  VecBuffer<V<T>> dh;                        // (units, N)
+  HostArray<double> sum_A, sum_D, sum_bias;  // (units, N, W), (units, W), (units, W)
+  HostArray<T> part_B, part_C;               // (units, block_len, N), every slot written first
   Backward(const SelectiveScanParams& p, const Tensor& ck, const Tensor& dout_,
            const Tensor& dfinal_, const SelectiveScanGrads& gr)
       : Scan<T>(p),
@@ -244,14 +260,12 @@ struct Backward : Scan<T> {
             kPartialBudget / (this->units() * kChunk * p.state * 2 * int64_t(sizeof(T))), 1,
             num_chunks(p.length))),
         block_len(block_chunks * kChunk),
-        dh(size_t(this->units() * p.state)) {
-    const size_t units = size_t(this->units()), N = size_t(p.state), W = size_t(kLanes<T>);
-    sum_A.assign(units * N * W, 0.0);
-    sum_D.assign(units * W, 0.0);
-    sum_bias.assign(units * W, 0.0);
-    part_B.assign(units * size_t(block_len) * N, T(0));
-    part_C.assign(units * size_t(block_len) * N, T(0));
-  }
+        dh(size_t(this->units() * p.state)),
+        sum_A(size_t(this->units() * p.state * kLanes<T>), true),
+        sum_D(size_t(this->units() * kLanes<T>), true),
+        sum_bias(size_t(this->units() * kLanes<T>), true),
+        part_B(size_t(this->units() * block_len * p.state), false),
+        part_C(size_t(this->units() * block_len * p.state), false) {}
 };
 
 // One thread's recompute buffers: states and decays of one chunk (kChunk, N), its start state,
