@@ -122,10 +122,10 @@ COIL_SCAN_INLINE VF exp_scaled(VF x) {
 // (the product is linear in a, so the two ends decide). NaN lanes answer no.
 COIL_SCAN_INLINE bool exp2_in_range(VF dt, float a_min, float a_max) {
   const VF p = dt * a_min, q = dt * a_max;
-  const VI ok = (p >= kExp2Lo) & (p <= kExp2Hi) & (q >= kExp2Lo) & (q <= kExp2Hi);
-  bool all = true;
-  for (int c = 0; c < kLanes<float>; ++c) all = all && ok[c] != 0;
-  return all;
+  VI ok = (p >= kExp2Lo) & (p <= kExp2Hi) & (q >= kExp2Lo) & (q <= kExp2Hi);
+  ok &= __builtin_shuffle(ok, VI{4, 5, 6, 7, 0, 1, 2, 3});
+  ok &= __builtin_shuffle(ok, VI{2, 3, 0, 1, 6, 7, 4, 5});
+  return (ok[0] & ok[1]) != 0;
 }
 COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t, int32_t>(x); }
 COIL_SCAN_INLINE VF softplus_(VF x) { return softplus_poly<VF, VU, VI>(x); }
