@@ -32,7 +32,8 @@ void validate(const ModelOptions& options);
 std::shared_ptr<Module> make_norm(const std::string& kind, int64_t dim, double eps);
 Tensor apply_norm(const Module& norm, const Tensor& x);
 
-// x + dropout(mixer(norm(x))) (prenorm) or norm(x + dropout(mixer(x))) (postnorm).
+// x + dropout(mixer(norm(x))) (prenorm) or norm(x + dropout(mixer(x))) (postnorm). The residual
+// stream keeps its own dtype (f32): the add promotes a lower-precision mixer output to it.
 class ResidualBlock : public SequenceLayer {
  public:
   ResidualBlock(const ModelOptions& options, std::shared_ptr<SequenceLayer> mixer);
