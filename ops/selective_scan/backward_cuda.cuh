@@ -8,7 +8,11 @@
 // and forms every gradient. Nothing is reduced with atomics: per-(t, n) dB/dC contributions of
 // the block's channels are summed in shared memory in warp order and written as one partial per
 // block (summed over blocks in order by a second kernel); dA, dD and ddelta_bias are summed over
-// time in registers and written as one partial per batch row.
+// time in registers and written as one partial per batch row (and chunk).
+// With chunks over L (ScanArgs::tpc), block z walks one chunk of tiles, starting from the dh that
+// the combine carried out of the later chunks. kSummary is the chunked scan's first pass: the
+// reverse dh scan of the chunk from zero and the product of its decays (no recompute, no
+// gradients).
 #pragma once
 #include "ops/selective_scan/scan_tile_cuda.cuh"
 
@@ -20,7 +24,7 @@ struct BwdArgs {
   const float* ckpt;    // (Bt, Dch, ntiles, N)
   void *du, *ddelta, *dz;
   float *part_B, *part_C;   // (ncx, Bt, L, ngs, N): per-block sums over the block's channels
-  float *pdA, *pD, *pbias;  // (Bt, Dch, N), (Bt, Dch), (Bt, Dch): per batch row
+  float *pdA, *pD, *pbias;  // (nchunks, Bt, Dch, N), (nchunks, Bt, Dch) twice: per row, chunk
   float* dinit;             // (Bt, Dch, N) or null
 };
 
@@ -43,7 +47,7 @@ inline int64_t backward_smem_floats(int NL, int S, int bc_rows) {
   return int64_t(10 * BC + 2 * bc_rows) * kPad + std::max<int64_t>(red, 2 * 32 * warps) + warps;
 }
 
-template <int NL, int S, bool kReset, bool kSmemBC>
+template <int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
 __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
     backward_kernel(const ScanArgs a, const BwdArgs o) {
   using Sh = BwdShape<NL>;
@@ -79,21 +83,30 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   const int64_t g_lo = d0 / a.cpg, g = dok ? d / a.cpg : g_lo;
   const int gi = int(g - g_lo);
   const int64_t L = a.L, N = a.N, Dch = a.Dch;
+  const int64_t chunk = blockIdx.z, k_begin = chunk * a.tpc;
+  const int64_t k_end = k_begin + a.tpc < a.ntiles ? k_begin + a.tpc : a.ntiles;
+  const int64_t row = chunk * a.Bt + b;  // partial-sum row of dA, dD, ddelta_bias
+  // The dh leaving the chunk: zero in the summary pass, else the combined carry or dfinal.
+  const float* dh_in = kSummary   ? nullptr
+                       : a.carry  ? a.carry + chunk_at(a, b, d, chunk, 0)
+                       : o.dfinal ? o.dfinal + (b * Dch + d) * N
+                                  : nullptr;
   const int64_t g_hi = ((d0 + BC < Dch ? d0 + BC : Dch) - 1) / a.cpg;  // last group here
   if (tid < Sh::kWarps) {
     const int64_t dw = d0 + tid * CPW;
     s_wslot[tid] = dw < Dch ? int(dw / a.cpg - g_lo) : -1;
   }
 
-  float A[S], A2[S], dh_after[S], dA_acc[S];
+  float A[S], A2[S], dh_after[S], dA_acc[S], P[S];
 #pragma unroll
   for (int s = 0; s < S; ++s) {
     const int n = s * NL + l;
     const bool ok = dok && n < N;
     A[s] = ok ? a.A[d * N + n] : 0.f;
     A2[s] = A[s] * kLog2e;
-    dh_after[s] = ok && o.dfinal ? o.dfinal[(b * Dch + d) * N + n] : 0.f;
+    dh_after[s] = ok && dh_in ? dh_in[n] : 0.f;
     dA_acc[s] = 0.f;
+    P[s] = 1.f;
   }
   const int ec = tid % BC, et0 = tid / BC;
   const int64_t ed = d0 + ec;
@@ -185,160 +198,180 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
     }
   };
 
-  fetch(a.ntiles - 1);
-  for (int64_t k = a.ntiles - 1; k >= 0; --k) {
+  fetch(k_end - 1);
+  for (int64_t k = k_end - 1; k >= k_begin; --k) {
     const int64_t tk = k * kT;
     const uint32_t mask = commit(k);
     float h0[S];
 #pragma unroll
     for (int s = 0; s < S; ++s) h0[s] = ph0[s];
     __syncthreads();
-    if (k > 0) fetch(k - 1);
-
-    // 1. Recompute the tile's outputs y (and, with one slot per lane, every state h_t).
-    float hs[S == 1 ? kT : 1];
-    {
-      float h[S], yp[kT];
+    if (k > k_begin) fetch(k - 1);
+    if constexpr (kSummary) {
 #pragma unroll
-      for (int s = 0; s < S; ++s) h[s] = h0[s];
+      for (int t = kT - 1; t >= 0; --t) {
+        const float gt = s_g[cs * kPad + t], dtt = s_dt[cs * kPad + t];
+        const bool rs = kReset && ((mask >> t) & 1u);
 #pragma unroll
-      for (int t = 0; t < kT; ++t) {
-        step(h, tk, t, mask);
-        float acc = 0.f;
-#pragma unroll
-        for (int s = 0; s < S; ++s)
-          acc = fmaf(bc_at(s_C, a.C, a.C_sb, a.C_st, tk, t, s), h[s], acc);
-        yp[t] = acc;
-        if constexpr (S == 1) hs[t] = h[0];
-      }
-      reduce_steps_to<NL, kT>(yp, l, s_y + cs * kPad, 0);
-    }
-    __syncthreads();
-    // 2. dz and dD, once per (t, d).
-#pragma unroll
-    for (int i = 0; i < E; ++i) {
-      const int tt = et0 + i * kStepStride, at = ec * kPad + tt;
-      const int64_t t = tk + tt;
-      if (edok && t < L) {
-        eD_acc = fmaf(s_g[at], s_u[at], eD_acc);
-        if (a.z && o.dz) {
-          const float y = fmaf(eD, s_u[at], s_y[at]), zz = s_z[at], sz = sigmoid(zz);
-          store_float(o.dz, (b * L + t) * Dch + ed, s_do[at] * y * sz * (1.f + zz * (1.f - sz)),
-                      a.bf);
+        for (int s = 0; s < S; ++s) {
+          const float av = rs ? 0.f : ex2(dtt * A2[s]);
+          const float Cn = bc_at(s_C, a.C, a.C_sb, a.C_st, tk, t, s);
+          dh_after[s] = av * fmaf(Cn, gt, dh_after[s]);
+          P[s] *= av;
         }
       }
-    }
-    // 3. Reverse scan, window by window (one window of kT steps when S == 1).
-#pragma unroll 1
-    for (int j = S - 1; j >= 0; --j) {
-      const int tw0 = S == 1 ? 0 : j * W;  // a compile-time 0 keeps hs[] in registers
-      float hw[W][S], hstart[S];           // the window's states (S > 1)
-      if constexpr (S > 1) {
-        float h[S];
+      __syncthreads();  // the next commit overwrites the tile
+    } else {
+      // 1. Recompute the tile's outputs y (and, with one slot per lane, every state h_t).
+      float hs[S == 1 ? kT : 1];
+      {
+        float h[S], yp[kT];
 #pragma unroll
         for (int s = 0; s < S; ++s) h[s] = h0[s];
-#pragma unroll 1
-        for (int t = 0; t < tw0; ++t) step(h, tk, t, mask);
 #pragma unroll
-        for (int s = 0; s < S; ++s) hstart[s] = h[s];
+        for (int t = 0; t < kT; ++t) {
+          step(h, tk, t, mask);
+          float acc = 0.f;
 #pragma unroll
-        for (int t = 0; t < W; ++t) {
-          step(h, tk, tw0 + t, mask);
-#pragma unroll
-          for (int s = 0; s < S; ++s) hw[t][s] = h[s];
+          for (int s = 0; s < S; ++s)
+            acc = fmaf(bc_at(s_C, a.C, a.C_sb, a.C_st, tk, t, s), h[s], acc);
+          yp[t] = acc;
+          if constexpr (S == 1) hs[t] = h[0];
         }
-      } else {
-        hstart[0] = h0[0];
-#pragma unroll
-        for (int t = 0; t < W; ++t) hw[t][0] = hs[t];
-      }
-#pragma unroll
-      for (int r0 = W - RW; r0 >= 0; r0 -= RW) {
-        float pbv[RW], aqv[RW];
-#pragma unroll
-        for (int r = RW - 1; r >= 0; --r) {
-          const int tw = r0 + r, t = tw0 + tw;
-          const float gt = s_g[cs * kPad + t], xt = s_x[cs * kPad + t];
-          const float dtt = s_dt[cs * kPad + t];
-          const bool rs = kReset && ((mask >> t) & 1u);
-          float pb = 0.f, aq = 0.f, dBv[S], dCv[S];
-#pragma unroll
-          for (int s = 0; s < S; ++s) {
-            const float Bn = bc_at(s_B, a.B, a.B_sb, a.B_st, tk, t, s);
-            const float Cn = bc_at(s_C, a.C, a.C_sb, a.C_st, tk, t, s);
-            const float hp = tw == 0 ? hstart[s] : hw[tw > 0 ? tw - 1 : 0][s];
-            const float av = rs ? 0.f : ex2(dtt * A2[s]);
-            const float dh = fmaf(Cn, gt, dh_after[s]);
-            const float q = dh * av * hp;
-            dA_acc[s] = fmaf(q, dtt, dA_acc[s]);
-            pb = fmaf(dh, Bn, pb);
-            aq = fmaf(A[s], q, aq);
-            dBv[s] = dh * xt;
-            dCv[s] = gt * hw[tw][s];
-            dh_after[s] = av * dh;
-          }
-          pbv[r] = pb;
-          aqv[r] = aq;
-          if constexpr (NL == 16) {
-            const bool hi = lane >= 16;
-            const float send = hi ? dBv[0] : dCv[0], keep = hi ? dCv[0] : dBv[0];
-            s_red[(warp * 32 + lane) * (W + 1) + tw] =
-                keep + __shfl_xor_sync(0xffffffffu, send, 16);
-          } else {
-#pragma unroll
-            for (int s = 0; s < S; ++s) {
-              s_red[((warp * K + 2 * s) * 32 + lane) * (W + 1) + tw] = dBv[s];
-              s_red[((warp * K + 2 * s + 1) * 32 + lane) * (W + 1) + tw] = dCv[s];
-            }
-          }
-        }
-        reduce_steps_to<NL, RW>(pbv, l, s_pb + cs * kPad, tw0 + r0);
-        reduce_steps_to<NL, RW>(aqv, l, s_aq + cs * kPad, tw0 + r0);
+        reduce_steps_to<NL, kT>(yp, l, s_y + cs * kPad, 0);
       }
       __syncthreads();
-      // dB, dC: sum the block's channels of each group in warp order -> one partial per block.
-      const int per_step = a.ngs * K * 32, n_out = per_step * W;
-      for (int e = tid; e < n_out; e += kThreads) {
-        const int tw = e / per_step, rem = e - tw * per_step;
-        const int gslot = rem / (K * 32), q = rem - gslot * (K * 32);
-        const int64_t t = tk + tw0 + tw, gg = g_lo + gslot;
-        const int tensor = NL == 16 ? q / 16 : (q / 32) % 2;
-        const int64_t n = NL == 16 ? q % 16 : (q / 64) * 32 + q % 32;
-        if (t >= L || gg > g_hi || n >= N) continue;
-        float sum = 0.f;
-#pragma unroll
-        for (int w = 0; w < Sh::kWarps; ++w)
-          if (s_wslot[w] == gslot) sum += s_red[((w * K) * 32 + q) * (W + 1) + tw];
-        float* part = tensor == 0 ? o.part_B : o.part_C;
-        part[(((cx * a.Bt + b) * L + t) * a.ngs + gslot) * N + n] = sum;
-      }
-      // du, ddelta, and the ddelta_bias sum, once per (t, d) of the window.
+      // 2. dz and dD, once per (t, d).
 #pragma unroll
       for (int i = 0; i < E; ++i) {
         const int tt = et0 + i * kStepStride, at = ec * kPad + tt;
         const int64_t t = tk + tt;
-        if (tt >= tw0 && tt < tw0 + W && edok && t < L) {
-          const float pb = s_pb[at];
-          if (o.du)
-            store_float(o.du, (b * L + t) * Dch + ed, fmaf(s_dt[at], pb, eD * s_g[at]), a.bf);
-          const float dd = fmaf(s_u[at], pb, s_aq[at]) * s_sig[at];
-          ebias_acc += dd;
-          if (o.ddelta) store_float(o.ddelta, (b * L + t) * Dch + ed, dd, a.bf);
+        if (edok && t < L) {
+          eD_acc = fmaf(s_g[at], s_u[at], eD_acc);
+          if (a.z && o.dz) {
+            const float y = fmaf(eD, s_u[at], s_y[at]), zz = s_z[at], sz = sigmoid(zz);
+            store_float(o.dz, (b * L + t) * Dch + ed, s_do[at] * y * sz * (1.f + zz * (1.f - sz)),
+                        a.bf);
+          }
         }
       }
-      __syncthreads();
+      // 3. Reverse scan, window by window (one window of kT steps when S == 1).
+#pragma unroll 1
+      for (int j = S - 1; j >= 0; --j) {
+        const int tw0 = S == 1 ? 0 : j * W;  // a compile-time 0 keeps hs[] in registers
+        float hw[W][S], hstart[S];           // the window's states (S > 1)
+        if constexpr (S > 1) {
+          float h[S];
+#pragma unroll
+          for (int s = 0; s < S; ++s) h[s] = h0[s];
+#pragma unroll 1
+          for (int t = 0; t < tw0; ++t) step(h, tk, t, mask);
+#pragma unroll
+          for (int s = 0; s < S; ++s) hstart[s] = h[s];
+#pragma unroll
+          for (int t = 0; t < W; ++t) {
+            step(h, tk, tw0 + t, mask);
+#pragma unroll
+            for (int s = 0; s < S; ++s) hw[t][s] = h[s];
+          }
+        } else {
+          hstart[0] = h0[0];
+#pragma unroll
+          for (int t = 0; t < W; ++t) hw[t][0] = hs[t];
+        }
+#pragma unroll
+        for (int r0 = W - RW; r0 >= 0; r0 -= RW) {
+          float pbv[RW], aqv[RW];
+#pragma unroll
+          for (int r = RW - 1; r >= 0; --r) {
+            const int tw = r0 + r, t = tw0 + tw;
+            const float gt = s_g[cs * kPad + t], xt = s_x[cs * kPad + t];
+            const float dtt = s_dt[cs * kPad + t];
+            const bool rs = kReset && ((mask >> t) & 1u);
+            float pb = 0.f, aq = 0.f, dBv[S], dCv[S];
+#pragma unroll
+            for (int s = 0; s < S; ++s) {
+              const float Bn = bc_at(s_B, a.B, a.B_sb, a.B_st, tk, t, s);
+              const float Cn = bc_at(s_C, a.C, a.C_sb, a.C_st, tk, t, s);
+              const float hp = tw == 0 ? hstart[s] : hw[tw > 0 ? tw - 1 : 0][s];
+              const float av = rs ? 0.f : ex2(dtt * A2[s]);
+              const float dh = fmaf(Cn, gt, dh_after[s]);
+              const float q = dh * av * hp;
+              dA_acc[s] = fmaf(q, dtt, dA_acc[s]);
+              pb = fmaf(dh, Bn, pb);
+              aq = fmaf(A[s], q, aq);
+              dBv[s] = dh * xt;
+              dCv[s] = gt * hw[tw][s];
+              dh_after[s] = av * dh;
+            }
+            pbv[r] = pb;
+            aqv[r] = aq;
+            if constexpr (NL == 16) {
+              const bool hi = lane >= 16;
+              const float send = hi ? dBv[0] : dCv[0], keep = hi ? dCv[0] : dBv[0];
+              s_red[(warp * 32 + lane) * (W + 1) + tw] =
+                  keep + __shfl_xor_sync(0xffffffffu, send, 16);
+            } else {
+#pragma unroll
+              for (int s = 0; s < S; ++s) {
+                s_red[((warp * K + 2 * s) * 32 + lane) * (W + 1) + tw] = dBv[s];
+                s_red[((warp * K + 2 * s + 1) * 32 + lane) * (W + 1) + tw] = dCv[s];
+              }
+            }
+          }
+          reduce_steps_to<NL, RW>(pbv, l, s_pb + cs * kPad, tw0 + r0);
+          reduce_steps_to<NL, RW>(aqv, l, s_aq + cs * kPad, tw0 + r0);
+        }
+        __syncthreads();
+        // dB, dC: sum the block's channels of each group in warp order -> one partial per block.
+        const int per_step = a.ngs * K * 32, n_out = per_step * W;
+        for (int e = tid; e < n_out; e += kThreads) {
+          const int tw = e / per_step, rem = e - tw * per_step;
+          const int gslot = rem / (K * 32), q = rem - gslot * (K * 32);
+          const int64_t t = tk + tw0 + tw, gg = g_lo + gslot;
+          const int tensor = NL == 16 ? q / 16 : (q / 32) % 2;
+          const int64_t n = NL == 16 ? q % 16 : (q / 64) * 32 + q % 32;
+          if (t >= L || gg > g_hi || n >= N) continue;
+          float sum = 0.f;
+#pragma unroll
+          for (int w = 0; w < Sh::kWarps; ++w)
+            if (s_wslot[w] == gslot) sum += s_red[((w * K) * 32 + q) * (W + 1) + tw];
+          float* part = tensor == 0 ? o.part_B : o.part_C;
+          part[(((cx * a.Bt + b) * L + t) * a.ngs + gslot) * N + n] = sum;
+        }
+        // du, ddelta, and the ddelta_bias sum, once per (t, d) of the window.
+#pragma unroll
+        for (int i = 0; i < E; ++i) {
+          const int tt = et0 + i * kStepStride, at = ec * kPad + tt;
+          const int64_t t = tk + tt;
+          if (tt >= tw0 && tt < tw0 + W && edok && t < L) {
+            const float pb = s_pb[at];
+            if (o.du)
+              store_float(o.du, (b * L + t) * Dch + ed, fmaf(s_dt[at], pb, eD * s_g[at]), a.bf);
+            const float dd = fmaf(s_u[at], pb, s_aq[at]) * s_sig[at];
+            ebias_acc += dd;
+            if (o.ddelta) store_float(o.ddelta, (b * L + t) * Dch + ed, dd, a.bf);
+          }
+        }
+        __syncthreads();
+      }
     }
   }
   if (dok) {
 #pragma unroll
     for (int s = 0; s < S; ++s) {
       const int64_t n = s * NL + l;
-      if (n < N) {
-        if (o.dinit) o.dinit[(b * Dch + d) * N + n] = dh_after[s];
-        o.pdA[(b * Dch + d) * N + n] = dA_acc[s];
+      if (n >= N) continue;
+      if constexpr (kSummary) {
+        a.sum_P[chunk_at(a, b, d, chunk, n)] = P[s];
+        a.sum_h[chunk_at(a, b, d, chunk, n)] = dh_after[s];
+      } else {
+        if (o.dinit && chunk == 0) o.dinit[(b * Dch + d) * N + n] = dh_after[s];
+        o.pdA[(row * Dch + d) * N + n] = dA_acc[s];
       }
     }
   }
+  if constexpr (kSummary) return;
   // dD and ddelta_bias: the threads of one channel, summed in thread order.
   s_red[tid] = eD_acc;
   s_red[kThreads + tid] = ebias_acc;
@@ -349,8 +382,8 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
       sD += s_red[j];
       sb += s_red[kThreads + j];
     }
-    o.pD[b * Dch + d0 + tid] = sD;
-    o.pbias[b * Dch + d0 + tid] = sb;
+    o.pD[row * Dch + d0 + tid] = sD;
+    o.pbias[row * Dch + d0 + tid] = sb;
   }
 }
 

@@ -1,7 +1,9 @@
 // CUDA selective scan (ops/selective_scan/selective_scan.h): launch configuration, the final
-// fixed-order reductions of the backward, and the entry points of kernels.h. The kernels are in
-// forward_cuda.cuh and backward_cuda.cuh; their layout is described there.
+// fixed-order reductions of the backward, the chunked scan over L (when Bt x channels cannot fill
+// the GPU), and the entry points of kernels.h. The kernels are in forward_cuda.cuh and
+// backward_cuda.cuh; their layout is described there.
 #include <cstdlib>
+#include <memory>
 
 #include "core/cuda/launch.cuh"
 #include "core/storage.h"
@@ -47,6 +49,8 @@ ScanArgs make_args(const SelectiveScanParams& p, int BC) {
   a.reset = p.reset, a.r_sb = p.reset_sb, a.r_st = p.reset_st;
   a.ntiles = (p.length + kT - 1) / kT;
   a.ngs = groups_per_block(p.channels, a.cpg, BC);
+  a.tpc = a.ntiles, a.nchunks = 1;
+  a.carry = nullptr, a.sum_P = a.sum_h = nullptr;
   return a;
 }
 
@@ -55,6 +59,76 @@ void set_smem(Kernel kernel, size_t bytes) {
   if (bytes > 48 * 1024)
     COIL_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chunks over L
+
+// Shortest chunk (tiles): below it the summary pass and the combine cost more than they buy.
+inline constexpr int64_t kMinChunkTiles = 8;
+
+// Only the layouts with B/C tiles in shared memory and at most 2 states per lane are chunked
+// (every N <= 32 with few groups per block: Mamba's shapes); the others run unchunked.
+template <int S, bool kSmem>
+inline constexpr bool kChunkable = kSmem&& S <= 2;
+
+// Tiles per chunk: every tile (one chunk) when the blocks of Bt x channel blocks already fill the
+// GPU's resident slots; else chunks of at least kMinChunkTiles, about 8 waves of blocks in all.
+// COIL_SELECTIVE_SCAN_CHUNK_TILES=k forces k tiles per chunk (tests and the kernel lab).
+template <class Kernel>
+int64_t chunk_tiles(Kernel kernel, int threads, size_t bytes, int64_t blocks, int64_t ntiles,
+                    int dev) {
+  const int64_t least = (ntiles + 65534) / 65535;  // grid z limit
+  const char* env = std::getenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
+  if (env && std::atoi(env) > 0) return std::min(ntiles, std::max<int64_t>(least, std::atoi(env)));
+  int per_sm = 1;
+  COIL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, bytes));
+  const int64_t resident = int64_t(std::max(per_sm, 1)) * sm_count(dev);
+  if (blocks >= resident || ntiles < 2 * kMinChunkTiles) return ntiles;
+  const int64_t want = (8 * resident + blocks - 1) / blocks;
+  return std::max({least, kMinChunkTiles, (ntiles + want - 1) / want});
+}
+
+// Per (b, d, n), in chunk order (reverse: last chunk first): turns sum_h (each chunk's state, or
+// dh, from zero) into the value carried into each chunk, starting from init (or zero):
+// carry_c = H; H = P_c * H + sum_h_c. Sequential over chunks: fixed order, deterministic.
+__global__ void combine_chunks_kernel(const float* __restrict__ sum_P, float* __restrict__ sum_h,
+                                      const float* __restrict__ init, int64_t rows, int nchunks,
+                                      int64_t N, bool reverse) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < rows * N;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / N, n = i - r * N, base = r * nchunks * N + n;
+    float H = init ? init[i] : 0.f;
+    for (int j = 0; j < nchunks; ++j) {
+      const int64_t at = base + int64_t(reverse ? nchunks - 1 - j : j) * N;
+      const float hc = sum_h[at];
+      sum_h[at] = H;
+      H = fmaf(sum_P[at], H, hc);
+    }
+  }
+}
+
+// Decides the chunks of a launch of `kernel` (grid x * Bt blocks); when there are several, runs
+// the summary kernel and the combine, so that a.carry holds each chunk's carried-in value. The
+// returned storage holds the chunk arrays and must outlive the main launch (stream-ordered).
+template <class Kernel, class Summary, class Launch>
+std::shared_ptr<Storage> prepare_chunks(ScanArgs& a, Kernel kernel, Summary summary, int threads,
+                                        size_t bytes, unsigned gx, const float* init, bool reverse,
+                                        int dev, Launch launch_summary) {
+  a.tpc = chunk_tiles(kernel, threads, bytes, int64_t(gx) * a.Bt, a.ntiles, dev);
+  a.nchunks = int((a.ntiles + a.tpc - 1) / a.tpc);
+  if (a.nchunks == 1) return nullptr;
+  const int64_t n = a.Bt * a.Dch * a.nchunks * a.N;
+  auto sums = make_storage(size_t(2 * n) * 4, Device::cuda(dev));
+  a.sum_P = static_cast<float*>(sums->data()), a.sum_h = a.sum_P + n;
+  set_smem(summary, bytes);
+  launch_summary(dim3(gx, unsigned(a.Bt), unsigned(a.nchunks)));
+  COIL_CUDA_CHECK_LAUNCH();
+  combine_chunks_kernel<<<grid_for(a.Bt * a.Dch * a.N, dev), kBlock, 0, stream(dev)>>>(
+      a.sum_P, a.sum_h, init, a.Bt * a.Dch, a.nchunks, a.N, reverse);
+  COIL_CUDA_CHECK_LAUNCH();
+  a.carry = a.sum_h;
+  return sums;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -83,12 +157,23 @@ Config forward_config(const SelectiveScanParams& p, int dev, int ngs) {
 }
 
 template <int NL, int S, bool kSmem>
-void launch_forward(const ScanArgs& a, void* out, float* fs, float* ckpt, int dev) {
+void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, int dev) {
   constexpr int BC = FwdShape<NL>::BC;
   const size_t bytes = size_t(forward_smem_floats(BC, kSmem ? a.ngs * NL * S : 0)) * 4;
-  const dim3 grid(unsigned((a.Dch + BC - 1) / BC), unsigned(a.Bt));
-  auto kernel = a.reset ? forward_kernel<NL, S, true, kSmem> : forward_kernel<NL, S, false, kSmem>;
+  const unsigned gx = unsigned((a.Dch + BC - 1) / BC);
+  auto kernel = a.reset ? forward_kernel<NL, S, true, kSmem, false>
+                        : forward_kernel<NL, S, false, kSmem, false>;
   set_smem(kernel, bytes);
+  std::shared_ptr<Storage> sums;
+  if constexpr (kChunkable<S, kSmem>) {
+    auto summary = a.reset ? forward_kernel<NL, S, true, kSmem, true>
+                           : forward_kernel<NL, S, false, kSmem, true>;
+    sums = prepare_chunks(
+        a, kernel, summary, kFwdThreads, bytes, gx, a.h0, false, dev, [&](dim3 grid) {
+          summary<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr);
+        });
+  }
+  const dim3 grid(gx, unsigned(a.Bt), unsigned(a.nchunks));
   kernel<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, out, fs, ckpt);
   COIL_CUDA_CHECK_LAUNCH();
 }
@@ -103,16 +188,39 @@ Config backward_config(const SelectiveScanParams& p, int64_t cpg) {
   return {32, 8};
 }
 
+// Per-(batch row, chunk) partials of dA, dD and ddelta_bias, sized once the chunks are known.
+struct BwdPartials {
+  std::shared_ptr<Storage> dA, Db;
+  void alloc(const ScanArgs& a, BwdArgs& o, int dev) {
+    const int64_t rows = a.Bt * a.nchunks;
+    dA = make_storage(size_t(rows * a.Dch * a.N) * 4, Device::cuda(dev));
+    Db = make_storage(size_t(2 * rows * a.Dch) * 4, Device::cuda(dev));
+    o.pdA = static_cast<float*>(dA->data());
+    o.pD = static_cast<float*>(Db->data()), o.pbias = o.pD + rows * a.Dch;
+  }
+};
+
+// Returns the number of chunks the launch used (rows of the dA/dD/ddelta_bias partials: x Bt).
 template <int NL, int S, bool kSmem>
-void launch_backward(const ScanArgs& a, const BwdArgs& o, int dev) {
+int launch_backward(ScanArgs a, BwdArgs o, BwdPartials& parts, int dev) {
   using Sh = BwdShape<NL>;
   const size_t bytes = size_t(backward_smem_floats(NL, S, kSmem ? a.ngs * NL * S : 0)) * 4;
-  const dim3 grid(unsigned((a.Dch + Sh::BC - 1) / Sh::BC), unsigned(a.Bt));
-  auto kernel =
-      a.reset ? backward_kernel<NL, S, true, kSmem> : backward_kernel<NL, S, false, kSmem>;
+  const unsigned gx = unsigned((a.Dch + Sh::BC - 1) / Sh::BC);
+  auto kernel = a.reset ? backward_kernel<NL, S, true, kSmem, false>
+                        : backward_kernel<NL, S, false, kSmem, false>;
   set_smem(kernel, bytes);
-  kernel<<<grid, Sh::kThreads, bytes, stream(dev)>>>(a, o);
+  std::shared_ptr<Storage> sums;
+  if constexpr (kChunkable<S, kSmem>) {
+    auto summary = a.reset ? backward_kernel<NL, S, true, kSmem, true>
+                           : backward_kernel<NL, S, false, kSmem, true>;
+    sums = prepare_chunks(
+        a, kernel, summary, Sh::kThreads, bytes, gx, o.dfinal, true, dev,
+        [&](dim3 grid) { summary<<<grid, Sh::kThreads, bytes, stream(dev)>>>(a, o); });
+  }
+  parts.alloc(a, o, dev);
+  kernel<<<dim3(gx, unsigned(a.Bt), unsigned(a.nchunks)), Sh::kThreads, bytes, stream(dev)>>>(a, o);
   COIL_CUDA_CHECK_LAUNCH();
+  return a.nchunks;
 }
 
 // dB, dC (Bt, L, G, N) = sum over the channel blocks touching group g, in block order.
@@ -138,11 +246,12 @@ __global__ void reduce_groups_kernel(void* __restrict__ dB, void* __restrict__ d
   }
 }
 
-// dA (Dch, N), dD (Dch), ddelta_bias (Dch): sums of the per-batch-row partials, in row order.
+// dA (Dch, N), dD (Dch), ddelta_bias (Dch): sums of the per-(chunk, batch row) partials, in row
+// order (rows = nchunks x Bt).
 __global__ void reduce_batch_kernel(float* __restrict__ dA, float* __restrict__ dD,
                                     float* __restrict__ dbias, const float* __restrict__ pdA,
                                     const float* __restrict__ pD, const float* __restrict__ pbias,
-                                    int64_t Bt, int64_t Dch, int64_t N) {
+                                    int64_t rows, int64_t Dch, int64_t N) {
   const int64_t nA = Dch * N, total = nA + 2 * Dch;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -151,7 +260,7 @@ __global__ void reduce_batch_kernel(float* __restrict__ dA, float* __restrict__ 
     const int64_t stride = i < nA ? nA : Dch, at = i < nA ? i : (i - nA) % Dch;
     if (!dst) continue;
     float sum = 0.f;
-    for (int64_t b = 0; b < Bt; ++b) sum += src[b * stride];
+    for (int64_t r = 0; r < rows; ++r) sum += src[r * stride];
     dst[at] = sum;
   }
 }
@@ -202,22 +311,23 @@ void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpo
   const int64_t ncx = (Dch + BC - 1) / BC;
   const size_t part_n = size_t(ncx * Bt * L * a.ngs * N);
   Storage part_B(part_n * 4, p.device), part_C(part_n * 4, p.device);
-  Storage pdA(size_t(Bt * Dch * N) * 4, p.device), pDb(size_t(2 * Bt * Dch) * 4, p.device);
+  BwdPartials parts;
   BwdArgs o{};
   o.dout = dout.data_ptr();
   o.dfinal = ptr<const float>(dfinal);
   o.ckpt = static_cast<const float*>(checkpoints.data_ptr());
   o.du = ptr<void>(grads.du), o.ddelta = ptr<void>(grads.ddelta), o.dz = ptr<void>(grads.dz);
   o.part_B = static_cast<float*>(part_B.data()), o.part_C = static_cast<float*>(part_C.data());
-  o.pdA = static_cast<float*>(pdA.data());
-  o.pD = static_cast<float*>(pDb.data()), o.pbias = o.pD + Bt * Dch;
   o.dinit = ptr<float>(grads.dinitial_state);
-  if (c.nl == 16 && smem) launch_backward<16, 1, true>(a, o, dev);
-  else if (c.nl == 16) launch_backward<16, 1, false>(a, o, dev);
-  else if (c.s == 1 && smem) launch_backward<32, 1, true>(a, o, dev);
-  else if (c.s == 1) launch_backward<32, 1, false>(a, o, dev);
-  else if (c.s == 2) launch_backward<32, 2, false>(a, o, dev);
-  else launch_backward<32, 8, false>(a, o, dev);
+  int nchunks = 1;
+  if (c.nl == 16 && smem) nchunks = launch_backward<16, 1, true>(a, o, parts, dev);
+  else if (c.nl == 16) nchunks = launch_backward<16, 1, false>(a, o, parts, dev);
+  else if (c.s == 1 && smem) nchunks = launch_backward<32, 1, true>(a, o, parts, dev);
+  else if (c.s == 1) nchunks = launch_backward<32, 1, false>(a, o, parts, dev);
+  else if (c.s == 2) nchunks = launch_backward<32, 2, false>(a, o, parts, dev);
+  else nchunks = launch_backward<32, 8, false>(a, o, parts, dev);
+  const float* pdA = static_cast<const float*>(parts.dA->data());
+  const float* pD = static_cast<const float*>(parts.Db->data());
 
   cudaStream_t s = stream(dev);
   if (grads.dB.defined() || grads.dC.defined()) {
@@ -228,8 +338,8 @@ void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpo
   }
   if (grads.dA.defined() || grads.dD.defined() || grads.ddelta_bias.defined()) {
     reduce_batch_kernel<<<grid_for(Dch * N + 2 * Dch, dev), kBlock, 0, s>>>(
-        ptr<float>(grads.dA), ptr<float>(grads.dD), ptr<float>(grads.ddelta_bias), o.pdA, o.pD,
-        o.pbias, Bt, Dch, N);
+        ptr<float>(grads.dA), ptr<float>(grads.dD), ptr<float>(grads.ddelta_bias), pdA, pD,
+        pD + Bt * nchunks * Dch, Bt * nchunks, Dch, N);
     COIL_CUDA_CHECK_LAUNCH();
   }
 }

@@ -8,6 +8,8 @@
 // registers before the current tile is computed, so their latency hides behind the scan). The
 // per-step sum over states (y = C.h) is a transposing warp reduction over the tile, and the
 // epilogue (D*u, z gating, store) runs once per (t, d) over the whole block.
+// With chunks over L (ScanArgs::tpc), block z scans one chunk of tiles. kSummary is the chunked
+// scan's first pass: the chunk's state from zero and the product of its decays, no output.
 #pragma once
 #include "ops/selective_scan/scan_tile_cuda.cuh"
 
@@ -27,7 +29,7 @@ inline int64_t forward_smem_floats(int BC, int bc_rows) {
   return (2 * (4 * BC + 2 * bc_rows) + BC) * int64_t(kPad);
 }
 
-template <int NL, int S, bool kReset, bool kSmemBC>
+template <int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
 __global__ void __launch_bounds__(kFwdThreads, 2)
     forward_kernel(const ScanArgs a, void* __restrict__ out, float* __restrict__ final_state,
                    float* __restrict__ ckpt) {
@@ -47,14 +49,22 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
   const int64_t g_lo = d0 / a.cpg, g = dok ? d / a.cpg : g_lo;
   const int gi = int(g - g_lo);
   const int64_t L = a.L, N = a.N, Dch = a.Dch;
+  const int64_t chunk = blockIdx.z, k_begin = chunk * a.tpc;
+  const int64_t k_end = k_begin + a.tpc < a.ntiles ? k_begin + a.tpc : a.ntiles;
 
-  float A2[S], h[S];
+  // The state entering the chunk: zero in the summary pass, else the combined carry or h0.
+  const float* h_in = kSummary  ? nullptr
+                      : a.carry ? a.carry + chunk_at(a, b, d, chunk, 0)
+                      : a.h0    ? a.h0 + (b * Dch + d) * N
+                                : nullptr;
+  float A2[S], h[S], P[S];
 #pragma unroll
   for (int s = 0; s < S; ++s) {
     const int n = s * NL + l;
     const bool ok = dok && n < N;
     A2[s] = ok ? a.A[d * N + n] * kLog2e : 0.f;
-    h[s] = ok && a.h0 ? a.h0[(b * Dch + d) * N + n] : 0.f;
+    h[s] = ok && h_in ? h_in[n] : 0.f;
+    P[s] = 1.f;
   }
 
   // Loader/epilogue slots: channel ec, steps et0 + i * kStepStride (fixed for the thread).
@@ -74,7 +84,7 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
       const bool ok = edok && t < L;
       pu[i] = ok ? load_raw(a.u, b * a.u_sb + t * a.u_st + ed, a.bf) : 0u;
       pd[i] = ok ? load_raw(a.delta, b * a.dl_sb + t * a.dl_st + ed, a.bf) : 0u;
-      pz[i] = ok && a.z ? load_raw(a.z, b * a.z_sb + t * a.z_st + ed, a.bf) : 0u;
+      pz[i] = ok && a.z && !kSummary ? load_raw(a.z, b * a.z_sb + t * a.z_st + ed, a.bf) : 0u;
     }
     if constexpr (kSmemBC) {
 #pragma unroll
@@ -84,7 +94,7 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
         const int64_t t = tk + tt, gg = g_lo + rem / NP, n = rem % NP;
         const bool ok = e < kT * bc_rows && t < L && n < N && gg < a.G;
         pB[j] = ok ? load_raw(a.B, b * a.B_sb + t * a.B_st + gg * N + n, a.bf) : 0u;
-        pC[j] = ok ? load_raw(a.C, b * a.C_sb + t * a.C_st + gg * N + n, a.bf) : 0u;
+        pC[j] = ok && !kSummary ? load_raw(a.C, b * a.C_sb + t * a.C_st + gg * N + n, a.bf) : 0u;
       }
     }
     if constexpr (kReset) pr = tk + lane < L && a.reset[b * a.r_sb + (tk + lane) * a.r_st];
@@ -114,21 +124,21 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
         if (e < kT * bc_rows) {
           const int tt = e / bc_rows, rem = e - tt * bc_rows;
           sB[rem * kPad + tt] = raw_to_float(pB[j], a.bf);
-          sC[rem * kPad + tt] = raw_to_float(pC[j], a.bf);
+          if constexpr (!kSummary) sC[rem * kPad + tt] = raw_to_float(pC[j], a.bf);
         }
       }
     }
     return kReset ? __ballot_sync(0xffffffffu, pr) : 0u;
   };
 
-  fetch(0);
-  uint32_t mask = commit(0, 0);
+  fetch(k_begin);
+  uint32_t mask = commit(k_begin, 0);
   __syncthreads();
-  for (int64_t k = 0; k < a.ntiles; ++k) {
-    const int buf = int(k & 1);
+  for (int64_t k = k_begin; k < k_end; ++k) {
+    const int buf = int((k - k_begin) & 1);
     const int64_t tk = k * kT;
-    if (k + 1 < a.ntiles) fetch(k + 1);
-    if (ckpt && dok) {
+    if (k + 1 < k_end) fetch(k + 1);
+    if (!kSummary && ckpt && dok) {
 #pragma unroll
       for (int s = 0; s < S; ++s)
         if (s * NL + l < N) ckpt[((b * Dch + d) * a.ntiles + k) * N + s * NL + l] = h[s];
@@ -150,7 +160,8 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
         for (int s = 0; s < S; ++s) {
           if constexpr (kSmemBC) {
             B4[s] = *reinterpret_cast<const float4*>(rB + s * NL * kPad + t4);
-            C4[s] = *reinterpret_cast<const float4*>(rC + s * NL * kPad + t4);
+            if constexpr (!kSummary)
+              C4[s] = *reinterpret_cast<const float4*>(rC + s * NL * kPad + t4);
           } else {
             float* bp = reinterpret_cast<float*>(&B4[s]);
             float* cp = reinterpret_cast<float*>(&C4[s]);
@@ -174,14 +185,20 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
           for (int s = 0; s < S; ++s) {
             const float av = ex2(dt * A2[s]);
             const float bx = reinterpret_cast<const float*>(&B4[s])[j] * x;
-            if constexpr (kReset) h[s] = (mask >> t) & 1u ? bx : fmaf(av, h[s], bx);
-            else h[s] = fmaf(av, h[s], bx);
-            acc = fmaf(reinterpret_cast<const float*>(&C4[s])[j], h[s], acc);
+            const bool rs = kReset && ((mask >> t) & 1u);
+            h[s] = rs ? bx : fmaf(av, h[s], bx);
+            if constexpr (kSummary) P[s] = rs ? 0.f : P[s] * av;
+            else acc = fmaf(reinterpret_cast<const float*>(&C4[s])[j], h[s], acc);
           }
           yp[t - r0] = acc;
         }
       }
-      reduce_steps_to<NL, RW>(yp, l, s_y + cs * kPad, r0);
+      if constexpr (!kSummary) reduce_steps_to<NL, RW>(yp, l, s_y + cs * kPad, r0);
+    }
+    if constexpr (kSummary) {
+      if (k + 1 < k_end) mask = commit(k + 1, buf ^ 1);
+      __syncthreads();
+      continue;
     }
     __syncthreads();
     const float* su = base + 2 * BC * kPad;
@@ -199,13 +216,21 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
         store_float(out, (b * L + t) * Dch + ed, y, a.bf);
       }
     }
-    if (k + 1 < a.ntiles) mask = commit(k + 1, buf ^ 1);
+    if (k + 1 < k_end) mask = commit(k + 1, buf ^ 1);
     __syncthreads();
   }
   if (dok) {
 #pragma unroll
-    for (int s = 0; s < S; ++s)
-      if (s * NL + l < N) final_state[(b * Dch + d) * N + s * NL + l] = h[s];
+    for (int s = 0; s < S; ++s) {
+      const int n = s * NL + l;
+      if (n >= N) continue;
+      if constexpr (kSummary) {
+        a.sum_P[chunk_at(a, b, d, chunk, n)] = P[s];
+        a.sum_h[chunk_at(a, b, d, chunk, n)] = h[s];
+      } else if (k_end == a.ntiles) {
+        final_state[(b * Dch + d) * N + n] = h[s];
+      }
+    }
   }
 }
 

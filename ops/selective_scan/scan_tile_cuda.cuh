@@ -35,7 +35,23 @@ struct ScanArgs {
   int64_t r_sb, r_st;
   int64_t ntiles;  // ceil(L / kT)
   int ngs;         // most groups any block's channel range touches
+  // Chunks over L, when Bt x channel blocks alone cannot fill the GPU: block z = c scans tiles
+  // [c * tpc, min(ntiles, (c + 1) * tpc)). A summary pass writes per (b, d, c, n) the product of
+  // the chunk's decays (sum_P) and its state from zero (sum_h; the backward: dh from zero); a
+  // sequential combine turns sum_h into `carry`, the true state entering each chunk (backward:
+  // dh leaving it), with which the main pass rescans the chunk. Unchunked: tpc = ntiles,
+  // nchunks = 1, carry = null.
+  int64_t tpc;
+  int nchunks;
+  const float* carry;    // (Bt, Dch, nchunks, N) or null
+  float *sum_P, *sum_h;  // (Bt, Dch, nchunks, N), written by the summary pass
 };
+
+// Index of (b, d, chunk, n) in the chunk arrays.
+__device__ __forceinline__ int64_t chunk_at(const ScanArgs& a, int64_t b, int64_t d, int64_t c,
+                                            int64_t n) {
+  return ((b * a.Dch + d) * a.nchunks + c) * a.N + n;
+}
 
 // ex2.approx: one special-function-unit op; ftz is harmless (states that small are zero).
 __device__ __forceinline__ float ex2(float x) {

@@ -1,7 +1,8 @@
 // The CUDA selective scan kernels (ops/selective_scan/cuda.cu) against a float64 CPU reference
 // written here from REFERENCE.md section 7: forward and every gradient, at sizes around the
 // kernels' tile (32 steps) and channel blocks, every optional input, resets, strided views, bf16,
-// bitwise determinism and NaN propagation.
+// the chunked scan over L (forced short chunks and the natural long-L case), bitwise determinism
+// and NaN propagation.
 // Calls the cuda:: kernels directly, so it exists only in CUDA builds.
 #if defined(COIL_WITH_CUDA)
 #include <doctest/doctest.h>
@@ -272,6 +273,12 @@ struct ForceLanes {
   ~ForceLanes() { unsetenv("COIL_SELECTIVE_SCAN_LANES"); }
 };
 
+// Forces the chunk length over L (in 32-step tiles) of the forward and backward for one scope.
+struct ForceChunkTiles {
+  explicit ForceChunkTiles(const char* v) { setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", v, 1); }
+  ~ForceChunkTiles() { unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES"); }
+};
+
 }  // namespace
 
 TEST_CASE("selective_scan CUDA matches the float64 reference at tile and block boundaries") {
@@ -359,6 +366,64 @@ TEST_CASE("selective_scan CUDA with bf16 inputs matches the reference on the sam
     p.reset = true;
     check_against_reference(p, ++seed);
   }
+}
+
+TEST_CASE("selective_scan CUDA chunked over L matches the reference at chunk boundaries") {
+  uint64_t seed = 1100;
+  for (const char* tiles : {"1", "2", "3"}) {
+    ForceChunkTiles force(tiles);
+    CAPTURE(tiles);
+    // L just past a chunk boundary, a partial last chunk, and many chunks.
+    for (int64_t L : {33, 65, 97, 200}) {
+      for (int64_t N : {16, 32}) {
+        Problem p;
+        // G = 1 at N = 32 keeps the B/C tiles in shared memory (the chunked layouts).
+        p.Bt = 2, p.L = L, p.Dch = 40, p.N = N, p.G = N == 16 ? 2 : 1;
+        check_against_reference(p, ++seed);
+        p.reset = true;  // resets inside chunks (about 10% of steps) and at t = 0
+        check_against_reference(p, ++seed);
+      }
+    }
+  }
+  for (const char* lanes : {"8", "16"}) {
+    ForceLanes force_lanes(lanes);
+    ForceChunkTiles force("2");
+    CAPTURE(lanes);
+    Problem p;
+    p.Bt = 3, p.L = 161, p.Dch = 70, p.N = 16, p.reset = true;
+    check_against_reference(p, ++seed);
+    p.bf16 = true;
+    check_against_reference(p, ++seed);
+  }
+}
+
+TEST_CASE("selective_scan CUDA with one batch row and a long sequence chunks L by itself") {
+  // Bt x channel blocks far below the GPU's resident blocks: the kernels split L on their own.
+  Problem p;
+  p.Bt = 1, p.L = 4000, p.Dch = 64, p.N = 16, p.reset = true;
+  check_against_reference(p, 1200);
+  p.reset = false, p.L = 3000, p.N = 5;
+  check_against_reference(p, 1201);
+}
+
+TEST_CASE("selective_scan CUDA chunked over L is bitwise deterministic") {
+  ForceChunkTiles force("2");
+  Problem p;
+  p.Bt = 2, p.L = 300, p.Dch = 48, p.N = 16, p.reset = true;
+  const Data x = make_data(p, 1300);
+  const GpuRun a = run_gpu(p, x), b = run_gpu(p, x);
+  CHECK(bitwise_equal(a.out, b.out));
+  CHECK(bitwise_equal(a.final_state, b.final_state));
+  for (const auto& [ga, gb] :
+       std::vector<std::pair<Tensor, Tensor>>{{a.g.du, b.g.du},
+                                              {a.g.ddelta, b.g.ddelta},
+                                              {a.g.dA, b.g.dA},
+                                              {a.g.dB, b.g.dB},
+                                              {a.g.dC, b.g.dC},
+                                              {a.g.dD, b.g.dD},
+                                              {a.g.ddelta_bias, b.g.ddelta_bias},
+                                              {a.g.dinitial_state, b.g.dinitial_state}})
+    CHECK(bitwise_equal(ga, gb));
 }
 
 TEST_CASE("selective_scan CUDA is bitwise deterministic, outputs and gradients") {
