@@ -5,12 +5,9 @@
 // walks the chunks from last to first, recomputing the states of one chunk from its checkpoint.
 // Every reduction (dB, dC over channels; dA, dD, ddelta_bias over batch and time) runs in an
 // order fixed by the shape alone, so results do not depend on the thread count.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <type_traits>
-#include <vector>
 
 #include "core/dispatch.h"
 #include "core/factory.h"
