@@ -3,7 +3,9 @@
 // inputs, then the four workloads timed with cudaEvents (median after warm-up), the
 // same-run device-to-device copy bandwidth, and each time as a multiple of its floor (bytes
 // moved once at that bandwidth; exponentials at 16 per SM per clock on the special-function
-// units). Versions: v1 = 16 lanes x 1 state per (b, d), v2 = 8 lanes x 2 states (forward, N <= 16).
+// units). Versions: v1 = 16 lanes x 1 state per (b, d), v2 = 8 lanes x 2 states (forward, N <= 16);
+// both chunk L when Bt x channel blocks cannot fill the GPU (the default path); "unchunked" turns
+// that off (the first round's kernels' parallelism); the check also runs v2 with chunks of 2 tiles.
 //   coil_bench_selective_scan [--reps N] [--check-only]
 #include <fmt/format.h>
 
@@ -112,7 +114,18 @@ void backward(const Scan& s, Outputs& o, const Tensor& dfinal) {
   else cuda::selective_scan_backward(s.p, o.ckpt, s.dout, dfinal, o.g);
 }
 
-void set_version(int v) { setenv("COIL_SELECTIVE_SCAN_LANES", v == 1 ? "16" : "8", 1); }
+// 1: 16 lanes x 1 state; 2: 8 lanes x 2 states; 3: version 2 with L in chunks of 2 tiles.
+void set_version(int v) {
+  setenv("COIL_SELECTIVE_SCAN_LANES", v == 1 ? "16" : "8", 1);
+  if (v == 3) setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "2", 1);
+  else unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
+}
+// Chunks over L on (the kernels' own choice) or off (one chunk: every tile in one block).
+void set_chunking(bool on) {
+  unsetenv("COIL_SELECTIVE_SCAN_LANES");
+  if (on) unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
+  else setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "1000000000", 1);
+}
 
 double max_rel(const Tensor& a, const Tensor& b) {
   auto x = core::to(core::to(a, Device::cpu()), DType::f64).to_vector<double>();
@@ -132,7 +145,7 @@ bool check(Device gpu) {
   bool ok = true;
   fmt::print("correctness vs the f64 CPU kernels (max |diff| / max |ref|):\n");
   for (DType dt : {DType::f32, DType::bf16})
-    for (int v : {1, 2}) {
+    for (int v : {1, 2, 3}) {
       set_version(v);
       const uint64_t seed = std::random_device{}();
       const int64_t Bt = 3, L = 301, Dch = 96, G = 2;
@@ -173,7 +186,7 @@ bool check(Device gpu) {
       }
       fmt::print("  {} v{} (seed {}):{}\n", dtype_name(dt), v, seed, line);
     }
-  unsetenv("COIL_SELECTIVE_SCAN_LANES");
+  set_chunking(true);
   fmt::print("correctness: {}\n\n", ok ? "PASS" : "FAIL");
   return ok;
 }
@@ -226,9 +239,10 @@ int main(int argc, char** argv) {
         {"Bt 64, Dch 128, L 256, f32", 64, 128, 256, DType::f32, 0.086, 0.314, 0.029, 0.105}};
     std::string table =
         "| workload (N 16, G 1, z, bias, softplus, D) | fwd v1 ms | fwd v2 ms | fwd+bwd ms | "
-        "fwd floor ms (bytes / exp) | fwd / floor | fwd+bwd floor ms | fwd+bwd / floor | "
-        "anchor / coil fwd | anchor / coil fwd+bwd | target fwd / fwd+bwd met |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "unchunked fwd / fwd+bwd ms | fwd floor ms (bytes / exp) | fwd / floor | "
+        "fwd+bwd floor ms | fwd+bwd / floor | anchor / coil fwd | anchor / coil fwd+bwd | "
+        "target fwd / fwd+bwd met |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const Workload& w : wl) {
       Scan s = make_scan(w.Bt, w.L, w.Dch, 1, w.dt, DType::f32, gpu, false, 42);
       Outputs o = alloc_outputs(s, DType::f32, gpu);
@@ -238,12 +252,20 @@ int main(int argc, char** argv) {
           forward(s, o, false);
         };
       };
-      auto fwd_bwd = [&] {
-        forward(s, o, true);
-        backward(s, o, Tensor());
+      auto fwd_bwd = [&](bool chunks) {
+        return [&, chunks] {
+          set_chunking(chunks);
+          forward(s, o, true);
+          backward(s, o, Tensor());
+        };
       };
-      const auto t = coil::bench::time_all(gpu, opt.reps, {fwd_v(1), fwd_v(2), fwd_bwd}, 3);
-      unsetenv("COIL_SELECTIVE_SCAN_LANES");
+      auto fwd_plain = [&] {
+        set_chunking(false);
+        forward(s, o, false);
+      };
+      const auto t = coil::bench::time_all(
+          gpu, opt.reps, {fwd_v(1), fwd_v(2), fwd_bwd(true), fwd_plain, fwd_bwd(false)}, 3);
+      set_chunking(true);
       const double act = double(w.Bt * w.L * w.Dch), bcn = double(w.Bt * w.L * kN);
       const double es = double(dtype_size(w.dt));
       const double exps = act * kN;
@@ -254,11 +276,11 @@ int main(int argc, char** argv) {
       const double fb_floor = std::max(fb_bytes / bw, 2 * exps / exp_rate);
       const double fwd = std::min(t[0], t[1]);
       table += fmt::format(
-          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} ({:.3f} / {:.3f}) | {:.2f} | {:.3f} | {:.2f} | "
-          "{:.1f}x | {:.1f}x | {} / {} |\n",
-          w.name, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, f_floor * 1e3, fwd_bytes / bw * 1e3,
-          exps / exp_rate * 1e3, fwd / f_floor, fb_floor * 1e3, t[2] / fb_floor,
-          w.anchor_fwd / (fwd * 1e3), w.anchor_fb / (t[2] * 1e3),
+          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} / {:.3f} | {:.3f} ({:.3f} / {:.3f}) | {:.2f} | "
+          "{:.3f} | {:.2f} | {:.1f}x | {:.1f}x | {} / {} |\n",
+          w.name, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, t[3] * 1e3, t[4] * 1e3, f_floor * 1e3,
+          fwd_bytes / bw * 1e3, exps / exp_rate * 1e3, fwd / f_floor, fb_floor * 1e3,
+          t[2] / fb_floor, w.anchor_fwd / (fwd * 1e3), w.anchor_fb / (t[2] * 1e3),
           fwd * 1e3 <= w.target_fwd ? "yes" : "NO", t[2] * 1e3 <= w.target_fb ? "yes" : "NO");
     }
     fmt::print("{}", table);

@@ -81,6 +81,7 @@ int64_t chunk_tiles(Kernel kernel, int threads, size_t bytes, int64_t blocks, in
   const int64_t least = (ntiles + 65534) / 65535;  // grid z limit
   const char* env = std::getenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
   if (env && std::atoi(env) > 0) return std::min(ntiles, std::max<int64_t>(least, std::atoi(env)));
+  if (blocks >= 8 * int64_t(sm_count(dev))) return ntiles;  // 8 x 256 threads fill an SM
   int per_sm = 1;
   COIL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, bytes));
   const int64_t resident = int64_t(std::max(per_sm, 1)) * sm_count(dev);
