@@ -14,9 +14,15 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "core/random.h"
 #include "core/safetensors.h"
+#include "data/lra/generate.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
+#include "train/setup.h"
+#include "train/task_model.h"
 
 namespace fs = std::filesystem;
 using namespace coil;
@@ -321,22 +327,137 @@ TEST_CASE("a full disk while writing a checkpoint fails the run and leaves the p
     CHECK(e.path().extension() != ".tmp");
 }
 
-TEST_CASE("every config under configs/ trains for a few steps") {
+// Fixture data in every LRA layout under root/<task> (the tiny generators' output for listops
+// and pathfinder, hand-written files for the rest), so each lra config can run.
+static void write_lra_fixtures(const fs::path& root) {
+  data::lra::ListOpsGenOptions lo;
+  lo.out = (root / "listops").string();
+  lo.train = 8, lo.val = 4, lo.test = 4, lo.min_len = 20, lo.max_len = 200, lo.threads = 1;
+  data::lra::generate_listops(lo);
+  for (auto [name, res, count] : {std::tuple{"pathfinder", 32, 40}, {"pathx", 128, 20}}) {
+    data::lra::PathfinderGenOptions pf;
+    pf.out = (root / name).string();
+    pf.resolution = res, pf.count = count, pf.per_dir = count, pf.threads = 1;
+    data::lra::generate_pathfinder(pf);
+  }
+  auto write = [](const fs::path& f, const std::string& bytes) {
+    fs::create_directories(f.parent_path());
+    std::ofstream(f, std::ios::binary) << bytes;
+  };
+  for (const char* split : {"train", "test"})
+    for (int i = 0; i < 4; ++i)
+      write(root / "text" / split / (i % 2 ? "pos" : "neg") / fmt::format("{}_7.txt", i),
+            fmt::format("review {} of a film, {}", i, i % 2 ? "great" : "dull"));
+  for (const char* part : {"train", "eval", "test"}) {
+    std::string rows;
+    for (int i = 0; i < 4; ++i)
+      rows += fmt::format("{}\tid{}\tid{}x\tpaper {} text\tcited text {}\n", i % 2, i, i, i, i);
+    write(root / "retrieval" / fmt::format("new_aan_pairs.{}.tsv", part), rows);
+  }
+  auto records = [](int n) {
+    std::string out;
+    for (int r = 0; r < n; ++r) {
+      out += char(r % 10);
+      for (int k = 0; k < 3072; ++k) out += char((k * 7 + r * 31) % 256);
+    }
+    return out;
+  };
+  for (int b = 1; b <= 5; ++b)
+    write(root / "image" / fmt::format("data_batch_{}.bin", b), b == 1 ? records(8) : "");
+  write(root / "image" / "test_batch.bin", records(4));
+}
+
+TEST_CASE("every config under configs/ (LRA ones on fixture data) builds its model and trains "
+          "a few steps") {
   TempDir tmp;
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(source_root() / "configs")) {
+  write_lra_fixtures(tmp.path / "lra");
+  int n = 0, lra = 0;
+  for (const auto& e : fs::recursive_directory_iterator(source_root() / "configs")) {
     if (e.path().extension() != ".yaml") continue;
-    fs::path run = tmp.path / e.path().stem();
-    Result r = run_coil({"train", e.path().string(), "--run-dir", run.string(), "--device", "cpu",
-                         "train.steps=2", "train.log_every=1", "train.eval_batches=1",
-                         "train.batch_size=4", "train.grad_accum=1", "optim.warmup_steps=0"},
-                        tmp.path);
-    INFO(e.path().string() << "\n" << r.output);
+    INFO(e.path().string());
+    // The model at the config's own size is built (options, shapes, initialisation) ...
+    train::Config cfg = train::Config::load(e.path().string());
+    const bool is_lra = train::is_lra(cfg);
+    if (is_lra) cfg.apply_override("task.root=" + (tmp.path / "lra" / train::lra_task(cfg)).string());
+    manual_seed(0);
+    auto task = train::make_dataset(cfg, train::Split::train);
+    train::TaskModel model(cfg, *task);
+    CHECK(model.module().num_parameters() > 0);
+    // ... and trained for two steps by `coil train`: LRA models narrowed to 2 layers of width
+    // 16 (6 layers of width 512 over 16384 pixels take minutes a step on one core).
+    fs::path run = tmp.path / e.path().parent_path().filename() / e.path().stem();
+    std::vector<std::string> args = {"train", e.path().string(), "--run-dir", run.string(),
+                                     "--device", "cpu", "train.steps=2", "train.log_every=1",
+                                     "train.eval_batches=1", "train.batch_size=2",
+                                     "train.grad_accum=1", "optim.warmup_steps=0"};
+    if (is_lra) {
+      for (std::string o : {"train.epochs=0", "model.n_layer=2", "model.d_model=16"})
+        args.push_back(o);
+      args.push_back("task.root=" + (tmp.path / "lra" / train::lra_task(cfg)).string());
+      // CIFAR's val split is the training batches' last 5000 records: none in the fixture.
+      if (train::lra_task(cfg) == "image") args.push_back("eval.split=test");
+      ++lra;
+    }
+    Result r = run_coil(args, tmp.path);
+    INFO(r.output);
     CHECK(r.status == 0);
     CHECK(fs::exists(final_checkpoint(run, 2)));
     ++n;
   }
-  CHECK(n >= 5);
+  CHECK(n >= 30);
+  CHECK(lra == 12);
+}
+
+TEST_CASE("coil eval: a table of accuracy per length, printed and written as eval.json and "
+          "eval.md; bad input is named and writes nothing") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  std::string ih = (source_root() / "configs" / "induction_heads" / "mamba_small.yaml").string();
+  REQUIRE(run_coil({"train", ih, "--run-dir", run.string(), "--device", "cpu", "train.steps=3",
+                    "train.log_every=1", "train.eval_batches=1", "model.d_model=16"},
+                   tmp.path)
+              .status == 0);
+  // Bad input first: each exits 2 naming the problem, and no eval file appears.
+  Result r = run_coil({"eval", run.string(), "--device", "cpu", "eval.lengths=[64,0]"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("eval.lengths: expected a list of integers in [1,") != std::string::npos);
+  r = run_coil({"eval", run.string(), "--device", "cpu", "eval.lengths=[-64]"}, tmp.path);
+  CHECK(r.status == 2);
+  r = run_coil({"eval", run.string(), "--device", "cpu", "task.vocab=32"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("the task does not match the checkpoint's model: task induction_heads "
+                      "(vocab 32, 32 outputs) vs model mamba x 2, d_model 16") != std::string::npos);
+  r = run_coil({"eval", run.string(), "--device", "cpu", "--task-config",
+                (source_root() / "configs" / "mqar" / "mamba_small.yaml").string()},
+               tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("task mqar (vocab 256") != std::string::npos);
+  CHECK(r.output.find("trained on induction_heads (vocab 16") != std::string::npos);
+  fs::create_directories(tmp.path / "empty");
+  r = run_coil({"eval", (tmp.path / "empty").string(), "--device", "cpu"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("has no checkpoint to evaluate") != std::string::npos);
+  r = run_coil({"eval", run.string(), "--device", "cpu", "model.d_model=32"}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK_FALSE(fs::exists(run / "eval.json"));
+  CHECK_FALSE(fs::exists(run / "eval.md"));
+
+  // Lengths past the chunk size run in chunks; every length gets a row.
+  r = run_coil({"eval", run.string(), "--device", "cpu", "eval.lengths=[16,64,300]",
+                "eval.chunk=50", "train.eval_batches=1"},
+               tmp.path);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("       300") != std::string::npos);
+  auto json = nlohmann::json::parse(std::ifstream(run / "eval.json"));
+  REQUIRE(json.size() == 3);
+  CHECK(json[2]["length"] == 300);
+  CHECK(json[2]["examples"] == 8);
+  std::ifstream md(run / "eval.md");
+  std::stringstream text;
+  text << md.rdbuf();
+  CHECK(text.str().find("| 300 | ") != std::string::npos);
+  CHECK(text.str().find("step-00000003.safetensors") != std::string::npos);
 }
 
 TEST_CASE("gradient accumulation over micro-batches matches one batch of the same examples") {

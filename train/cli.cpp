@@ -196,7 +196,7 @@ int cmd_eval(const std::string& run_dir, const std::vector<std::string>& overrid
                                   "eval.lengths empty",
                                   cfg.string("task.name")));
   if (lengths.empty()) lengths.push_back(is_lra(cfg) ? 0 : cfg.integer("task.seq_len"));
-  const Split split = cfg.string("eval.split") == "test" ? Split::test : Split::val;
+  const Split split = heldout_split(cfg);
 
   auto model_task = make_dataset(model_cfg, Split::val);
   manual_seed(uint64_t(model_cfg.integer("train.seed")));

@@ -125,7 +125,7 @@ const std::vector<KeySpec>& config_schema() {
               "carrying the recurrent state (memory stays bounded)",
               true),
       choice("eval.split", {"val", "test"},
-             "lra_*: the held-out split of coil eval (training always evaluates on val)", true),
+             "lra_*: the held-out split of the trainer's evaluations and of coil eval", true),
       text("eval.checkpoint", "latest", "coil eval: checkpoint file name in RUN_DIR/checkpoints",
            true),
   };

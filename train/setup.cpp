@@ -25,6 +25,10 @@ data::TaskOptions task_options(const Config& c, bool heldout, int64_t seq_len) {
   return o;
 }
 
+Split heldout_split(const Config& c) {
+  return c.string("eval.split") == "test" ? Split::test : Split::val;
+}
+
 bool is_lra(const Config& c) { return c.string("task.name").rfind("lra_", 0) == 0; }
 
 std::string lra_task(const Config& c) { return c.string("task.name").substr(4); }

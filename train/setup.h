@@ -17,6 +17,9 @@ namespace coil::train {
 // both the held-out stream (another Philox key). LRA tasks: the released splits.
 enum class Split { train, val, test };
 
+// The split of held-out evaluations (eval.split).
+Split heldout_split(const Config& c);
+
 // task.name is one of the lra_* tasks (finite, labelled datasets read from task.root).
 bool is_lra(const Config& c);
 // The LRA task name without the "lra_" prefix ("listops", ..., "pathx").

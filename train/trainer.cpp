@@ -212,7 +212,7 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
     if (latest) prune_checkpoints(ckpt_dir, keep);
   };
   auto run_eval = [&] {
-    EvalResult r = evaluate(net, cfg, device, Split::val, 0, eval_batches);
+    EvalResult r = evaluate(net, cfg, device, heldout_split(cfg), 0, eval_batches);
     model->train();
     metrics.write({step, "eval", r.loss, r.accuracy, std::nullopt, std::nullopt, std::nullopt,
                    wall()});
