@@ -37,7 +37,7 @@ using VI = V<int32_t>;
 using VL = V<int64_t>;
 
 COIL_SCAN_INLINE float int_to_float(int32_t i) { return float(i); }
-COIL_SCAN_INLINE VF int_to_float(VI i) { return __builtin_convertvector(i, VF); }
+COIL_SCAN_INLINE VF int_to_float(const VI& i) { return __builtin_convertvector(i, VF); }
 
 // ---- float: Cephes-style polynomials, about 1 ulp, written once for scalars and vectors ----
 
@@ -50,7 +50,7 @@ inline constexpr float kExp2Lo = -126.0f, kExp2Hi = 127.4f;
 // NaN propagates through p. kClamp = false skips the clamps, for callers that know x is inside
 // [kExp2Lo, kExp2Hi].
 template <bool kClamp, class X, class U>
-COIL_SCAN_INLINE X exp2_poly(X x) {
+COIL_SCAN_INLINE X exp2_poly(const X& x) {
   const X lo = X{} + kExp2Lo, hi = X{} + kExp2Hi, magic = X{} + 12582912.0f;  // 1.5 * 2^23
   X xc = x;
   if constexpr (kClamp) {
@@ -72,13 +72,13 @@ COIL_SCAN_INLINE X exp2_poly(X x) {
 }
 
 template <class X, class U>
-COIL_SCAN_INLINE X exp_poly(X x) {
+COIL_SCAN_INLINE X exp_poly(const X& x) {
   return exp2_poly<true, X, U>(x * 1.44269504088896341f);
 }
 
 // log(x) for positive normal x: the mantissa in [sqrt(1/2), sqrt(2)) through a degree-9 poly.
 template <class X, class I>
-COIL_SCAN_INLINE X log_poly(X x) {
+COIL_SCAN_INLINE X log_poly(const X& x) {
   const I bits = std::bit_cast<I>(x);
   X e = int_to_float(((bits >> 23) & 0xff) - 126);
   X m = std::bit_cast<X>((bits & int32_t(0x807fffff)) | 0x3f000000);  // in [0.5, 1)
@@ -104,23 +104,23 @@ COIL_SCAN_INLINE X log_poly(X x) {
 // softplus(x) = x above 20 (as mamba_ssm and PyTorch), else log1p(exp(x)); log1p(e) as
 // log(1 + e) * e / ((1 + e) - 1), which keeps full relative precision for tiny e.
 template <class X, class U, class I>
-COIL_SCAN_INLINE X softplus_poly(X x) {
+COIL_SCAN_INLINE X softplus_poly(const X& x) {
   const X e = exp_poly<X, U>(x), u = e + 1.0f;
   const X l = u == X{} + 1.0f ? e : log_poly<X, I>(u) * (e / (u - 1.0f));
   return x > X{} + 20.0f ? x : l;
 }
 
 COIL_SCAN_INLINE float exp_(float x) { return exp_poly<float, uint32_t>(x); }
-COIL_SCAN_INLINE VF exp_(VF x) { return exp_poly<VF, VU>(x); }
+COIL_SCAN_INLINE VF exp_(const VF& x) { return exp_poly<VF, VU>(x); }
 // exp(x / log2(e)): for arguments already scaled by log2(e).
 template <bool kClamp = true>
-COIL_SCAN_INLINE VF exp_scaled(VF x) {
+COIL_SCAN_INLINE VF exp_scaled(const VF& x) {
   return exp2_poly<kClamp, VF, VU>(x);
 }
 
 // Whether dt * a lies in [kExp2Lo, kExp2Hi] for every lane of dt and every a in [a_min, a_max]
 // (the product is linear in a, so the two ends decide). NaN lanes answer no.
-COIL_SCAN_INLINE bool exp2_in_range(VF dt, float a_min, float a_max) {
+COIL_SCAN_INLINE bool exp2_in_range(const VF& dt, float a_min, float a_max) {
   const VF p = dt * a_min, q = dt * a_max;
   VI ok = (p >= kExp2Lo) & (p <= kExp2Hi) & (q >= kExp2Lo) & (q <= kExp2Hi);
   ok &= __builtin_shuffle(ok, VI{4, 5, 6, 7, 0, 1, 2, 3});
@@ -128,42 +128,44 @@ COIL_SCAN_INLINE bool exp2_in_range(VF dt, float a_min, float a_max) {
   return (ok[0] & ok[1]) != 0;
 }
 COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t, int32_t>(x); }
-COIL_SCAN_INLINE VF softplus_(VF x) { return softplus_poly<VF, VU, VI>(x); }
+COIL_SCAN_INLINE VF softplus_(const VF& x) { return softplus_poly<VF, VU, VI>(x); }
 
 // ---- double: exact, lane by lane ----
 
 COIL_SCAN_INLINE double exp_(double x) { return std::exp(x); }
 COIL_SCAN_INLINE double softplus_(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
-COIL_SCAN_INLINE VD exp_(VD x) {
+COIL_SCAN_INLINE VD exp_(const VD& x) {
   VD r;
   for (int i = 0; i < kLanes<double>; ++i) r[i] = std::exp(x[i]);
   return r;
 }
 // Double does not pre-scale (exactness first): exp_scaled is exp, and never needs a clamp.
 template <bool kClamp = true>
-COIL_SCAN_INLINE VD exp_scaled(VD x) {
+COIL_SCAN_INLINE VD exp_scaled(const VD& x) {
   return exp_(x);
 }
-COIL_SCAN_INLINE bool exp2_in_range(VD, double, double) { return true; }
-COIL_SCAN_INLINE VD softplus_(VD x) {
+COIL_SCAN_INLINE bool exp2_in_range(const VD&, double, double) { return true; }
+COIL_SCAN_INLINE VD softplus_(const VD& x) {
   VD r;
   for (int i = 0; i < kLanes<double>; ++i) r[i] = softplus_(x[i]);
   return r;
 }
 
 template <class X>
-COIL_SCAN_INLINE X sigmoid_(X x) {
+COIL_SCAN_INLINE X sigmoid_(const X& x) {
   return 1.0f / (exp_(-x) + 1.0f);
 }
 
 // Sum of the lanes in a fixed pairwise order (halves, then quarters, ...), so the result does
 // not depend on how the compiler splits the vector.
-COIL_SCAN_INLINE float lane_sum(VF v) {
+COIL_SCAN_INLINE float lane_sum(const VF& x) {
+  VF v = x;
   v += __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3});
   v += __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5});
   return v[0] + v[1];
 }
-COIL_SCAN_INLINE double lane_sum(VD v) {
+COIL_SCAN_INLINE double lane_sum(const VD& x) {
+  VD v = x;
   v += __builtin_shuffle(v, VL{2, 3, 0, 1});
   return v[0] + v[1];
 }
@@ -171,7 +173,7 @@ COIL_SCAN_INLINE double lane_sum(VD v) {
 // out[i] = the sum of the lanes of v[i], for 8 vectors at once: a transpose-and-add network
 // (in-lane shuffles, then one cross-lane step) instead of 8 separate lane sums. Each sum runs in
 // the fixed order ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)).
-COIL_SCAN_INLINE VF pair_sums(VF a, VF b) {
+COIL_SCAN_INLINE VF pair_sums(const VF& a, const VF& b) {
   return __builtin_shuffle(a, b, VI{0, 2, 8, 10, 4, 6, 12, 14}) +
          __builtin_shuffle(a, b, VI{1, 3, 9, 11, 5, 7, 13, 15});
 }
@@ -209,7 +211,7 @@ COIL_SCAN_INLINE V<T> load(const T* p, int64_t w) {
 }
 
 template <class T>
-COIL_SCAN_INLINE void store(T* p, V<T> v, int64_t w) {
+COIL_SCAN_INLINE void store(T* p, const V<T>& v, int64_t w) {
   if (w == kLanes<T>) {
     std::memcpy(p, &v, sizeof v);
   } else {
