@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     auto ds = data::make_task(train::task_options(cfg, false));
     data::Loader loader(ds, {.batch_size = 16, .prefetch = 2});
     manual_seed(0);
-    auto model = nn::make_model(train::model_options(cfg, ds->vocab_size()));
+    auto model = nn::make_model(train::model_options(cfg, *ds));
     optim::Optimizer opt(train::algorithm(cfg), train::param_groups(*model, 0), train::hyper(cfg));
     auto params = opt.params();
     auto step = [&] {
