@@ -83,8 +83,9 @@ struct Scan {
 template <class X>
 class VecBuffer {
  public:
-  explicit VecBuffer(size_t n)
-      : data_(static_cast<X*>(std::aligned_alloc(64, std::max<size_t>(1, n) * sizeof(X)))) {
+  explicit VecBuffer(size_t n)  // aligned_alloc wants a size that is a multiple of the alignment
+      : data_(static_cast<X*>(
+            std::aligned_alloc(64, (std::max<size_t>(1, n) * sizeof(X) + 63) / 64 * 64))) {
     COIL_CHECK(data_ != nullptr, "[selective_scan] out of memory ({} bytes)", n * sizeof(X));
     std::fill(data_, data_ + n, X{});
   }
