@@ -495,3 +495,25 @@ TEST_CASE("a non-finite loss stops the run naming the step and the first bad gra
   CHECK(fs::exists(run / "checkpoints" / "nonfinite-step-00000002.safetensors"));
   CHECK_FALSE(fs::exists(run / "checkpoints" / "latest"));
 }
+
+TEST_CASE("train.time_limit ends a piece with a checkpoint; --resume finishes the run") {
+  TempDir tmp;
+  fs::path run = tmp.path / "run";
+  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu",
+                       "train.steps=100000", "train.time_limit=0.5", "train.checkpoint_every=0"},
+                      tmp.path);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("stopped by train.time_limit: ") != std::string::npos);
+  auto ckpts = train::list_checkpoints((run / "checkpoints").string());
+  REQUIRE(ckpts.size() == 1);
+  const int64_t stopped_at = train::read_checkpoint(ckpts.back()).meta.step;
+  CHECK(stopped_at > 0);
+  CHECK(stopped_at < 100000);
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume",
+                "train.steps=100000", "train.time_limit=0.5", "train.checkpoint_every=0"},
+               tmp.path);
+  CHECK(r.status == 0);
+  CHECK(train::read_checkpoint(train::list_checkpoints((run / "checkpoints").string()).back())
+            .meta.step > stopped_at);
+}

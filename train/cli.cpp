@@ -106,10 +106,13 @@ int cmd_train(const std::string& config_path, const std::vector<std::string>& ov
              fmt::format("# coil {} resolved config: `coil train {}` repeats this run.\n{}",
                          COIL_VERSION, (dir / "config.yaml").string(), cfg.to_yaml()));
   RunSummary s = run_training(cfg, {run_dir, device, resume, stdout});
-  fmt::print("done: {} steps in {} ({:.0f} tokens/s); held-out accuracy {:.2f}% (loss {:.4f}, {} "
-             "examples); run directory {}\n",
-             s.steps, format_duration(s.wall_s), s.tokens_per_s, 100 * s.eval_accuracy,
-             s.eval_loss, s.eval_examples, run_dir);
+  std::string what = s.stopped_early ? fmt::format("stopped by train.time_limit: {} of {} steps",
+                                                   s.steps, s.total_steps)
+                                     : fmt::format("done: {} steps", s.steps);
+  fmt::print("{} in {} ({:.0f} tokens/s); held-out accuracy {:.2f}% (loss {:.4f}, {} examples); "
+             "run directory {}\n",
+             what, format_duration(s.wall_s), s.tokens_per_s, 100 * s.eval_accuracy, s.eval_loss,
+             s.eval_examples, run_dir);
   return 0;
 }
 

@@ -112,6 +112,10 @@ const std::vector<KeySpec>& config_schema() {
       integer("train.log_every", 10, 1, kBig, "metrics line every k steps", true),
       integer("train.checkpoint_every", 200, 0, kBig, "checkpoint every k steps (0: at the end)",
               true),
+      number("train.time_limit", "0", 0, 1e300, false,
+             "stop (checkpoint, final evaluation) after this many seconds of this process, "
+             "for runs made of pieces; continue with --resume (0: no limit)",
+             true),
       integer("train.keep_checkpoints", 3, 1, 1000, "checkpoints kept (older ones are deleted)",
               true),
       choice("train.progress", {"auto", "bar", "lines", "none"},

@@ -139,6 +139,8 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
                 ckpt_every = cfg.integer("train.checkpoint_every"),
                 keep = cfg.integer("train.keep_checkpoints");
   const double clip = cfg.number("optim.grad_clip");
+  const double time_limit = cfg.number("train.time_limit");
+  bool stopped_early = false;
   const Device device = opts.device;
   const std::string ckpt_dir = (fs::path(opts.run_dir) / "checkpoints").string();
 
@@ -291,11 +293,21 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
       last_ckpt = step;
     }
     window_start += Clock::now() - t_aside;
+    // A piece of a longer run (a device command has a wall-time limit): stop cleanly here.
+    if (time_limit > 0 && seconds_since(t_start) >= time_limit && step < steps) {
+      stopped_early = true;
+      progress.line(fmt::format("train.time_limit ({} s) reached at step {} of {}; continue "
+                                "with --resume",
+                                time_limit, step, steps));
+      break;
+    }
   }
   if (last_ckpt != step) save(checkpoint_name(step), true);
   EvalResult final_eval = run_eval();
   RunSummary s;
   s.steps = step;
+  s.total_steps = steps;
+  s.stopped_early = stopped_early;
   s.wall_s = wall();
   s.tokens_per_s = double(tokens) / std::max(s.wall_s, 1e-9);
   s.eval_loss = final_eval.loss;

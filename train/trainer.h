@@ -22,7 +22,8 @@ struct RunOptions {
 };
 
 struct RunSummary {
-  int64_t steps = 0;
+  int64_t steps = 0, total_steps = 0;
+  bool stopped_early = false;  // train.time_limit ended this piece before total_steps
   double wall_s = 0, tokens_per_s = 0;
   double eval_loss = 0, eval_accuracy = 0;
   int64_t eval_examples = 0;
