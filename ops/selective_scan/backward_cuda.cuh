@@ -116,10 +116,6 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   float eD_acc = 0.f, ebias_acc = 0.f;
 
   uint32_t pu[E], pd[E], pz[E], pdo[E], pB[kBCSlots], pC[kBCSlots];
-  int bc_slot[kBCSlots];
-  if constexpr (kSmemBC) bc_slots<kThreads>(bc_slot, tid, bc_rows);
-  const int64_t u_b = b * a.u_sb + ed, dl_b = b * a.dl_sb + ed, z_b = b * a.z_sb + ed;
-  const int64_t B_b = b * a.B_sb, C_b = b * a.C_sb, do_b = b * L * Dch + ed;
   float ph0[S];
   bool pr = false;
   auto fetch = [&](int64_t k) {
@@ -128,16 +124,20 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
     for (int i = 0; i < E; ++i) {
       const int64_t t = tk + et0 + i * kStepStride;
       const bool ok = edok && t < L;
-      pu[i] = ok ? load_raw(a.u, u_b + t * a.u_st, a.bf) : 0u;
-      pd[i] = ok ? load_raw(a.delta, dl_b + t * a.dl_st, a.bf) : 0u;
-      pz[i] = ok && a.z ? load_raw(a.z, z_b + t * a.z_st, a.bf) : 0u;
-      pdo[i] = ok ? load_raw(o.dout, do_b + t * Dch, a.bf) : 0u;
+      pu[i] = ok ? load_raw(a.u, b * a.u_sb + t * a.u_st + ed, a.bf) : 0u;
+      pd[i] = ok ? load_raw(a.delta, b * a.dl_sb + t * a.dl_st + ed, a.bf) : 0u;
+      pz[i] = ok && a.z ? load_raw(a.z, b * a.z_sb + t * a.z_st + ed, a.bf) : 0u;
+      pdo[i] = ok ? load_raw(o.dout, (b * L + t) * Dch + ed, a.bf) : 0u;
     }
     if constexpr (kSmemBC) {
 #pragma unroll
       for (int j = 0; j < kBCSlots; ++j) {
-        pB[j] = load_bc<NP>(a, a.B, B_b, a.B_st, bc_slot[j], tk, g_lo);
-        pC[j] = load_bc<NP>(a, a.C, C_b, a.C_st, bc_slot[j], tk, g_lo);
+        const int e = j * kThreads + tid;
+        const int tt = e / max(bc_rows, 1), rem = e - tt * bc_rows;
+        const int64_t t = tk + tt, gg = g_lo + rem / NP, n = rem % NP;
+        const bool ok = e < kT * bc_rows && t < L && n < N && gg < a.G;
+        pB[j] = ok ? load_raw(a.B, b * a.B_sb + t * a.B_st + gg * N + n, a.bf) : 0u;
+        pC[j] = ok ? load_raw(a.C, b * a.C_sb + t * a.C_st + gg * N + n, a.bf) : 0u;
       }
     }
 #pragma unroll
@@ -167,8 +167,12 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
     if constexpr (kSmemBC) {
 #pragma unroll
       for (int j = 0; j < kBCSlots; ++j) {
-        store_bc(s_B, bc_slot[j], pB[j], a.bf);
-        store_bc(s_C, bc_slot[j], pC[j], a.bf);
+        const int e = j * kThreads + tid;
+        if (e < kT * bc_rows) {
+          const int tt = e / bc_rows, rem = e - tt * bc_rows;
+          s_B[rem * kPad + tt] = raw_to_float(pB[j], a.bf);
+          s_C[rem * kPad + tt] = raw_to_float(pC[j], a.bf);
+        }
       }
     }
     return kReset ? __ballot_sync(0xffffffffu, pr) : 0u;

@@ -75,10 +75,6 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
   const float eD = edok && a.D ? a.D[ed] : 0.f;
 
   uint32_t pu[E], pd[E], pz[E], pB[kBCSlots], pC[kBCSlots];
-  int bc_slot[kBCSlots];
-  if constexpr (kSmemBC) bc_slots<kFwdThreads>(bc_slot, tid, bc_rows);
-  const int64_t u_b = b * a.u_sb + ed, dl_b = b * a.dl_sb + ed, z_b = b * a.z_sb + ed;
-  const int64_t B_b = b * a.B_sb, C_b = b * a.C_sb;
   bool pr = false;
   auto fetch = [&](int64_t k) {
     const int64_t tk = k * kT;
@@ -86,15 +82,19 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
     for (int i = 0; i < E; ++i) {
       const int64_t t = tk + et0 + i * kStepStride;
       const bool ok = edok && t < L;
-      pu[i] = ok ? load_raw(a.u, u_b + t * a.u_st, a.bf) : 0u;
-      pd[i] = ok ? load_raw(a.delta, dl_b + t * a.dl_st, a.bf) : 0u;
-      pz[i] = ok && a.z && !kSummary ? load_raw(a.z, z_b + t * a.z_st, a.bf) : 0u;
+      pu[i] = ok ? load_raw(a.u, b * a.u_sb + t * a.u_st + ed, a.bf) : 0u;
+      pd[i] = ok ? load_raw(a.delta, b * a.dl_sb + t * a.dl_st + ed, a.bf) : 0u;
+      pz[i] = ok && a.z && !kSummary ? load_raw(a.z, b * a.z_sb + t * a.z_st + ed, a.bf) : 0u;
     }
     if constexpr (kSmemBC) {
 #pragma unroll
       for (int j = 0; j < kBCSlots; ++j) {
-        pB[j] = load_bc<NP>(a, a.B, B_b, a.B_st, bc_slot[j], tk, g_lo);
-        if constexpr (!kSummary) pC[j] = load_bc<NP>(a, a.C, C_b, a.C_st, bc_slot[j], tk, g_lo);
+        const int e = j * kFwdThreads + tid;
+        const int tt = e / max(bc_rows, 1), rem = e - tt * bc_rows;
+        const int64_t t = tk + tt, gg = g_lo + rem / NP, n = rem % NP;
+        const bool ok = e < kT * bc_rows && t < L && n < N && gg < a.G;
+        pB[j] = ok ? load_raw(a.B, b * a.B_sb + t * a.B_st + gg * N + n, a.bf) : 0u;
+        pC[j] = ok && !kSummary ? load_raw(a.C, b * a.C_sb + t * a.C_st + gg * N + n, a.bf) : 0u;
       }
     }
     if constexpr (kReset) pr = tk + lane < L && a.reset[b * a.r_sb + (tk + lane) * a.r_st];
@@ -120,8 +120,12 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
       float* sC = sB + bc_rows * kPad;
 #pragma unroll
       for (int j = 0; j < kBCSlots; ++j) {
-        store_bc(sB, bc_slot[j], pB[j], a.bf);
-        if constexpr (!kSummary) store_bc(sC, bc_slot[j], pC[j], a.bf);
+        const int e = j * kFwdThreads + tid;
+        if (e < kT * bc_rows) {
+          const int tt = e / bc_rows, rem = e - tt * bc_rows;
+          sB[rem * kPad + tt] = raw_to_float(pB[j], a.bf);
+          if constexpr (!kSummary) sC[rem * kPad + tt] = raw_to_float(pC[j], a.bf);
+        }
       }
     }
     return kReset ? __ballot_sync(0xffffffffu, pr) : 0u;

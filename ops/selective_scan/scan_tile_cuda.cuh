@@ -80,36 +80,6 @@ __device__ __forceinline__ void store_float(void* p, int64_t i, float v, bool bf
   else static_cast<float*>(p)[i] = v;
 }
 
-// Slots of the B/C tile loader (tiles staged in shared memory): slot j of thread tid is element
-// e = j * kThreads + tid of the (kT steps x bc_rows (group, state) rows) tile, packed as
-// step | row << 8, or -1 past the tile. Fixed for the thread, so the division by the run-time
-// bc_rows happens once per kernel instead of twice per slot and tile.
-template <int kThreads>
-__device__ __forceinline__ void bc_slots(int (&slot)[kBCSlots], int tid, int bc_rows) {
-#pragma unroll
-  for (int j = 0; j < kBCSlots; ++j) {
-    const int e = j * kThreads + tid;
-    const int tt = e / (bc_rows > 0 ? bc_rows : 1);
-    slot[j] = e < kT * bc_rows ? tt | (e - tt * bc_rows) << 8 : -1;
-  }
-}
-
-// Raw B or C element of a loader slot in the tile starting at step tk (row rem = group slot
-// rem / NP, state rem % NP); 0 past the tile, L, N or the last group. base = b * batch stride.
-template <int NP>
-__device__ __forceinline__ uint32_t load_bc(const ScanArgs& a, const void* p, int64_t base,
-                                            int64_t st, int slot, int64_t tk, int64_t g_lo) {
-  const int tt = slot & 0xff, rem = slot >> 8, n = rem % NP;
-  const int64_t t = tk + tt, gg = g_lo + rem / NP;
-  const bool ok = slot >= 0 && t < a.L && n < a.N && gg < a.G;
-  return ok ? load_raw(p, base + t * st + gg * a.N + n, a.bf) : 0u;
-}
-
-// Writes a loader slot's converted B or C value into its shared-memory tile (rows kPad apart).
-__device__ __forceinline__ void store_bc(float* tile, int slot, uint32_t raw, bool bf) {
-  if (slot >= 0) tile[(slot >> 8) * kPad + (slot & 0xff)] = raw_to_float(raw, bf);
-}
-
 // v[W] holds one value per time step in each of the NL lanes of an aligned lane group; sums
 // them across the group so that afterwards lane l of the group holds, in v[0 .. W/NL), the
 // totals of steps l*(W/NL) + i. Each level halves the values a lane carries (a transposing
