@@ -138,10 +138,10 @@ TEST_CASE("induction heads (shrunken): a 2-layer Mamba learns it and extrapolate
       "optim: {name: adam, lr: 0.003}\n"
       "train: {steps: 450, batch_size: 32, eval_batches: 8}\n"
       "eval: {chunk: 40}\n");
-  INFO("held-out accuracy at 32: " << t->summary.eval_accuracy);
+  MESSAGE("induction heads: held-out accuracy at 32: " << t->summary.eval_accuracy);
   CHECK(t->summary.eval_accuracy > 0.9);
   EvalResult longer = evaluate(*t->model(), t->cfg, Device::cpu(), Split::val, 128, 4);
-  INFO("at 128 (chunks of 40): " << longer.accuracy);
+  MESSAGE("induction heads: at 128 (chunks of 40): " << longer.accuracy);
   CHECK(longer.accuracy > 0.9);
 }
 
@@ -155,7 +155,7 @@ TEST_CASE("selective copying (shrunken): the selective S6 layer learns it, the L
       "train: {steps: 500, batch_size: 32, eval_batches: 8}\n";
   double s6 = train_quietly(yaml, {"model.layer=s6"})->summary.eval_accuracy;
   double s4d = train_quietly(yaml, {"model.layer=s4d"})->summary.eval_accuracy;
-  INFO("S6 " << s6 << ", S4D " << s4d);
+  MESSAGE("selective copying: S6 " << s6 << ", S4D " << s4d);
   CHECK(s6 > 0.8);
   CHECK(s4d < s6 - 0.15);
 }
@@ -170,7 +170,8 @@ TEST_CASE("MQAR (shrunken): a 2-layer Mamba learns the answer set far above chan
       "model: {layer: mamba, d_model: 32, n_layer: 2, d_state: 16}\n"
       "optim: {name: adamw, lr: 0.01}\n"
       "train: {steps: 500, batch_size: 32, eval_batches: 8}\n");
-  INFO("held-out accuracy " << t->summary.eval_accuracy);
+  MESSAGE("MQAR: held-out accuracy " << t->summary.eval_accuracy << ", loss "
+                                     << t->summary.eval_loss);
   CHECK(t->summary.eval_accuracy > 0.2);
   CHECK(t->summary.eval_loss < 2.0);  // chance over the 16 values: ln 16 = 2.77
 }
