@@ -95,7 +95,8 @@ class MqarTask : public Dataset {
   explicit MqarTask(const TaskOptions& o) : o_(o) {
     const int64_t space = (o.seq_len - 2 * o.num_pairs) / 2;
     weights_.resize(space);
-    for (int64_t g = 0; g < space; ++g) weights_[g] = o.power_a * std::pow(double(g + 1), o.power_a - 1);
+    for (int64_t g = 0; g < space; ++g)
+      weights_[g] = o.power_a * std::pow(double(g + 1), o.power_a - 1);
   }
   int64_t size() const override { return kInfinite; }
   int64_t vocab_size() const override { return o_.vocab; }

@@ -31,13 +31,15 @@ TEST_CASE("errors name the file, the line and the key") {
         "configs/x.yaml:3: model.d_state: expected a positive integer, got \"abc\"");
   CHECK(err("model:\n  d_stat: 8\n") ==
         "configs/x.yaml:2: model.d_stat: unknown key (did you mean model.d_state?)");
-  CHECK(err("optim:\n  lr: -1\n") == "configs/x.yaml:2: optim.lr: expected a positive number, got \"-1\"");
+  CHECK(err("optim:\n  lr: -1\n") ==
+        "configs/x.yaml:2: optim.lr: expected a positive number, got \"-1\"");
   CHECK(err("optim:\n  beta1: 1.5\n") ==
         "configs/x.yaml:2: optim.beta1: expected a number in [0, 1], got \"1.5\"");
   CHECK(err("model:\n  norm: group\n") ==
         "configs/x.yaml:2: model.norm: expected one of \"rms\", \"layer\", \"batch\", got "
         "\"group\"");
-  CHECK(err("train:\n  steps: 2.5\n").find("x.yaml:2: train.steps: expected a positive integer") != std::string::npos);
+  CHECK(err("train:\n  steps: 2.5\n").find("x.yaml:2: train.steps: expected a positive integer") !=
+        std::string::npos);
   CHECK(err("train: 3\n") ==
         "configs/x.yaml:1: train: expected a section (a map of keys), got \"3\"");
   CHECK(err("eval:\n  lengths: [64, -2]\n") ==

@@ -26,8 +26,8 @@ struct RunDir {
   fs::path path;
   RunDir() {
     static int n = 0;
-    path = fs::temp_directory_path() / ("coil-repro-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(n++));
+    path = fs::temp_directory_path() /
+           ("coil-repro-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -46,8 +46,8 @@ struct Trained {
   std::unique_ptr<TaskModel> model() const {
     auto task = make_dataset(cfg, Split::val);
     auto m = std::make_unique<TaskModel>(cfg, *task);
-    Checkpoint ck = load_latest_checkpoint((dir.path / "checkpoints").string(),
-                                           [](const std::string&) {});
+    Checkpoint ck =
+        load_latest_checkpoint((dir.path / "checkpoints").string(), [](const std::string&) {});
     m->module().load_state_dict(ck.model);
     return m;
   }
@@ -128,8 +128,9 @@ TEST_CASE("evaluate in chunks gives the one-shot loss and accuracy of a trained 
   CHECK(a.accuracy == b.accuracy);
 }
 
-TEST_CASE("induction heads (shrunken): a 2-layer Mamba learns it and extrapolates to 4x the "
-          "training length") {
+TEST_CASE(
+    "induction heads (shrunken): a 2-layer Mamba learns it and extrapolates to 4x the "
+    "training length") {
   // Train length 32, vocab 8 (6 content tokens: chance 1/6), final-token loss as the paper.
   // The long plateau ends around step 350 with these settings.
   auto t = train_quietly(
@@ -145,8 +146,9 @@ TEST_CASE("induction heads (shrunken): a 2-layer Mamba learns it and extrapolate
   CHECK(longer.accuracy > 0.9);
 }
 
-TEST_CASE("selective copying (shrunken): the selective S6 layer learns it, the LTI S4D layer "
-          "lags far behind at the same budget") {
+TEST_CASE(
+    "selective copying (shrunken): the selective S6 layer learns it, the LTI S4D layer "
+    "lags far behind at the same budget") {
   // Table 1's pattern at L 64 with 4 data tokens of 8 values (chance 1/8).
   const std::string yaml =
       "task: {name: selective_copying, seq_len: 64, vocab: 10, num_tokens: 4}\n"

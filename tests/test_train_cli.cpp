@@ -10,11 +10,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "core/random.h"
 #include "core/safetensors.h"
@@ -29,7 +28,9 @@ using namespace coil;
 
 namespace {
 
-fs::path coil_binary() { return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "coil"; }
+fs::path coil_binary() {
+  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "coil";
+}
 fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
 
 struct Result {
@@ -111,8 +112,9 @@ fs::path final_checkpoint(const fs::path& run, int64_t step) {
 
 }  // namespace
 
-TEST_CASE("coil train writes the resolved config, metrics, checkpoints and a summary; plot and "
-          "eval read the run") {
+TEST_CASE(
+    "coil train writes the resolved config, metrics, checkpoints and a summary; plot and "
+    "eval read the run") {
   REQUIRE(fs::exists(coil_binary()));
   TempDir tmp;
   fs::path run = tmp.path / "run";
@@ -163,22 +165,23 @@ TEST_CASE("re-running from RUN_DIR/config.yaml reproduces the run bitwise") {
   TempDir tmp;
   fs::path a = tmp.path / "a", b = tmp.path / "b";
   REQUIRE(run_coil({"train", tiny(), "--run-dir", a.string(), "--device", "cpu", "optim.lr=0.01"},
-               tmp.path)
+                   tmp.path)
               .status == 0);
-  Result r = run_coil({"train", (a / "config.yaml").string(), "--run-dir", b.string(), "--device",
-                   "cpu"},
-                  tmp.path);
+  Result r =
+      run_coil({"train", (a / "config.yaml").string(), "--run-dir", b.string(), "--device", "cpu"},
+               tmp.path);
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(bitwise_equal(weights(final_checkpoint(a, 8)), weights(final_checkpoint(b, 8))));
 }
 
-TEST_CASE("a run killed with SIGKILL at a random moment and resumed ends bitwise equal to the "
-          "uninterrupted run") {
+TEST_CASE(
+    "a run killed with SIGKILL at a random moment and resumed ends bitwise equal to the "
+    "uninterrupted run") {
   TempDir tmp;
-  const std::vector<std::string> common = {"--device", "cpu", "train.steps=150",
-                                           "train.checkpoint_every=3", "train.log_every=1",
-                                           "train.eval_every=0"};
+  const std::vector<std::string> common = {"--device",          "cpu",
+                                           "train.steps=150",   "train.checkpoint_every=3",
+                                           "train.log_every=1", "train.eval_every=0"};
   auto args = [&](const fs::path& run, std::vector<std::string> extra) {
     std::vector<std::string> a = {"train", tiny(), "--run-dir", run.string()};
     a.insert(a.end(), common.begin(), common.end());
@@ -203,7 +206,8 @@ TEST_CASE("a run killed with SIGKILL at a random moment and resumed ends bitwise
   INFO(r.output);
   REQUIRE(r.status == 0);
   if (k.status == 128 + SIGKILL) CHECK(r.output.find("resumed from") != std::string::npos);
-  CHECK(bitwise_equal(weights(final_checkpoint(whole, 150)), weights(final_checkpoint(killed, 150))));
+  CHECK(
+      bitwise_equal(weights(final_checkpoint(whole, 150)), weights(final_checkpoint(killed, 150))));
   // The resumed run's metrics hold each step once.
   auto records = train::read_metrics((killed / "metrics.jsonl").string());
   std::vector<int64_t> train_steps;
@@ -213,8 +217,9 @@ TEST_CASE("a run killed with SIGKILL at a random moment and resumed ends bitwise
   CHECK(std::is_sorted(train_steps.begin(), train_steps.end()));
 }
 
-TEST_CASE("bad input: missing config, existing run dir, resume without checkpoint, bad device, "
-          "bad override: exit 2 with a clear message, nothing trained") {
+TEST_CASE(
+    "bad input: missing config, existing run dir, resume without checkpoint, bad device, "
+    "bad override: exit 2 with a clear message, nothing trained") {
   TempDir tmp;
   fs::path run = tmp.path / "run";
   Result r = run_coil({"train", "no/such.yaml", "--run-dir", run.string()}, tmp.path);
@@ -240,7 +245,8 @@ TEST_CASE("bad input: missing config, existing run dir, resume without checkpoin
   r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path);
   CHECK(r.status == 2);
   CHECK(r.output.find("exists; use --resume") != std::string::npos);
-  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--force"}, tmp.path);
+  r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--force"},
+               tmp.path);
   CHECK(r.status == 0);
   CHECK(fs::exists(run / "notes.txt"));  // --force removes run files only
 
@@ -251,25 +257,28 @@ TEST_CASE("bad input: missing config, existing run dir, resume without checkpoin
 TEST_CASE("resume refuses a changed config naming the key, and accepts logging changes") {
   TempDir tmp;
   fs::path run = tmp.path / "run";
-  REQUIRE(run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path).status == 0);
-  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume",
-                   "optim.lr=0.5"},
-                  tmp.path);
+  REQUIRE(
+      run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path).status ==
+      0);
+  Result r = run_coil(
+      {"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume", "optim.lr=0.5"},
+      tmp.path);
   CHECK(r.status == 2);
   CHECK(r.output.find("optim.lr (checkpoint: 0.003, now: 0.5)") != std::string::npos);
   r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume",
-            "train.log_every=1", "train.eval_every=2"},
-           tmp.path);
+                "train.log_every=1", "train.eval_every=2"},
+               tmp.path);
   INFO(r.output);
   CHECK(r.status == 0);
 }
 
-TEST_CASE("a corrupted newest checkpoint is named and the previous one is used; none valid is a "
-          "failure naming the files") {
+TEST_CASE(
+    "a corrupted newest checkpoint is named and the previous one is used; none valid is a "
+    "failure naming the files") {
   TempDir tmp;
   fs::path run = tmp.path / "run";
   REQUIRE(run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "train.steps=8"},
-               tmp.path)
+                   tmp.path)
               .status == 0);
   fs::path newest = final_checkpoint(run, 8), older = final_checkpoint(run, 4);
   {  // flip one byte in the data area (the end of the file)
@@ -293,11 +302,14 @@ TEST_CASE("a corrupted newest checkpoint is named and the previous one is used; 
   CHECK(r.output.find("no valid checkpoint") != std::string::npos);
 }
 
-TEST_CASE("a full disk while writing a checkpoint fails the run and leaves the previous "
-          "checkpoint intact") {
+TEST_CASE(
+    "a full disk while writing a checkpoint fails the run and leaves the previous "
+    "checkpoint intact") {
   TempDir tmp;
   fs::path run = tmp.path / "run";
-  REQUIRE(run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path).status == 0);
+  REQUIRE(
+      run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu"}, tmp.path).status ==
+      0);
   // Go back to step 4 as if the run had been killed there, then resume on a "full disk".
   fs::remove(final_checkpoint(run, 8));
   std::ofstream(run / "checkpoints" / "latest") << train::checkpoint_name(4) << "\n";
@@ -310,7 +322,7 @@ TEST_CASE("a full disk while writing a checkpoint fails the run and leaves the p
   }
   REQUIRE(before.size() > 4096);
   Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu", "--resume"},
-                  tmp.path, /*file_limit=*/4096);
+                      tmp.path, /*file_limit=*/4096);
   INFO(r.output);
   CHECK(r.status == 1);
   CHECK(r.output.find(final_checkpoint(run, 8).string()) != std::string::npos);
@@ -367,8 +379,9 @@ static void write_lra_fixtures(const fs::path& root) {
   write(root / "image" / "test_batch.bin", records(4));
 }
 
-TEST_CASE("every config under configs/ (LRA ones on fixture data) builds its model and trains "
-          "a few steps") {
+TEST_CASE(
+    "every config under configs/ (LRA ones on fixture data) builds its model and trains "
+    "a few steps") {
   TempDir tmp;
   write_lra_fixtures(tmp.path / "lra");
   int n = 0, lra = 0;
@@ -378,7 +391,8 @@ TEST_CASE("every config under configs/ (LRA ones on fixture data) builds its mod
     // The model at the config's own size is built (options, shapes, initialisation) ...
     train::Config cfg = train::Config::load(e.path().string());
     const bool is_lra = train::is_lra(cfg);
-    if (is_lra) cfg.apply_override("task.root=" + (tmp.path / "lra" / train::lra_task(cfg)).string());
+    if (is_lra)
+      cfg.apply_override("task.root=" + (tmp.path / "lra" / train::lra_task(cfg)).string());
     manual_seed(0);
     auto task = train::make_dataset(cfg, train::Split::train);
     train::TaskModel model(cfg, *task);
@@ -386,10 +400,18 @@ TEST_CASE("every config under configs/ (LRA ones on fixture data) builds its mod
     // ... and trained for two steps by `coil train`: LRA models narrowed to 2 layers of width
     // 16 (6 layers of width 512 over 16384 pixels take minutes a step on one core).
     fs::path run = tmp.path / e.path().parent_path().filename() / e.path().stem();
-    std::vector<std::string> args = {"train", e.path().string(), "--run-dir", run.string(),
-                                     "--device", "cpu", "train.steps=2", "train.log_every=1",
-                                     "train.eval_batches=1", "train.batch_size=2",
-                                     "train.grad_accum=1", "optim.warmup_steps=0"};
+    std::vector<std::string> args = {"train",
+                                     e.path().string(),
+                                     "--run-dir",
+                                     run.string(),
+                                     "--device",
+                                     "cpu",
+                                     "train.steps=2",
+                                     "train.log_every=1",
+                                     "train.eval_batches=1",
+                                     "train.batch_size=2",
+                                     "train.grad_accum=1",
+                                     "optim.warmup_steps=0"};
     if (is_lra) {
       for (std::string o : {"train.epochs=0", "model.n_layer=2", "model.d_model=16"})
         args.push_back(o);
@@ -408,8 +430,9 @@ TEST_CASE("every config under configs/ (LRA ones on fixture data) builds its mod
   CHECK(lra == 12);
 }
 
-TEST_CASE("coil eval: a table of accuracy per length, printed and written as eval.json and "
-          "eval.md; bad input is named and writes nothing") {
+TEST_CASE(
+    "coil eval: a table of accuracy per length, printed and written as eval.json and "
+    "eval.md; bad input is named and writes nothing") {
   TempDir tmp;
   fs::path run = tmp.path / "run";
   std::string ih = (source_root() / "configs" / "induction_heads" / "mamba_small.yaml").string();
@@ -426,7 +449,8 @@ TEST_CASE("coil eval: a table of accuracy per length, printed and written as eva
   r = run_coil({"eval", run.string(), "--device", "cpu", "task.vocab=32"}, tmp.path);
   CHECK(r.status == 2);
   CHECK(r.output.find("the task does not match the checkpoint's model: task induction_heads "
-                      "(vocab 32, 32 outputs) vs model mamba x 2, d_model 16") != std::string::npos);
+                      "(vocab 32, 32 outputs) vs model mamba x 2, d_model 16") !=
+        std::string::npos);
   r = run_coil({"eval", run.string(), "--device", "cpu", "--task-config",
                 (source_root() / "configs" / "mqar" / "mamba_small.yaml").string()},
                tmp.path);
@@ -481,8 +505,9 @@ TEST_CASE("gradient accumulation over micro-batches matches one batch of the sam
   }
 }
 
-TEST_CASE("a non-finite loss stops the run naming the step and the first bad gradient, after "
-          "saving a checkpoint under another name") {
+TEST_CASE(
+    "a non-finite loss stops the run naming the step and the first bad gradient, after "
+    "saving a checkpoint under another name") {
   TempDir tmp;
   fs::path run = tmp.path / "run";
   Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu",

@@ -161,7 +161,8 @@ Checkpoint read_checkpoint(const std::string& path) {
              "[checkpoint] {}: not a coil checkpoint (metadata \"format\" is not \"{}\")", path,
              kFormat);
   std::string expect = meta_str(md, "checksum", path), got = checksum(c.tensors);
-  COIL_CHECK(expect == got, "[checkpoint] {}: checksum mismatch (stored {}, computed {}): the data is damaged",
+  COIL_CHECK(expect == got,
+             "[checkpoint] {}: checksum mismatch (stored {}, computed {}): the data is damaged",
              path, expect, got);
   Checkpoint ck;
   ck.path = path;

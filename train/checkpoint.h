@@ -14,7 +14,7 @@ namespace coil::train {
 
 struct CheckpointMeta {
   int64_t step = 0;
-  uint64_t rng_seed = 0, rng_offset = 0;     // the default generator (dropout, init)
+  uint64_t rng_seed = 0, rng_offset = 0;      // the default generator (dropout, init)
   int64_t data_epoch = 0, data_position = 0;  // the training loader's cursor
   int64_t tokens = 0;                         // training tokens consumed so far
   double wall_time = 0;                       // seconds of training so far
@@ -26,7 +26,7 @@ struct Checkpoint {
   TensorDict model;      // state_dict keys
   TensorDict optimizer;  // optimizer state_dict keys
   CheckpointMeta meta;
-  std::string path;      // the file it came from
+  std::string path;  // the file it came from
 };
 
 // "step-00000100.safetensors": sorts by step.

@@ -5,11 +5,11 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/elementwise.h"
 #include "core/factory.h"
@@ -58,8 +58,8 @@ Device parse_device(const std::string& text) {
 }
 
 // The files a run directory holds; --force removes exactly these (never anything else).
-const char* kRunEntries[] = {"config.yaml", "metrics.jsonl", "checkpoints", "plots", "eval.json",
-                             "eval.md"};
+const char* kRunEntries[] = {"config.yaml", "metrics.jsonl", "checkpoints",
+                             "plots",       "eval.json",     "eval.md"};
 
 bool has_entries(const fs::path& dir) {
   std::error_code ec;
@@ -96,9 +96,10 @@ int cmd_train(const std::string& config_path, const std::vector<std::string>& ov
                                     fs::exists(dir) ? "" : " (the directory does not exist)"));
   } else if (has_entries(dir)) {
     if (!force)
-      throw ConfigError(fmt::format("run directory {} exists; use --resume to continue that run "
-                                    "or --force to start it over",
-                                    run_dir));
+      throw ConfigError(
+          fmt::format("run directory {} exists; use --resume to continue that run "
+                      "or --force to start it over",
+                      run_dir));
     for (const char* e : kRunEntries) fs::remove_all(dir / e);
   }
   fs::create_directories(dir);
@@ -109,10 +110,11 @@ int cmd_train(const std::string& config_path, const std::vector<std::string>& ov
   std::string what = s.stopped_early ? fmt::format("stopped by train.time_limit: {} of {} steps",
                                                    s.steps, s.total_steps)
                                      : fmt::format("done: {} steps", s.steps);
-  fmt::print("{} in {} ({:.0f} tokens/s); held-out accuracy {:.2f}% (loss {:.4f}, {} examples); "
-             "run directory {}\n",
-             what, format_duration(s.wall_s), s.tokens_per_s, 100 * s.eval_accuracy, s.eval_loss,
-             s.eval_examples, run_dir);
+  fmt::print(
+      "{} in {} ({:.0f} tokens/s); held-out accuracy {:.2f}% (loss {:.4f}, {} examples); "
+      "run directory {}\n",
+      what, format_duration(s.wall_s), s.tokens_per_s, 100 * s.eval_accuracy, s.eval_loss,
+      s.eval_examples, run_dir);
   return 0;
 }
 
@@ -167,9 +169,10 @@ int cmd_eval(const std::string& run_dir, const std::vector<std::string>& overrid
   for (const std::string& o : overrides) {
     std::string key = o.substr(0, o.find('='));
     if (key.rfind("eval.", 0) != 0 && key.rfind("task.", 0) != 0 && key != "train.eval_batches")
-      throw ConfigError(fmt::format("override \"{}\": coil eval takes task.*, eval.* and "
-                                    "train.eval_batches only (the model is the checkpoint's)",
-                                    o));
+      throw ConfigError(
+          fmt::format("override \"{}\": coil eval takes task.*, eval.* and "
+                      "train.eval_batches only (the model is the checkpoint's)",
+                      o));
   }
   Config probe = Config::parse("", "command line", overrides);  // types and ranges
   if (!task_config.empty()) Config::load(task_config);
@@ -180,9 +183,10 @@ int cmd_eval(const std::string& run_dir, const std::vector<std::string>& overrid
   Checkpoint ck;
   if (which == "latest") {
     if (list_checkpoints(ckpt_dir).empty())
-      throw ConfigError(fmt::format("{} has no checkpoint to evaluate (expected {}/step-*."
-                                    "safetensors, written by coil train)",
-                                    run_dir, ckpt_dir));
+      throw ConfigError(
+          fmt::format("{} has no checkpoint to evaluate (expected {}/step-*."
+                      "safetensors, written by coil train)",
+                      run_dir, ckpt_dir));
     ck = load_latest_checkpoint(ckpt_dir,
                                 [](const std::string& w) { fmt::print("warning: {}\n", w); });
   } else {
@@ -195,9 +199,10 @@ int cmd_eval(const std::string& run_dir, const std::vector<std::string>& overrid
   const Config cfg = eval_config(ck, task_config, overrides);
   std::vector<int64_t> lengths = cfg.int_list("eval.lengths");
   if (is_lra(cfg) && !lengths.empty())
-    throw ConfigError(fmt::format("eval.lengths: {} has the lengths of its data; leave "
-                                  "eval.lengths empty",
-                                  cfg.string("task.name")));
+    throw ConfigError(
+        fmt::format("eval.lengths: {} has the lengths of its data; leave "
+                    "eval.lengths empty",
+                    cfg.string("task.name")));
   if (lengths.empty()) lengths.push_back(is_lra(cfg) ? 0 : cfg.integer("task.seq_len"));
   const Split split = heldout_split(cfg);
 
@@ -218,19 +223,22 @@ int cmd_eval(const std::string& run_dir, const std::vector<std::string>& overrid
     auto t0 = std::chrono::steady_clock::now();
     EvalResult r = evaluate(model, cfg, device, split, len, batches);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    fmt::print("{:>10}  {:>8.2f}%  {:>8.4f}  {:>8}  {:>8.1f}\n", len == 0 ? "data" : std::to_string(len),
-               100 * r.accuracy, r.loss, r.examples, secs);
+    fmt::print("{:>10}  {:>8.2f}%  {:>8.4f}  {:>8}  {:>8.1f}\n",
+               len == 0 ? "data" : std::to_string(len), 100 * r.accuracy, r.loss, r.examples, secs);
     std::fflush(stdout);
-    results.push_back({{"length", len}, {"accuracy", r.accuracy}, {"loss", r.loss},
-                       {"examples", r.examples}, {"positions", r.positions}, {"seconds", secs},
+    results.push_back({{"length", len},
+                       {"accuracy", r.accuracy},
+                       {"loss", r.loss},
+                       {"examples", r.examples},
+                       {"positions", r.positions},
+                       {"seconds", secs},
                        {"step", ck.meta.step},
                        {"checkpoint", fs::path(ck.path).filename().string()}});
   }
   // Written only once every length has been evaluated: a failure leaves the old files.
   write_text(fs::path(run_dir) / "eval.json", results.dump(2) + "\n");
-  write_text(fs::path(run_dir) / "eval.md",
-             eval_markdown(fs::path(ck.path).filename().string(), ck.meta.step, device, cfg,
-                           results));
+  write_text(fs::path(run_dir) / "eval.md", eval_markdown(fs::path(ck.path).filename().string(),
+                                                          ck.meta.step, device, cfg, results));
   return 0;
 }
 
@@ -270,9 +278,10 @@ int run_cli(int argc, char** argv) {
   std::string config, run_dir, device, eval_dir, plot_dir, eval_task_config;
   std::vector<std::string> overrides, eval_overrides;
   bool resume = false, force = false;
-  CLI::App* train = app.add_subcommand(
-      "train", "Train a model from a YAML config (keys: docs/configs.md). Writes RUN_DIR/"
-               "config.yaml, metrics.jsonl and checkpoints/.");
+  CLI::App* train =
+      app.add_subcommand("train",
+                         "Train a model from a YAML config (keys: docs/configs.md). Writes RUN_DIR/"
+                         "config.yaml, metrics.jsonl and checkpoints/.");
   train->add_option("config", config, "the config file (configs/*.yaml)")->required();
   train->add_option("overrides", overrides, "dotted key=value overrides, e.g. optim.lr=3e-4");
   train->add_option("--run-dir", run_dir, "run directory (default runs/<config>-<time>)");
@@ -281,9 +290,10 @@ int run_cli(int argc, char** argv) {
   train->add_flag("--force", force, "start over in an existing --run-dir (deletes its run files)");
 
   CLI::App* eval = app.add_subcommand(
-      "eval", "Evaluate a run's latest (or eval.checkpoint=NAME) checkpoint on held-out data, "
-              "at each of eval.lengths=[...] (long sequences in state-carrying chunks of "
-              "eval.chunk); prints a table and writes RUN_DIR/eval.json and eval.md.");
+      "eval",
+      "Evaluate a run's latest (or eval.checkpoint=NAME) checkpoint on held-out data, "
+      "at each of eval.lengths=[...] (long sequences in state-carrying chunks of "
+      "eval.chunk); prints a table and writes RUN_DIR/eval.json and eval.md.");
   eval->add_option("run_dir", eval_dir, "the run directory")->required();
   eval->add_option("overrides", eval_overrides,
                    "task.*, eval.* and train.eval_batches key=value overrides");

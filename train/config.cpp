@@ -31,7 +31,7 @@ constexpr double kHuge = 1e15;  // a bound this large is "no upper bound" in mes
 
 std::string fmt_bound(double x) {
   return std::abs(x) < 1e15 && x == std::floor(x) ? fmt::format("{}", int64_t(x))
-                                                   : fmt::format("{}", x);
+                                                  : fmt::format("{}", x);
 }
 
 // What a value of this key must look like, for messages.
@@ -48,10 +48,12 @@ std::string expectation(const KeySpec& s) {
       return fmt::format("{} in [{}, {}]", what, fmt_bound(s.min), fmt_bound(s.max));
     }
     case KeyType::number:
-      if (s.max >= kHuge && s.min == 0) return s.min_exclusive ? "a positive number" : "a non-negative number";
+      if (s.max >= kHuge && s.min == 0)
+        return s.min_exclusive ? "a positive number" : "a non-negative number";
       return fmt::format("a number in {}{}, {}]", s.min_exclusive ? "(" : "[", fmt_bound(s.min),
                          fmt_bound(s.max));
-    case KeyType::boolean: return "true or false";
+    case KeyType::boolean:
+      return "true or false";
     case KeyType::string: {
       if (s.choices.empty()) return "a string";
       std::string out = "one of";
@@ -101,7 +103,8 @@ ConfigValue convert(const KeySpec& s, const YAML::Node& n, const std::string& wh
     for (const YAML::Node& e : n) {
       int64_t v = 0;
       if (!e.IsScalar() || !parse_int(e.Scalar(), v) || !in_range(s, double(v))) {
-        fail(where, s.key, fmt::format("expected {}, got {} in the list", expectation(s), shown(e)));
+        fail(where, s.key,
+             fmt::format("expected {}, got {} in the list", expectation(s), shown(e)));
       }
       out.push_back(v);
     }
@@ -128,7 +131,8 @@ ConfigValue convert(const KeySpec& s, const YAML::Node& n, const std::string& wh
       if (!s.choices.empty() && std::find(s.choices.begin(), s.choices.end(), t) == s.choices.end())
         return bad();
       return t;
-    default: return bad();
+    default:
+      return bad();
   }
 }
 
@@ -231,7 +235,8 @@ Config Config::parse(const std::string& yaml, const std::string& source,
       auto [seen, fresh] = first_line.emplace(key, line);
       if (!fresh) fail(where, key, fmt::format("set twice (first at line {})", seen->second));
       if (v.IsMap()) {
-        if (find_key(key)) fail(where, key, fmt::format("expected {}, got a map", expectation(*find_key(key))));
+        if (find_key(key))
+          fail(where, key, fmt::format("expected {}, got a map", expectation(*find_key(key))));
         if (!is_section(key)) fail(where, key, unknown_key_message(key));
         self(self, v, key);
       } else {
@@ -256,14 +261,16 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
   if (!in) fail(path, "", fmt::format("cannot read the config file: {}", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
-  if (in.bad()) fail(path, "", fmt::format("cannot read the config file: {}", std::strerror(errno)));
+  if (in.bad())
+    fail(path, "", fmt::format("cannot read the config file: {}", std::strerror(errno)));
   return parse(text.str(), path, overrides);
 }
 
 void Config::apply_override(const std::string& assignment) {
   size_t eq = assignment.find('=');
   std::string where = fmt::format("override \"{}\"", assignment);
-  if (eq == std::string::npos || eq == 0) fail(where, "", "expected key=value (e.g. optim.lr=3e-4)");
+  if (eq == std::string::npos || eq == 0)
+    fail(where, "", "expected key=value (e.g. optim.lr=3e-4)");
   std::string key = assignment.substr(0, eq);
   YAML::Node value;
   try {

@@ -22,9 +22,9 @@ enum class KeyType { integer, number, boolean, string, int_list };
 struct KeySpec {
   std::string key;  // "model.d_state"
   KeyType type;
-  std::string default_value;  // as YAML text
-  double min = 0, max = 0;    // integer / number / int_list elements: inclusive range
-  bool min_exclusive = false; // number: (min, max]
+  std::string default_value;         // as YAML text
+  double min = 0, max = 0;           // integer / number / int_list elements: inclusive range
+  bool min_exclusive = false;        // number: (min, max]
   std::vector<std::string> choices;  // string: the allowed values (empty = any)
   // True when changing the key cannot change the weights a run reaches (logging, evaluation,
   // checkpoint cadence): resuming with a different value is allowed.

@@ -12,31 +12,31 @@ constexpr double kBig = double(std::numeric_limits<int64_t>::max());
 KeySpec integer(std::string key, int64_t def, double min, double max, std::string help,
                 bool resume_safe = false) {
   return {std::move(key), KeyType::integer, std::to_string(def), min, max, false, {},
-          resume_safe, std::move(help)};
+          resume_safe,    std::move(help)};
 }
 KeySpec number(std::string key, std::string def, double min, double max, bool min_exclusive,
                std::string help, bool resume_safe = false) {
   return {std::move(key), KeyType::number, std::move(def), min, max, min_exclusive, {},
-          resume_safe, std::move(help)};
+          resume_safe,    std::move(help)};
 }
 KeySpec boolean(std::string key, bool def, std::string help, bool resume_safe = false) {
   return {std::move(key), KeyType::boolean, def ? "true" : "false", 0, 0, false, {},
-          resume_safe, std::move(help)};
+          resume_safe,    std::move(help)};
 }
 KeySpec choice(std::string key, std::vector<std::string> choices, std::string help,
                bool resume_safe = false) {
   std::string def = choices.front();
-  return {std::move(key), KeyType::string, def, 0, 0, false, std::move(choices), resume_safe,
-          std::move(help)};
+  return {std::move(key), KeyType::string, def, 0, 0, false, std::move(choices),
+          resume_safe,    std::move(help)};
 }
 KeySpec text(std::string key, std::string def, std::string help, bool resume_safe = false) {
-  return {std::move(key), KeyType::string, std::move(def), 0, 0, false, {}, resume_safe,
-          std::move(help)};
+  return {std::move(key), KeyType::string, std::move(def), 0, 0, false, {},
+          resume_safe,    std::move(help)};
 }
 KeySpec int_list(std::string key, std::string def, double min, double max, std::string help,
                  bool resume_safe = false) {
-  return {std::move(key), KeyType::int_list, std::move(def), min, max, false, {}, resume_safe,
-          std::move(help)};
+  return {std::move(key), KeyType::int_list, std::move(def), min, max, false, {},
+          resume_safe,    std::move(help)};
 }
 
 }  // namespace
@@ -57,7 +57,8 @@ const std::vector<KeySpec>& config_schema() {
       integer("task.num_pairs", 8, 1, kBig, "mqar: key-value pairs per example"),
       number("task.power_a", "0.01", 0, 1e300, true, "mqar: query gap power law exponent"),
       boolean("task.random_non_queries", true, "mqar: fill non-query positions with random tokens"),
-      text("task.root", "\"\"", "lra_*: the directory of the task's released files (data/lra/lra.h)"),
+      text("task.root", "\"\"",
+           "lra_*: the directory of the task's released files (data/lra/lra.h)"),
       choice("task.on_bad_input", {"stop", "skip"},
              "lra_*: a bad record stops with file and line, or is skipped and counted"),
       // ---- model: mapped onto nn::ModelOptions (nn/options.h), built by nn's layer table

@@ -1,11 +1,10 @@
 // metrics.jsonl writing (append, flush per line, truncation on resume) and reading.
 #include "train/metrics.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 

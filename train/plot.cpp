@@ -77,13 +77,15 @@ std::string line_chart_svg(const std::vector<Series>& series, const ChartOptions
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
       "{1}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
-      "fill=\"white\"/>\n<text x=\"{2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
+      "fill=\"white\"/>\n<text x=\"{2}\" y=\"22\" text-anchor=\"middle\" "
+      "font-size=\"15\">{3}</text>\n",
       o.width, o.height, left + pw / 2, escape(o.title));
   for (double t : ticks(x0, x1)) {
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" "
-                       "stroke=\"#e5e5e5\"/>\n<text x=\"{0:.1f}\" y=\"{3:.1f}\" "
-                       "text-anchor=\"middle\">{4}</text>\n",
-                       px(t), top, top + ph, top + ph + 16, tick_label(t));
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" "
+        "stroke=\"#e5e5e5\"/>\n<text x=\"{0:.1f}\" y=\"{3:.1f}\" "
+        "text-anchor=\"middle\">{4}</text>\n",
+        px(t), top, top + ph, top + ph + 16, tick_label(t));
   }
   std::vector<double> yt;
   if (log_y) {
@@ -93,34 +95,38 @@ std::string line_chart_svg(const std::vector<Series>& series, const ChartOptions
     yt = ticks(ly0, ly1);
   }
   for (double t : yt) {
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" "
-                       "stroke=\"#e5e5e5\"/>\n<text x=\"{3:.1f}\" y=\"{4:.1f}\" "
-                       "text-anchor=\"end\">{5}</text>\n",
-                       left, py(t), left + pw, left - 6, py(t) + 4,
-                       tick_label(log_y ? std::pow(10.0, t) : t));
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" "
+        "stroke=\"#e5e5e5\"/>\n<text x=\"{3:.1f}\" y=\"{4:.1f}\" "
+        "text-anchor=\"end\">{5}</text>\n",
+        left, py(t), left + pw, left - 6, py(t) + 4, tick_label(log_y ? std::pow(10.0, t) : t));
   }
-  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
-                     "stroke=\"#444\"/>\n",
-                     left, top, pw, ph);
+  svg += fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+      "stroke=\"#444\"/>\n",
+      left, top, pw, ph);
   svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + pw / 2,
                      o.height - 10, escape(o.x_label));
-  svg += fmt::format("<text x=\"16\" y=\"{0}\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
-                     "{0})\">{1}{2}</text>\n",
-                     top + ph / 2, escape(o.y_label), log_y ? " (log scale)" : "");
+  svg += fmt::format(
+      "<text x=\"16\" y=\"{0}\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
+      "{0})\">{1}{2}</text>\n",
+      top + ph / 2, escape(o.y_label), log_y ? " (log scale)" : "");
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
     const char* color = kColors[k % std::size(kColors)];
     std::string points;
     for (size_t i = 0; i < s.x.size(); ++i)
-      if (std::isfinite(s.y[i])) points += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(ty(s.y[i])));
-    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" "
-                       "points=\"{}\"/>\n",
-                       color, points);
+      if (std::isfinite(s.y[i]))
+        points += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(ty(s.y[i])));
+    svg += fmt::format(
+        "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" "
+        "points=\"{}\"/>\n",
+        color, points);
     double ly = top + 14 + 16 * double(k);
-    svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" "
-                       "stroke-width=\"2\"/><text x=\"{4}\" y=\"{5}\">{6}</text>\n",
-                       left + pw - 110, ly, left + pw - 90, color, left + pw - 84, ly + 4,
-                       escape(s.name));
+    svg += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" "
+        "stroke-width=\"2\"/><text x=\"{4}\" y=\"{5}\">{6}</text>\n",
+        left + pw - 110, ly, left + pw - 90, color, left + pw - 84, ly + 4, escape(s.name));
   }
   return svg + "</svg>\n";
 }
@@ -153,10 +159,13 @@ std::vector<std::string> plot_run(const std::string& run_dir) {
     COIL_CHECK(out.good(), "[plot] cannot write {}", path);
     written.push_back(path);
   };
-  chart("loss.svg", "loss", [](const MetricsRecord& r) { return std::optional<double>(r.loss); },
-        true);
-  chart("accuracy.svg", "accuracy", [](const MetricsRecord& r) { return r.accuracy; }, false);
-  chart("lr.svg", "learning rate", [](const MetricsRecord& r) { return r.lr; }, false);
+  chart(
+      "loss.svg", "loss", [](const MetricsRecord& r) { return std::optional<double>(r.loss); },
+      true);
+  chart(
+      "accuracy.svg", "accuracy", [](const MetricsRecord& r) { return r.accuracy; }, false);
+  chart(
+      "lr.svg", "learning rate", [](const MetricsRecord& r) { return r.lr; }, false);
   return written;
 }
 

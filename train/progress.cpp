@@ -53,12 +53,13 @@ void Progress::update(int64_t step, double loss, std::optional<double> accuracy,
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
     clear_bar();
-    fmt::print(out_, "step {}/{} [{}] loss {:.4f}{} {} tok/s ETA {}", step, total_, bar, loss,
-               acc, rate(tokens_per_s), format_duration(eta_s));
+    fmt::print(out_, "step {}/{} [{}] loss {:.4f}{} {} tok/s ETA {}", step, total_, bar, loss, acc,
+               rate(tokens_per_s), format_duration(eta_s));
     std::fflush(out_);
     bar_shown_ = true;
   } else if (mode_ == ProgressMode::lines) {
-    fmt::print(out_, "step {}/{} loss {:.4f}{} lr {:.3g} grad_norm {:.3g} {} tok/s elapsed {} ETA {}\n",
+    fmt::print(out_,
+               "step {}/{} loss {:.4f}{} lr {:.3g} grad_norm {:.3g} {} tok/s elapsed {} ETA {}\n",
                step, total_, loss, acc, lr, grad_norm, rate(tokens_per_s),
                format_duration(elapsed_s), format_duration(eta_s));
     std::fflush(out_);

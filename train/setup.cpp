@@ -41,9 +41,10 @@ bool pixel_input(const Config& c) {
 std::shared_ptr<data::Dataset> make_dataset(const Config& c, Split split, int64_t seq_len) {
   if (!is_lra(c)) return data::make_task(task_options(c, split != Split::train, seq_len));
   if (c.string("task.root").empty())
-    throw ConfigError(fmt::format("task.root: {} reads its data from a directory; set task.root "
-                                  "(e.g. `coil data {} --out DIR`, or the released LRA files)",
-                                  c.string("task.name"), lra_task(c)));
+    throw ConfigError(
+        fmt::format("task.root: {} reads its data from a directory; set task.root "
+                    "(e.g. `coil data {} --out DIR`, or the released LRA files)",
+                    c.string("task.name"), lra_task(c)));
   data::lra::LraOptions o;
   o.task = lra_task(c);
   o.root = c.string("task.root");
@@ -74,8 +75,9 @@ nn::ModelOptions model_options(const Config& c, const data::Dataset& task) {
   o.s4.bidirectional = c.boolean("model.bidirectional");
   const bool s6_core = o.layer == "s6" || (o.layer == "mamba" && c.string("model.ssm") == "s6");
   if (o.s4.bidirectional && s6_core)
-    throw ConfigError("model.bidirectional: only the LTI cores (s4, s4d) have a bidirectional "
-                      "form; the selective scan (s6) is causal");
+    throw ConfigError(
+        "model.bidirectional: only the LTI cores (s4, s4d) have a bidirectional "
+        "form; the selective scan (s6) is causal");
   // S4's recurrent form (chunked evaluation) reproduces the kernel of the training length.
   o.s4.l_max = o.s4.bidirectional || is_lra(c) ? 0 : c.integer("task.seq_len");
   o.s4.d_state = c.integer("model.d_state");
@@ -112,7 +114,9 @@ std::vector<optim::ParamGroup> param_groups(const nn::Module& model, double weig
   return groups;
 }
 
-optim::Algorithm algorithm(const Config& c) { return optim::parse_algorithm(c.string("optim.name")); }
+optim::Algorithm algorithm(const Config& c) {
+  return optim::parse_algorithm(c.string("optim.name"));
+}
 
 optim::Hyper hyper(const Config& c) {
   optim::Hyper h;
@@ -129,14 +133,16 @@ int64_t total_steps(const Config& c, const data::Dataset& train_set) {
   const int64_t epochs = c.integer("train.epochs");
   if (epochs == 0) return c.integer("train.steps");
   if (train_set.size() == data::kInfinite)
-    throw ConfigError(fmt::format("train.epochs: {} is an endless stream (no epochs); set "
-                                  "train.steps instead",
-                                  c.string("task.name")));
+    throw ConfigError(
+        fmt::format("train.epochs: {} is an endless stream (no epochs); set "
+                    "train.steps instead",
+                    c.string("task.name")));
   const int64_t per_epoch = train_set.size() / c.integer("train.batch_size");
   if (per_epoch == 0)
-    throw ConfigError(fmt::format("train.batch_size: {} is larger than the training split ({} "
-                                  "examples)",
-                                  c.integer("train.batch_size"), train_set.size()));
+    throw ConfigError(
+        fmt::format("train.batch_size: {} is larger than the training split ({} "
+                    "examples)",
+                    c.integer("train.batch_size"), train_set.size()));
   return epochs * per_epoch;
 }
 

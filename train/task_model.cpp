@@ -96,8 +96,8 @@ Tensor TaskModel::forward_chunk(const Tensor& input, nn::State& state) {
 }
 
 std::string TaskModel::describe() const {
-  return fmt::format("{}{} x {}, d_model {}, {} parameters", retrieval_ ? "two-tower " : "",
-                     layer_, n_layer_, d_model_, module_->num_parameters());
+  return fmt::format("{}{} x {}, d_model {}, {} parameters", retrieval_ ? "two-tower " : "", layer_,
+                     n_layer_, d_model_, module_->num_parameters());
 }
 
 }  // namespace coil::train

@@ -83,14 +83,19 @@ EvalResult evaluate(TaskModel& model, const Config& config, Device device, Split
   const bool finite_set = ds->size() != data::kInfinite;
   if (batches == 0) {
     if (!finite_set)
-      throw ConfigError(fmt::format("train.eval_batches: 0 means the whole split, but {} is an "
-                                    "endless stream; give a number of batches",
-                                    ds->name()));
+      throw ConfigError(
+          fmt::format("train.eval_batches: 0 means the whole split, but {} is an "
+                      "endless stream; give a number of batches",
+                      ds->name()));
     batches = (ds->size() + bs - 1) / bs;
   }
   if (finite_set) batches = std::min(batches, (ds->size() + bs - 1) / bs);
-  data::Loader loader(ds, {.batch_size = bs, .seed = 0, .shuffle = false, .drop_last = false,
-                           .prefetch = 2, .device = device});
+  data::Loader loader(ds, {.batch_size = bs,
+                           .seed = 0,
+                           .shuffle = false,
+                           .drop_last = false,
+                           .prefetch = 2,
+                           .device = device});
   const int64_t chunk = config.integer("eval.chunk");
   Tensor loss_sum = scalar_tensor(0, {DType::f64, device});
   Tensor correct = scalar_tensor(0, {DType::i64, device}), count = correct;
@@ -148,9 +153,10 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
   auto train_set = make_dataset(cfg, Split::train);
   const int64_t steps = total_steps(cfg, *train_set);
   if (eval_batches == 0 && train_set->size() == data::kInfinite)
-    throw ConfigError(fmt::format("train.eval_batches: 0 means the whole split, but {} is an "
-                                  "endless stream; give a number of batches",
-                                  train_set->name()));
+    throw ConfigError(
+        fmt::format("train.eval_batches: 0 means the whole split, but {} is an "
+                    "endless stream; give a number of batches",
+                    train_set->name()));
   Progress progress(parse_progress_mode(cfg.string("train.progress"), opts.out), steps, opts.out);
   data::Loader loader(train_set, {.batch_size = batch_size / accum,
                                   .seed = uint64_t(cfg.integer("train.seed")),
@@ -216,11 +222,12 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
   auto run_eval = [&] {
     EvalResult r = evaluate(net, cfg, device, heldout_split(cfg), 0, eval_batches);
     model->train();
-    metrics.write({step, "eval", r.loss, r.accuracy, std::nullopt, std::nullopt, std::nullopt,
-                   wall()});
-    progress.line(fmt::format("eval at step {}: loss {:.4f}, accuracy {:.2f}% ({} held-out "
-                              "examples)",
-                              step, r.loss, 100 * r.accuracy, r.examples));
+    metrics.write(
+        {step, "eval", r.loss, r.accuracy, std::nullopt, std::nullopt, std::nullopt, wall()});
+    progress.line(
+        fmt::format("eval at step {}: loss {:.4f}, accuracy {:.2f}% ({} held-out "
+                    "examples)",
+                    step, r.loss, 100 * r.accuracy, r.examples));
     return r;
   };
 
@@ -260,12 +267,12 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
         std::string name = first_nonfinite_grad(*model);
         std::string ck = fmt::format("nonfinite-step-{:08d}.safetensors", step + 1);
         save(ck, /*latest=*/false);
-        throw RunError(fmt::format(
-            "non-finite {} at step {} ({}); the weights before this update are in {}",
-            finite(loss_now) ? "gradient" : "loss", step + 1,
-            name.empty() ? fmt::format("loss {}", loss_now)
-                         : fmt::format("first non-finite gradient: {}", name),
-            (fs::path(ckpt_dir) / ck).string()));
+        throw RunError(
+            fmt::format("non-finite {} at step {} ({}); the weights before this update are in {}",
+                        finite(loss_now) ? "gradient" : "loss", step + 1,
+                        name.empty() ? fmt::format("loss {}", loss_now)
+                                     : fmt::format("first non-finite gradient: {}", name),
+                        (fs::path(ckpt_dir) / ck).string()));
       }
     }
     opt.step();
@@ -276,7 +283,8 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
     if (log_now) {
       double secs = seconds_since(window_start), tps = double(window_tokens) / std::max(secs, 1e-9);
       double avg_loss = loss_acc.item<double>() / double(window_steps);
-      double acc = double(correct.item<int64_t>()) / double(std::max<int64_t>(count.item<int64_t>(), 1));
+      double acc =
+          double(correct.item<int64_t>()) / double(std::max<int64_t>(count.item<int64_t>(), 1));
       double lr = opt.lr(0);
       double eta = double(steps - step) * secs / double(window_steps);
       metrics.write({step, "train", avg_loss, acc, lr, gnorm_now, tps, wall()});
@@ -296,9 +304,10 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
     // A piece of a longer run (a device command has a wall-time limit): stop cleanly here.
     if (time_limit > 0 && seconds_since(t_start) >= time_limit && step < steps) {
       stopped_early = true;
-      progress.line(fmt::format("train.time_limit ({} s) reached at step {} of {}; continue "
-                                "with --resume",
-                                time_limit, step, steps));
+      progress.line(
+          fmt::format("train.time_limit ({} s) reached at step {} of {}; continue "
+                      "with --resume",
+                      time_limit, step, steps));
       break;
     }
   }
