@@ -155,10 +155,13 @@ std::string eval_markdown(const std::string& checkpoint, int64_t step, const Dev
       "| length | accuracy (%) | loss | examples | seconds |\n|---:|---:|---:|---:|---:|\n",
       checkpoint, step, cfg.string("task.name"), cfg.string("eval.split"), device.str(),
       cfg.integer("eval.chunk"));
-  for (const auto& r : rows)
-    out += fmt::format("| {} | {:.2f} | {:.4f} | {} | {:.1f} |\n", r["length"].get<int64_t>(),
-                       100 * r["accuracy"].get<double>(), r["loss"].get<double>(),
-                       r["examples"].get<int64_t>(), r["seconds"].get<double>());
+  for (const auto& r : rows) {
+    const int64_t len = r["length"].get<int64_t>();  // 0: the data's own lengths (LRA)
+    out += fmt::format("| {} | {:.2f} | {:.4f} | {} | {:.1f} |\n",
+                       len == 0 ? "data" : std::to_string(len), 100 * r["accuracy"].get<double>(),
+                       r["loss"].get<double>(), r["examples"].get<int64_t>(),
+                       r["seconds"].get<double>());
+  }
   return out;
 }
 
