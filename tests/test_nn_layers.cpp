@@ -28,14 +28,6 @@ nn::ModelOptions small_options(const std::string& layer) {
   return o;
 }
 
-// Runs layer.step over every position of x (B, L, H) and stacks the outputs to (B, L, H').
-Tensor step_through(nn::SequenceLayer& layer, const Tensor& x) {
-  nn::State state;
-  std::vector<Tensor> ys;
-  for (int64_t t = 0; t < x.size(1); ++t) ys.push_back(layer.step(select(x, 1, t), state));
-  return stack(ys, 1);
-}
-
 // Forward over [0, cut) and [cut, L) with the state carried, concatenated.
 Tensor chunked(nn::SequenceLayer& layer, const Tensor& x, int64_t cut) {
   nn::State state;

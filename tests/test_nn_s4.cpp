@@ -26,13 +26,6 @@ nn::ModelOptions s4_options(const std::string& init, const std::string& disc = "
   return o;
 }
 
-Tensor step_through(nn::SequenceLayer& layer, const Tensor& x) {
-  nn::State state;
-  std::vector<Tensor> ys;
-  for (int64_t t = 0; t < x.size(1); ++t) ys.push_back(layer.step(select(x, 1, t), state));
-  return stack(ys, 1);
-}
-
 }  // namespace
 
 TEST_CASE("S4D block: stepping the recurrence equals the FFT convolution (zoh, bilinear)") {

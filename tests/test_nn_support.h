@@ -76,3 +76,18 @@ inline coil::Tensor coil::testing::weighted_sum(const Tensor& y, uint64_t seed) 
   Tensor w = core::to(randn(y.shape(), {DType::f64, Device::cpu()}, &g), y.device());
   return sum(mul(y, core::to(w, y.dtype())));
 }
+
+#include "nn/sequence.h"
+#include "ops/shape/shape.h"
+
+namespace coil::testing {
+
+// Runs layer.step over every position of x (B, L, H) and stacks the outputs to (B, L, H').
+inline Tensor step_through(nn::SequenceLayer& layer, const Tensor& x) {
+  nn::State state;
+  std::vector<Tensor> ys;
+  for (int64_t t = 0; t < x.size(1); ++t) ys.push_back(layer.step(select(x, 1, t), state));
+  return stack(ys, 1);
+}
+
+}  // namespace coil::testing
