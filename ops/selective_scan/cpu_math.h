@@ -5,10 +5,12 @@
 // in one ymm register, the baseline in two xmm ones. (64-byte vectors are worse on AVX2: GCC
 // lowers their selects lane by lane.)
 #pragma once
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 // Every function here is inlined into its caller, so the vector-argument ABI never applies.
 #pragma GCC diagnostic push
@@ -41,14 +43,17 @@ COIL_SCAN_INLINE VF int_to_float(const VI& i) { return __builtin_convertvector(i
 
 // ---- float: Cephes-style polynomials, about 1 ulp, written once for scalars and vectors ----
 
-// The range exp2_poly<false> needs no clamp in.
-inline constexpr float kExp2Lo = -126.0f, kExp2Hi = 127.4f;
+// The range exp2_poly<false> needs no clamp in: 2^n * p(f) stays a normal float.
+inline constexpr float kExp2Lo = -125.0f, kExp2Hi = 127.4f;
 
-// 2^x: 2^n * p(f), n = round(x), |f| <= 1/2, p the degree-6 Cephes exp2f polynomial (about
-// 1 ulp). The kernels call it with A pre-scaled by log2(e), so exp(dt A) costs no extra multiply.
-// Below -126 the result is 2^-126 * p (tiny, never a subnormal), above 127.4 it is 1.7e38 at most;
-// NaN propagates through p. kClamp = false skips the clamps, for callers that know x is inside
-// [kExp2Lo, kExp2Hi].
+// 2^x: 2^n * p(f), n = round(x), |f| <= 1/2, p of degree 5 with p(0) = 1, minimax for relative
+// error on [-1/2, 1/2] (9.1e-8, about 2e-7 with float rounding; degree 4 would be 2.6e-6). p(0) = 1
+// keeps the error near x = 0 proportional to x: the decays of small dt * A are close to 1 and a
+// bias there would accumulate along the state (dA was 10x less accurate without it). 2^n enters by adding n to p's exponent bits, an integer add instead of a
+// multiply. The kernels call it with A pre-scaled by log2(e), so exp(dt A) costs no extra
+// multiply. Below -125 the result is about 2^-125 * p (tiny, never a subnormal), above 127.4 it is
+// 1.7e38 at most; NaN propagates through p. kClamp = false skips the clamps, for callers that know
+// x is inside [kExp2Lo, kExp2Hi].
 template <bool kClamp, class X, class U>
 COIL_SCAN_INLINE X exp2_poly(const X& x) {
   const X lo = X{} + kExp2Lo, hi = X{} + kExp2Hi, magic = X{} + 12582912.0f;  // 1.5 * 2^23
@@ -59,16 +64,15 @@ COIL_SCAN_INLINE X exp2_poly(const X& x) {
   }
   const X shifted = xc + magic;  // round(x) in the low mantissa bits
   const X f = xc - (shifted - magic);
-  // Exponent bits of 2^n: n + 127 where n = bits(shifted) - bits(magic) (wraps for NaN: harmless).
-  const U e = (std::bit_cast<U>(shifted) - (std::bit_cast<U>(magic) - 127u)) << 23;
-  X p = X{} + 1.535336188319500e-4f;
-  p = p * f + 1.339887440266574e-3f;
-  p = p * f + 9.618437357674640e-3f;
-  p = p * f + 5.550332471162809e-2f;
-  p = p * f + 2.402264791363012e-1f;
-  p = p * f + 6.931472028550421e-1f;
+  X p = X{} + 1.3264725280692558e-3f;
+  p = p * f + 9.671512768694017e-3f;
+  p = p * f + 5.5507337496037326e-2f;
+  p = p * f + 2.4022242082562295e-1f;
+  p = p * f + 6.931469775947697e-1f;
   p = p * f + 1.0f;
-  return p * std::bit_cast<X>(e);
+  // bits(shifted) = bits(magic) + n, and bits(magic) << 23 wraps to 0, so this adds n << 23
+  // (wraps for NaN: harmless, p is NaN).
+  return std::bit_cast<X>(std::bit_cast<U>(p) + (std::bit_cast<U>(shifted) << 23));
 }
 
 template <class X, class U>
@@ -102,10 +106,12 @@ COIL_SCAN_INLINE X log_poly(const X& x) {
 }
 
 // softplus(x) = x above 20 (as mamba_ssm and PyTorch), else log1p(exp(x)); log1p(e) as
-// log(1 + e) * e / ((1 + e) - 1), which keeps full relative precision for tiny e.
+// log(1 + e) * e / ((1 + e) - 1), which keeps full relative precision for tiny e. If sig is not
+// null, *sig = sigmoid(x) = e / (1 + e), softplus' derivative, from the same exp.
 template <class X, class U, class I>
-COIL_SCAN_INLINE X softplus_poly(const X& x) {
+COIL_SCAN_INLINE X softplus_poly(const X& x, X* sig = nullptr) {
   const X e = exp_poly<X, U>(x), u = e + 1.0f;
+  if (sig != nullptr) *sig = e / u;
   const X l = u == X{} + 1.0f ? e : log_poly<X, I>(u) * (e / (u - 1.0f));
   return x > X{} + 20.0f ? x : l;
 }
@@ -118,17 +124,23 @@ COIL_SCAN_INLINE VF exp_scaled(const VF& x) {
   return exp2_poly<kClamp, VF, VU>(x);
 }
 
-// Whether dt * a lies in [kExp2Lo, kExp2Hi] for every lane of dt and every a in [a_min, a_max]
-// (the product is linear in a, so the two ends decide). NaN lanes answer no.
-COIL_SCAN_INLINE bool exp2_in_range(const VF& dt, float a_min, float a_max) {
-  const VF p = dt * a_min, q = dt * a_max;
-  VI ok = (p >= kExp2Lo) & (p <= kExp2Hi) & (q >= kExp2Lo) & (q <= kExp2Hi);
+// The largest |dt| for which dt * a lies in [kExp2Lo, kExp2Hi] for every a in [a_min, a_max]
+// (a_min <= 0 <= a_max; the product is linear in a, so the two ends decide).
+inline float exp2_dt_limit(float a_min, float a_max) {
+  const float m = std::max(-a_min, a_max);
+  return m > 0.0f ? -kExp2Lo / m : std::numeric_limits<float>::infinity();
+}
+// Whether |dt| <= limit in every lane (NaN lanes answer no): then exp2_poly needs no clamps.
+COIL_SCAN_INLINE bool exp2_in_range(const VF& dt, float limit) {
+  VI ok = std::bit_cast<VF>(std::bit_cast<VU>(dt) & 0x7fffffffu) <= limit;
   ok &= __builtin_shuffle(ok, VI{4, 5, 6, 7, 0, 1, 2, 3});
   ok &= __builtin_shuffle(ok, VI{2, 3, 0, 1, 6, 7, 4, 5});
   return (ok[0] & ok[1]) != 0;
 }
 COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t, int32_t>(x); }
-COIL_SCAN_INLINE VF softplus_(const VF& x) { return softplus_poly<VF, VU, VI>(x); }
+COIL_SCAN_INLINE VF softplus_(const VF& x, VF* sig = nullptr) {
+  return softplus_poly<VF, VU, VI>(x, sig);
+}
 
 // ---- double: exact, lane by lane ----
 
@@ -144,10 +156,13 @@ template <bool kClamp = true>
 COIL_SCAN_INLINE VD exp_scaled(const VD& x) {
   return exp_(x);
 }
-COIL_SCAN_INLINE bool exp2_in_range(const VD&, double, double) { return true; }
-COIL_SCAN_INLINE VD softplus_(const VD& x) {
+inline double exp2_dt_limit(double, double) { return std::numeric_limits<double>::infinity(); }
+COIL_SCAN_INLINE bool exp2_in_range(const VD&, double) { return true; }
+COIL_SCAN_INLINE VD softplus_(const VD& x, VD* sig = nullptr) {
   VD r;
   for (int i = 0; i < kLanes<double>; ++i) r[i] = softplus_(x[i]);
+  if (sig != nullptr)
+    for (int i = 0; i < kLanes<double>; ++i) (*sig)[i] = 1.0 / (1.0 + std::exp(-x[i]));
   return r;
 }
 

@@ -1,0 +1,198 @@
+// What the selective scan's CPU forward (cpu.cpp) and backward (cpu_backward.cpp) share: the
+// channel tiling, typed pointers of one call, the checkpoint layout, per-tile constants and the
+// per-step inputs. A tile is kLanes channels of one group (8 f32, 4 f64): one SIMD lane per
+// channel, so the lanes share B_t and C_t (scalar broadcasts), the forward's y needs no horizontal
+// sum and each exp is one vector polynomial. (SIMD over the state dimension instead would need a
+// horizontal sum per step for y and for every per-channel gradient.)
+#pragma once
+#include <algorithm>
+#include <cstdlib>
+#include <type_traits>
+
+#include "core/factory.h"
+#include "ops/selective_scan/cpu_math.h"
+#include "ops/selective_scan/kernels.h"
+
+// The hot per-unit functions are compiled twice, for AVX2+FMA and for the baseline, and picked
+// at load time: the build targets plain x86-64, which would leave half the vector width unused.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define COIL_SCAN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define COIL_SCAN_CLONES
+#endif
+
+// Vectors pass between always-inlined helpers only; the vector-argument ABI never applies.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace coil::cpu::scan_detail {
+using scan_math::kLanes;
+using scan_math::V;
+
+constexpr int64_t kChunk = 32;  // steps between checkpoints (the backward's recompute window)
+constexpr int64_t kMaxN = kSelectiveScanMaxState;
+
+inline int64_t num_chunks(int64_t length) { return (length + kChunk - 1) / kChunk; }
+
+// Enough work per call to be worth a parallel region.
+inline bool worth_threads(const SelectiveScanParams& p) {
+  return p.batch * p.length * p.channels * p.state > (int64_t(1) << 15);
+}
+
+// The checkpoint tensor (flat, param_dtype): the state before every kChunk-th step,
+// (Bt, chunks, Dch, N), then, when z is given, y before the z gate, (Bt, L, Dch), which dz needs
+// and which the backward would otherwise recompute with one more FMA per state element.
+inline int64_t checkpoint_states(const SelectiveScanParams& p) {
+  return p.batch * num_chunks(p.length) * p.channels * p.state;
+}
+inline int64_t checkpoint_size(const SelectiveScanParams& p) {
+  return checkpoint_states(p) + (p.z != nullptr ? p.batch * p.length * p.channels : 0);
+}
+
+// Channel tiles of one batch row; none crosses a group boundary.
+struct Tiling {
+  int64_t per_group = 0, tiles_per_group = 0, groups = 0, lanes = 0;
+  Tiling(const SelectiveScanParams& p, int64_t lanes_)
+      : per_group(p.channels / p.groups),
+        tiles_per_group((per_group + lanes_ - 1) / lanes_),
+        groups(p.groups),
+        lanes(lanes_) {}
+  int64_t count() const { return groups * tiles_per_group; }
+  int64_t group(int64_t j) const { return j / tiles_per_group; }
+  int64_t first(int64_t j) const { return group(j) * per_group + (j % tiles_per_group) * lanes; }
+  int64_t width(int64_t j) const { return std::min(lanes, (group(j) + 1) * per_group - first(j)); }
+};
+
+// Typed pointers of one call.
+template <class T>
+struct Scan {
+  const SelectiveScanParams& p;
+  Tiling tiling;
+  const T *u, *delta, *z, *B, *C, *A, *D, *bias, *s0;
+  explicit Scan(const SelectiveScanParams& p_)
+      : p(p_),
+        tiling(p_, kLanes<T>),
+        u(static_cast<const T*>(p_.u)),
+        delta(static_cast<const T*>(p_.delta)),
+        z(static_cast<const T*>(p_.z)),
+        B(static_cast<const T*>(p_.B)),
+        C(static_cast<const T*>(p_.C)),
+        A(static_cast<const T*>(p_.A)),
+        D(static_cast<const T*>(p_.D)),
+        bias(static_cast<const T*>(p_.delta_bias)),
+        s0(static_cast<const T*>(p_.initial_state)) {}
+  bool reset_at(int64_t b, int64_t t) const {
+    return p.reset != nullptr && p.reset[b * p.reset_sb + t * p.reset_st];
+  }
+  const T* B_at(int64_t b, int64_t t, int64_t g) const {
+    return B + b * p.B_sb + t * p.B_st + g * p.state;
+  }
+  const T* C_at(int64_t b, int64_t t, int64_t g) const {
+    return C + b * p.C_sb + t * p.C_st + g * p.state;
+  }
+};
+
+// Heap array of vectors, 64-byte aligned. (Not std::vector: GCC drops the vector type's
+// alignment when it is a template argument, and the kernels' aligned loads would fault.)
+template <class X>
+class VecBuffer {
+ public:
+  explicit VecBuffer(size_t n)  // aligned_alloc wants a size that is a multiple of the alignment
+      : data_(static_cast<X*>(
+            std::aligned_alloc(64, (std::max<size_t>(1, n) * sizeof(X) + 63) / 64 * 64))) {
+    COIL_CHECK(data_ != nullptr, "[selective_scan] out of memory ({} bytes)", n * sizeof(X));
+    std::fill(data_, data_ + n, X{});
+  }
+  ~VecBuffer() { std::free(data_); }
+  VecBuffer(const VecBuffer&) = delete;
+  VecBuffer& operator=(const VecBuffer&) = delete;
+  X* data() const { return data_; }
+
+ private:
+  X* data_;
+};
+
+// N zero vectors: the "previous state" a reset step reads (a select of pointers, not a product:
+// an infinite state before a reset must not leak into the next sequence as NaN).
+template <class T>
+inline const V<T>* zero_state() {
+  alignas(64) static const V<T> zeros[kMaxN] = {};
+  return zeros;
+}
+
+// ---- tiles: one vector lane per channel; the last w < W lanes of a partial tile stay zero ----
+
+// (w channels, N) row-major at src -> N vectors; zeros when src is null.
+template <class T>
+void load_state(V<T>* dst, const T* src, int64_t w, int64_t N) {
+  for (int64_t n = 0; n < N; ++n) {
+    dst[n] = V<T>{};
+    if (src != nullptr)
+      for (int64_t c = 0; c < w; ++c) dst[n][c] = src[c * N + n];
+  }
+}
+
+template <class T>
+void store_state(T* dst, const V<T>* src, int64_t w, int64_t N) {
+  for (int64_t c = 0; c < w; ++c)
+    for (int64_t n = 0; n < N; ++n) dst[c * N + n] = src[n][c];
+}
+
+// Per-tile constants: A transposed to N vectors (and scaled by log2(e) for exp_scaled in f32),
+// the |dt| below which no exp of the tile needs clamps, D and delta_bias.
+template <class T>
+struct TileParams {
+  V<T> A[kMaxN], A2[kMaxN];
+  T dt_limit = 0;
+  V<T> D, bias;
+  void load(const Scan<T>& s, int64_t c0, int64_t w) {
+    load_state<T>(A, s.A + c0 * s.p.state, w, s.p.state);
+    const T scale = std::is_same_v<T, float> ? T(1.44269504088896341) : T(1);
+    T a2_min = 0, a2_max = 0;  // padding lanes count as 0
+    for (int64_t n = 0; n < s.p.state; ++n) {
+      A2[n] = A[n] * scale;
+      for (int c = 0; c < kLanes<T>; ++c) {
+        a2_min = std::min(a2_min, A2[n][c]);
+        a2_max = std::max(a2_max, A2[n][c]);
+      }
+    }
+    dt_limit = scan_math::exp2_dt_limit(a2_min, a2_max);
+    D = s.D != nullptr ? scan_math::load(s.D + c0, w) : V<T>{};
+    bias = s.bias != nullptr ? scan_math::load(s.bias + c0, w) : V<T>{};
+  }
+};
+
+// One step's per-channel inputs: dt, u, dt * u, and (if sig is wanted) d dt / d delta.
+template <class T>
+struct StepIn {
+  V<T> dt, u, du;
+  COIL_SCAN_INLINE StepIn(const Scan<T>& s, const TileParams<T>& tp, int64_t b, int64_t t,
+                          int64_t c0, int64_t w, V<T>* sig = nullptr) {
+    const SelectiveScanParams& p = s.p;
+    const V<T> x = scan_math::load(s.delta + b * p.delta_sb + t * p.delta_st + c0, w) + tp.bias;
+    if (p.delta_softplus) {
+      dt = scan_math::softplus_(x, sig);
+    } else {
+      dt = x;
+      if (sig != nullptr) *sig = V<T>{} + T(1);
+    }
+    u = scan_math::load(s.u + b * p.u_sb + t * p.u_st + c0, w);
+    du = dt * u;
+  }
+};
+
+// a[n] = exp(dt * A[n]) for the N states of one step, without clamps when the step allows.
+template <class T, int kN>
+COIL_SCAN_INLINE void decays(V<T>* a, const V<T>& dt, const TileParams<T>& tp, int64_t N_) {
+  const int64_t N = kN > 0 ? kN : N_;
+  if (scan_math::exp2_in_range(dt, tp.dt_limit)) {  // the usual case
+    for (int64_t n = 0; n < N; ++n) a[n] = scan_math::exp_scaled<false>(dt * tp.A2[n]);
+  } else {
+    for (int64_t n = 0; n < N; ++n) a[n] = scan_math::exp_scaled(dt * tp.A2[n]);
+  }
+}
+
+}  // namespace coil::cpu::scan_detail
+
+#pragma GCC diagnostic pop
