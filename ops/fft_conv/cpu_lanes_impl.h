@@ -1,0 +1,423 @@
+// The CPU FFT convolution kernels of ops/fft_conv/cpu_lanes.h, written once and compiled per
+// instruction set: cpu.cpp includes this with COIL_FFT_LANES_ISA = generic, cpu_avx2.cpp under
+// `#pragma GCC target("avx2,fma")` with avx2. Everything but the entry points has internal
+// linkage and no standard-library template is instantiated here, so the two compilations share
+// no symbol (the linker could otherwise keep an AVX2 copy of an inline function for both).
+//
+// The FFT: radix-2 decimation in frequency (forward, output in bit-reversed order) and its exact
+// transpose, decimation in time (inverse, bit-reversed input), so the pointwise products work in
+// bit-reversed order and no permutation pass is needed. Two radix-2 stages run fused as one
+// radix-4 pass (3 twiddle products per 4 points); spans above kLeaf recurse depth-first so each
+// sub-block's remaining passes run in L1. The forward's first stage is fused with loading the
+// rows (and the zero padding), the inverse's last with storing the first L outputs.
+#include <omp.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "ops/fft_conv/cpu_lanes.h"
+
+#ifndef COIL_FFT_LANES_ISA
+#error "define COIL_FFT_LANES_ISA (generic or avx2) before including cpu_lanes_impl.h"
+#endif
+
+// Without AVX, GCC warns that 32-byte vector arguments change the ABI: these functions have
+// internal linkage, so no other compilation ever calls them.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace coil::cpu::fft_lanes::COIL_FFT_LANES_ISA {
+namespace {
+
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct VecOf<double> {
+  typedef double type __attribute__((vector_size(32)));
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+template <class T>
+constexpr int64_t kLanes = int64_t(32 / sizeof(T));
+
+// One complex value per lane: lane j is the pair (channel h0 + j, channel h0 + V + j).
+template <class T>
+struct Cv {
+  Vec<T> re, im;
+};
+static_assert(sizeof(Cv<float>) == kSlotBytes && sizeof(Cv<double>) == kSlotBytes);
+
+constexpr int64_t kLeaf = 256;  // spans up to this many slots (16 KB) finish in L1
+
+template <class T>
+inline Cv<T> operator+(Cv<T> a, Cv<T> b) {
+  return {a.re + b.re, a.im + b.im};
+}
+template <class T>
+inline Cv<T> operator-(Cv<T> a, Cv<T> b) {
+  return {a.re - b.re, a.im - b.im};
+}
+template <class T>
+inline Cv<T> conj(Cv<T> a) {
+  return {a.re, -a.im};
+}
+template <class T>
+inline Cv<T> times_i(Cv<T> a) {
+  return {-a.im, a.re};
+}
+template <class T>
+inline Cv<T> times_minus_i(Cv<T> a) {
+  return {a.im, -a.re};
+}
+template <class T>
+inline Cv<T> scale(Cv<T> a, T s) {
+  return {a.re * s, a.im * s};
+}
+// a * w and a * conj(w) for a twiddle w = (wr, wi), the same in every lane.
+template <class T>
+inline Cv<T> mulw(Cv<T> a, T wr, T wi) {
+  return {a.re * wr - a.im * wi, a.re * wi + a.im * wr};
+}
+template <class T>
+inline Cv<T> mulw_conj(Cv<T> a, T wr, T wi) {
+  return {a.re * wr + a.im * wi, a.im * wr - a.re * wi};
+}
+// Lane-wise a * b and a * conj(b).
+template <class T>
+inline Cv<T> mul(Cv<T> a, Cv<T> b) {
+  return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
+}
+template <class T>
+inline Cv<T> mul_conj(Cv<T> a, Cv<T> b) {
+  return {a.re * b.re + a.im * b.im, a.im * b.re - a.re * b.im};
+}
+
+template <class T>
+inline Vec<T> loadu(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void storeu(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// Channels [h0, h0 + w) of one time step (p points at channel h0): lanes past w are zero.
+template <class T>
+inline Cv<T> load_row(const T* p, int64_t w) {
+  constexpr int64_t V = kLanes<T>;
+  if (w == 2 * V) return {loadu(p), loadu(p + V)};
+  T lanes[2 * V] = {};
+  for (int64_t j = 0; j < w; ++j) lanes[j] = p[j];
+  return {loadu(lanes), loadu(lanes + V)};
+}
+template <class T>
+inline void store_row(T* p, int64_t w, Cv<T> v) {
+  constexpr int64_t V = kLanes<T>;
+  if (w == 2 * V) {
+    storeu(p, v.re), storeu(p + V, v.im);
+    return;
+  }
+  T lanes[2 * V];
+  storeu(lanes, v.re), storeu(lanes + V, v.im);
+  for (int64_t j = 0; j < w; ++j) p[j] = lanes[j];
+}
+
+// ---- the FFT passes ------------------------------------------------------------------------
+
+template <class T>
+const T* radix4_twiddles(const Tables<T>& t, int64_t m) {
+  return t.radix4 + 6 * (m / 4 - 1);
+}
+
+// Two radix-2 DIF stages (spans m and m/2) on the block x[0, m).
+template <class T>
+void dif4(Cv<T>* x, int64_t m, const T* w) {
+  const int64_t q = m / 4;
+  for (int64_t j = 0; j < q; ++j, w += 6) {
+    const Cv<T> x0 = x[j], x1 = x[j + q], x2 = x[j + 2 * q], x3 = x[j + 3 * q];
+    const Cv<T> s0 = x0 + x2, e0 = x0 - x2, s1 = x1 + x3, e1 = times_i(x1 - x3);
+    x[j] = s0 + s1;
+    x[j + q] = mulw(s0 - s1, w[2], w[3]);
+    x[j + 2 * q] = mulw(e0 - e1, w[0], w[1]);
+    x[j + 3 * q] = mulw(e0 + e1, w[4], w[5]);
+  }
+}
+
+// Its transpose with conjugate twiddles (undoes dif4 up to a factor 4).
+template <class T>
+void dit4(Cv<T>* x, int64_t m, const T* w) {
+  const int64_t q = m / 4;
+  for (int64_t j = 0; j < q; ++j, w += 6) {
+    const Cv<T> y0 = x[j], y1 = mulw_conj(x[j + q], w[2], w[3]);
+    const Cv<T> u = mulw_conj(x[j + 2 * q], w[0], w[1]), v = mulw_conj(x[j + 3 * q], w[4], w[5]);
+    const Cv<T> p = y0 + y1, r = y0 - y1, e0 = u + v, e1 = times_i(u - v);
+    x[j] = p + e0;
+    x[j + q] = r + e1;
+    x[j + 2 * q] = p - e0;
+    x[j + 3 * q] = r - e1;
+  }
+}
+
+// dif4 and dit4 of span 4 (all twiddles 1) on every block of x[0, m).
+template <class T>
+void dif4_unit(Cv<T>* x, int64_t m) {
+  for (int64_t b = 0; b < m; b += 4) {
+    const Cv<T> s0 = x[b] + x[b + 2], e0 = x[b] - x[b + 2], s1 = x[b + 1] + x[b + 3],
+                e1 = times_i(x[b + 1] - x[b + 3]);
+    x[b] = s0 + s1, x[b + 1] = s0 - s1, x[b + 2] = e0 - e1, x[b + 3] = e0 + e1;
+  }
+}
+template <class T>
+void dit4_unit(Cv<T>* x, int64_t m) {
+  for (int64_t b = 0; b < m; b += 4) {
+    const Cv<T> p = x[b] + x[b + 1], r = x[b] - x[b + 1], e0 = x[b + 2] + x[b + 3],
+                e1 = times_i(x[b + 2] - x[b + 3]);
+    x[b] = p + e0, x[b + 1] = r + e1, x[b + 2] = p - e0, x[b + 3] = r - e1;
+  }
+}
+// The radix-2 stage of span 2 (its own inverse up to a factor 2) on every pair of x[0, m).
+template <class T>
+void radix2_unit(Cv<T>* x, int64_t m) {
+  for (int64_t b = 0; b < m; b += 2) {
+    const Cv<T> a = x[b], c = x[b + 1];
+    x[b] = a + c, x[b + 1] = a - c;
+  }
+}
+
+inline bool odd_log2(int64_t m) { return __builtin_ctzll(uint64_t(m)) & 1; }
+
+// All DIF stages of spans m, m/2, ..., 2 on x[0, m): bit-reversed output.
+template <class T>
+void dif(Cv<T>* x, int64_t m, const Tables<T>& t) {
+  if (m > kLeaf) {
+    dif4(x, m, radix4_twiddles(t, m));
+    for (int64_t s = 0; s < 4; ++s) dif(x + s * (m / 4), m / 4, t);
+    return;
+  }
+  int64_t s = m;
+  for (; s > 4; s /= 4)
+    for (int64_t b = 0; b < m; b += s) dif4(x + b, s, radix4_twiddles(t, s));
+  if (s == 4) dif4_unit(x, m);
+  if (s == 2) radix2_unit(x, m);
+}
+
+// The inverse of dif up to a factor m: natural-order output.
+template <class T>
+void dit(Cv<T>* x, int64_t m, const Tables<T>& t) {
+  if (m > kLeaf) {
+    for (int64_t s = 0; s < 4; ++s) dit(x + s * (m / 4), m / 4, t);
+    dit4(x, m, radix4_twiddles(t, m));
+    return;
+  }
+  if (m < 2) return;
+  int64_t s = 16;
+  if (odd_log2(m)) {
+    radix2_unit(x, m);
+    s = 8;
+  } else {
+    dit4_unit(x, m);
+  }
+  for (; s <= m; s *= 4)
+    for (int64_t b = 0; b < m; b += s) dit4(x + b, s, radix4_twiddles(t, s));
+}
+
+// x <- the spectrum (bit-reversed) of the n samples load(0), ..., load(n - 1).
+template <class T, class Load>
+void forward_fft(Cv<T>* x, const Tables<T>& t, Load load) {
+  const int64_t h = t.n / 2;
+  for (int64_t j = 0; j < h; ++j) {
+    const Cv<T> a = load(j), b = load(j + h);
+    x[j] = a + b;
+    x[j + h] = mulw(a - b, t.radix2[2 * j], t.radix2[2 * j + 1]);
+  }
+  dif(x, h, t), dif(x + h, h, t);
+}
+
+// store(i, v) for i < count of n times the inverse transform of the bit-reversed spectrum x
+// (x is overwritten).
+template <class T, class Store>
+void inverse_fft(Cv<T>* x, const Tables<T>& t, int64_t count, Store store) {
+  const int64_t h = t.n / 2;
+  dit(x, h, t), dit(x + h, h, t);
+  for (int64_t j = 0; j < h && j < count; ++j) {
+    const Cv<T> a = x[j], b = mulw_conj(x[j + h], t.radix2[2 * j], t.radix2[2 * j + 1]);
+    store(j, a + b);
+    if (j + h < count) store(j + h, a - b);
+  }
+}
+
+// ---- the convolution -----------------------------------------------------------------------
+
+template <class T>
+struct Tiling {
+  const Problem<T>& p;
+  int64_t tiles, spec_slots;  // spectra per tile: (P, M) for bins 0..n/2
+  int64_t rows_per_thread;    // see work_slots
+  Tiling(const Problem<T>& pr, int64_t rows)
+      : p(pr),
+        tiles((pr.H + tile_width<T>() - 1) / tile_width<T>()),
+        spec_slots(2 * (pr.n / 2 + 1)),
+        rows_per_thread(rows) {}
+  int64_t h0(int64_t tile) const { return tile * tile_width<T>(); }
+  int64_t width(int64_t tile) const {
+    const int64_t w = p.H - h0(tile);
+    return w < tile_width<T>() ? w : tile_width<T>();
+  }
+  Cv<T>* spectra(int64_t tile) const { return static_cast<Cv<T>*>(p.work) + tile * spec_slots; }
+  Cv<T>* rows(int thread) const {
+    return static_cast<Cv<T>*>(p.work) + tiles * spec_slots + thread * rows_per_thread * p.n;
+  }
+};
+
+// For a tile whose lanes hold real channels a (re) and b (im) packed as Z = A + iB, with kernel
+// spectra Ka, Kb: Y = A Ka + i B Kb = Z P + conj(Z(-f)) M, P = (Ka + Kb)/2, M = (Ka - Kb)/2.
+// The tile's spectra are (P, M) at bins 0..n/2, scaled by 1/n (the inverse FFT's factor); the
+// two-sided kernel holds D at lag 0 (ops/fft_conv/kernels.h for the index rules).
+template <class T>
+void kernel_spectra(const Tiling<T>& g, int64_t tile, Cv<T>* x) {
+  const Problem<T>& p = g.p;
+  constexpr int64_t V = kLanes<T>;
+  const int64_t h0 = g.h0(tile), w = g.width(tile), n = p.n;
+  const int64_t anti = p.Lk < p.L - 1 ? p.Lk : p.L - 1;
+  const T inv_n = T(1) / T(n);
+  forward_fft(x, p.tables, [&](int64_t i) {
+    T lanes[2 * V] = {};
+    if (i < p.Lk) {
+      for (int64_t j = 0; j < w; ++j)
+        lanes[j] = (p.k[(h0 + j) * p.Lk + i] + (i == 0 && p.D ? p.D[h0 + j] : T(0))) * inv_n;
+    } else if (p.C == 2 && i >= n - anti) {
+      for (int64_t j = 0; j < w; ++j) lanes[j] = p.k[(p.H + h0 + j) * p.Lk + (n - 1 - i)] * inv_n;
+    }
+    return Cv<T>{loadu(lanes), loadu(lanes + V)};
+  });
+  Cv<T>* out = g.spectra(tile);
+  const T half = T(0.5);
+  for (int64_t k = 0; k <= n / 2; ++k) {
+    const Cv<T> z1 = x[p.tables.pos[k]], z2c = conj(x[p.tables.pos_neg[k]]);
+    const Cv<T> ka = scale(z1 + z2c, half), kb = scale(times_minus_i(z1 - z2c), half);
+    out[2 * k] = scale(ka + kb, half);
+    out[2 * k + 1] = scale(ka - kb, half);
+  }
+}
+
+// x <- the packed spectrum of (A Ka, B Kb), or with kConj of (A conj Ka, B conj Kb).
+template <class T, bool kConj>
+void multiply(Cv<T>* x, const Cv<T>* spec, const Tables<T>& t) {
+  for (int64_t k = 0; k <= t.n / 2; ++k) {
+    const int32_t a = t.pos[k], b = t.pos_neg[k];
+    const Cv<T> z1 = x[a], z2 = x[b], P = spec[2 * k], M = spec[2 * k + 1];
+    if constexpr (kConj) {
+      x[a] = mul_conj(z1, P) + conj(mul(z2, M));
+      if (b != a) x[b] = mul(z2, P) + mul(conj(z1), M);
+    } else {
+      x[a] = mul(z1, P) + mul(conj(z2), M);
+      if (b != a) x[b] = mul_conj(z2, P) + conj(mul(z1, M));
+    }
+  }
+}
+
+template <class T>
+void compute_spectra(const Tiling<T>& g) {
+#pragma omp parallel for schedule(static) num_threads(g.p.threads)
+  for (int64_t tile = 0; tile < g.tiles; ++tile)
+    kernel_spectra(g, tile, g.rows(omp_get_thread_num()));
+}
+
+template <class T>
+void forward_impl(const Problem<T>& p) {
+  const Tiling<T> g(p, 1);
+  compute_spectra(g);
+  const int64_t tasks = g.tiles * p.B;
+  // Tile-major tasks: a thread's consecutive tasks share a tile, so its spectra stay in cache.
+#pragma omp parallel for schedule(static) num_threads(p.threads)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t tile = task / p.B, b = task % p.B, h0 = g.h0(tile), w = g.width(tile);
+    Cv<T>* x = g.rows(omp_get_thread_num());
+    const T* u = p.u + b * p.L * p.H + h0;
+    T* y = p.y + b * p.L * p.H + h0;
+    forward_fft(x, p.tables,
+                [&](int64_t i) { return i < p.L ? load_row(u + i * p.H, w) : Cv<T>{}; });
+    multiply<T, false>(x, g.spectra(tile), p.tables);
+    inverse_fft(x, p.tables, p.L, [&](int64_t i, Cv<T> v) { store_row(y + i * p.H, w, v); });
+  }
+}
+
+// Per tile, in batch order: DY = F(dy), U = F(u); G += DY conj(U) per channel (the correlation
+// of dy with u over all lags, summed over the batch in a fixed order); du = F^-1(DY conj(K)).
+// dk and dD are read off F^-1(G) at the kernel's lags (dD is lag 0).
+template <class T>
+void backward_impl(const Problem<T>& p) {
+  const Tiling<T> g(p, 3);
+  const bool want_du = p.du != nullptr, want_g = p.dk || p.dD;
+  if (want_du) compute_spectra(g);
+  const int64_t n = p.n, anti = p.Lk < p.L - 1 ? p.Lk : p.L - 1;
+  constexpr int64_t V = kLanes<T>;
+#pragma omp parallel for schedule(static) num_threads(p.threads)
+  for (int64_t tile = 0; tile < g.tiles; ++tile) {
+    const int64_t h0 = g.h0(tile), w = g.width(tile);
+    Cv<T>* xdy = g.rows(omp_get_thread_num());
+    Cv<T>*xu = xdy + n, *acc = xu + n;
+    if (want_g)
+      for (int64_t i = 0; i < n; ++i) acc[i] = Cv<T>{};
+    for (int64_t b = 0; b < p.B; ++b) {
+      const int64_t off = b * p.L * p.H + h0;
+      forward_fft(xdy, p.tables,
+                  [&](int64_t i) { return i < p.L ? load_row(p.dy + off + i * p.H, w) : Cv<T>{}; });
+      if (want_g) {
+        forward_fft(xu, p.tables, [&](int64_t i) {
+          return i < p.L ? load_row(p.u + off + i * p.H, w) : Cv<T>{};
+        });
+        // Per channel pair: 2 DYa = d1 + conj d2, 2 DYb = -i (d1 - conj d2), the same for U;
+        // acc gets 4 (DYa conj Ua + i DYb conj Ub) at bin k and its mirror at n - k (the 4 is
+        // taken out at the end).
+        for (int64_t k = 0; k <= n / 2; ++k) {
+          const int32_t a = p.tables.pos[k], c = p.tables.pos_neg[k];
+          const Cv<T> d1 = xdy[a], d2c = conj(xdy[c]), u1 = xu[a], u2c = conj(xu[c]);
+          // (-i x) conj(-i y) = x conj(y)
+          const Cv<T> ga = mul_conj(d1 + d2c, u1 + u2c), gb = mul_conj(d1 - d2c, u1 - u2c);
+          acc[a] = acc[a] + ga + times_i(gb);
+          if (c != a) acc[c] = acc[c] + conj(ga) + times_i(conj(gb));
+        }
+      }
+      if (want_du) {
+        multiply<T, true>(xdy, g.spectra(tile), p.tables);
+        T* du = p.du + off;
+        inverse_fft(xdy, p.tables, p.L, [&](int64_t i, Cv<T> v) { store_row(du + i * p.H, w, v); });
+      }
+    }
+    if (!want_g) continue;
+    const T s = T(0.25) / T(n);
+    if (p.dk && p.C == 2)  // lags -(anti + 1) and beyond never reach y
+      for (int64_t j = 0; j < w; ++j)
+        for (int64_t l = anti; l < p.Lk; ++l) p.dk[(p.H + h0 + j) * p.Lk + l] = T(0);
+    inverse_fft(acc, p.tables, n, [&](int64_t i, Cv<T> v) {
+      const bool causal = i < p.Lk, anti_lag = p.C == 2 && i >= n - anti;
+      if (!causal && !anti_lag) return;
+      T lanes[2 * V];
+      storeu(lanes, v.re * s), storeu(lanes + V, v.im * s);
+      for (int64_t j = 0; j < w; ++j) {
+        const int64_t h = h0 + j;
+        if (anti_lag) {
+          if (p.dk) p.dk[(p.H + h) * p.Lk + (n - 1 - i)] = lanes[j];
+          continue;
+        }
+        if (p.dk) p.dk[h * p.Lk + i] = lanes[j];
+        if (i == 0 && p.dD) p.dD[h] = lanes[j];
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void forward(const Problem<float>& p) { forward_impl(p); }
+void forward(const Problem<double>& p) { forward_impl(p); }
+void backward(const Problem<float>& p) { backward_impl(p); }
+void backward(const Problem<double>& p) { backward_impl(p); }
+
+}  // namespace coil::cpu::fft_lanes::COIL_FFT_LANES_ISA
