@@ -29,8 +29,47 @@ struct Forward : Scan<T> {
   int64_t units() const { return this->p.batch * this->tiling.count(); }
 };
 
-// One (batch row, tile) over the whole sequence. kN > 0: N known at compile time (the loops over
-// the state unroll); 0: N = p.state.
+// Steps [t0, t0 + steps) of one tile; h carries the state. y is summed in two halves (even and
+// odd n), so its FMA chain is half as long.
+template <class T, int kN, bool kClamp>
+COIL_SCAN_INLINE void forward_chunk(const Forward<T>& f, const TileParams<T>& tp,
+                                    const Steps<T>& st, const V<T>* gate, V<T>* h, int64_t b,
+                                    int64_t t0, int64_t steps, int64_t c0, int64_t w, int64_t g) {
+  const SelectiveScanParams& p = f.p;
+  const int64_t N = kN > 0 ? kN : p.state;
+  V<T> a[kMaxN];
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t t = t0 + i;
+    if (f.reset_at(b, t))
+      for (int64_t n = 0; n < N; ++n) h[n] = V<T>{};
+    const T *Bt = f.B_at(b, t, g), *Ct = f.C_at(b, t, g);
+    decays<T, kN, kClamp>(a, st.dt[i], tp, N);
+    const V<T> du = st.du[i];
+    V<T> y0 = tp.D * st.u[i], y1{};
+    int64_t n = 0;
+    for (; n + 2 <= N; n += 2) {
+      h[n] = a[n] * h[n] + du * Bt[n];
+      h[n + 1] = a[n + 1] * h[n + 1] + du * Bt[n + 1];
+      y0 += h[n] * Ct[n];
+      y1 += h[n + 1] * Ct[n + 1];
+    }
+    if (n < N) {
+      h[n] = a[n] * h[n] + du * Bt[n];
+      y0 += h[n] * Ct[n];
+    }
+    const V<T> y = y0 + y1;
+    const int64_t row = (b * p.length + t) * p.channels + c0;
+    if (f.z != nullptr) {
+      if (f.ckpt_y != nullptr) scan_math::store(f.ckpt_y + row, y, w);
+      scan_math::store(f.out + row, y * gate[i], w);
+    } else {
+      scan_math::store(f.out + row, y, w);
+    }
+  }
+}
+
+// One (batch row, tile) over the whole sequence, chunk by chunk. kN > 0: N known at compile time
+// (the loops over the state unroll); 0: N = p.state.
 template <class T, int kN>
 COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
   const SelectiveScanParams& p = f.p;
@@ -39,37 +78,23 @@ COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
   const int64_t c0 = f.tiling.first(j), w = f.tiling.width(j), g = f.tiling.group(j);
   TileParams<T> tp;
   tp.load(f, c0, w);
-  V<T> h[kMaxN], a[kMaxN];
+  V<T> h[kMaxN], gate[kChunk];
   load_state<T>(h, f.s0 ? f.s0 + (b * Dch + c0) * N : nullptr, w, N);
-  for (int64_t t = 0; t < L; ++t) {
-    if (f.ckpt != nullptr && t % kChunk == 0)
-      store_state<T>(f.ckpt + ((b * nch + t / kChunk) * Dch + c0) * N, h, w, N);
-    if (f.reset_at(b, t))
-      for (int64_t n = 0; n < N; ++n) h[n] = V<T>{};
-    const StepIn<T> in(f, tp, b, t, c0, w);
-    const T *Bt = f.B_at(b, t, g), *Ct = f.C_at(b, t, g);
-    decays<T, kN>(a, in.dt, tp, N);
-    // Two partial sums for y (even and odd n), so its FMA chain is half as long.
-    V<T> y0 = tp.D * in.u, y1{};
-    int64_t n = 0;
-    for (; n + 2 <= N; n += 2) {
-      h[n] = a[n] * h[n] + in.du * Bt[n];
-      h[n + 1] = a[n + 1] * h[n + 1] + in.du * Bt[n + 1];
-      y0 += h[n] * Ct[n];
-      y1 += h[n + 1] * Ct[n + 1];
-    }
-    if (n < N) {
-      h[n] = a[n] * h[n] + in.du * Bt[n];
-      y0 += h[n] * Ct[n];
-    }
-    V<T> y = y0 + y1;
-    const int64_t row = (b * L + t) * Dch + c0;
+  for (int64_t k = 0; k < nch; ++k) {
+    const int64_t t0 = k * kChunk, steps = std::min(kChunk, L - t0);
+    if (f.ckpt != nullptr) store_state<T>(f.ckpt + ((b * nch + k) * Dch + c0) * N, h, w, N);
+    const Steps<T> st(f, tp, b, t0, steps, c0, w, false);
     if (f.z != nullptr) {
-      if (f.ckpt_y != nullptr) scan_math::store(f.ckpt_y + row, y, w);
-      const V<T> z = scan_math::load(f.z + b * p.z_sb + t * p.z_st + c0, w);
-      y *= z * sigmoid_(z);
+      for (int64_t i = 0; i < steps; ++i) {
+        const V<T> z = scan_math::load(f.z + b * p.z_sb + (t0 + i) * p.z_st + c0, w);
+        gate[i] = z * sigmoid_(z);
+      }
     }
-    scan_math::store(f.out + row, y, w);
+    if (st.in_range) {  // the usual case: no clamps in the exps
+      forward_chunk<T, kN, false>(f, tp, st, gate, h, b, t0, steps, c0, w, g);
+    } else {
+      forward_chunk<T, kN, true>(f, tp, st, gate, h, b, t0, steps, c0, w, g);
+    }
   }
   store_state<T>(f.final_state + (b * Dch + c0) * N, h, w, N);
 }

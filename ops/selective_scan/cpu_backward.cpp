@@ -85,19 +85,33 @@ struct Backward : Scan<T> {
 };
 
 // One thread's buffers: the states of one chunk of one tile (hs[0] its checkpoint, hs[i + 1] the
-// state after step t0 + i), the decays, dt and d dt / d delta per step (so the reverse pass
-// evaluates no softplus), and the block's per-lane dB, dC terms of the chunk.
+// state after step t0 + i), its decays, and the block's per-lane dB, dC terms of the chunk.
 template <class T>
 struct Scratch {
-  VecBuffer<V<T>> hs, as, dts, sigs, acc_B, acc_C;
+  VecBuffer<V<T>> hs, as, acc_B, acc_C;
   explicit Scratch(int64_t N)
       : hs(size_t((kChunk + 1) * N)),
         as(size_t(kChunk * N)),
-        dts(size_t(kChunk)),
-        sigs(size_t(kChunk)),
         acc_B(size_t(kChunk * N)),
         acc_C(size_t(kChunk * N)) {}
 };
+
+// The states and decays of one chunk from its checkpoint (in sc.hs[0]). A reset zeroes h_{t-1}.
+template <class T, int kN, bool kClamp>
+COIL_SCAN_INLINE void recompute(const Backward<T>& bw, Scratch<T>& sc, const TileParams<T>& tp,
+                                const Steps<T>& st, int64_t b, int64_t t0, int64_t steps,
+                                int64_t g) {
+  const int64_t N = kN > 0 ? kN : bw.p.state;
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t t = t0 + i;
+    V<T>*at = sc.as.data() + i * N, *ht = sc.hs.data() + (i + 1) * N;
+    decays<T, kN, kClamp>(at, st.dt[i], tp, N);
+    const V<T>* prev = bw.reset_at(b, t) ? zero_state<T>() : ht - N;
+    const T* Bt = bw.B_at(b, t, g);
+    const V<T> du = st.du[i];
+    for (int64_t n = 0; n < N; ++n) ht[n] = at[n] * prev[n] + du * Bt[n];
+  }
+}
 
 // Chunk k of tile j of row b: recompute, then the reverse scan; adds the tile's dB/dC terms to
 // the scratch's block sums.
@@ -107,22 +121,32 @@ COIL_SCAN_INLINE void tile_chunk(const Backward<T>& bw, Scratch<T>& sc, int64_t 
   const SelectiveScanParams& p = bw.p;
   const int64_t N = kN > 0 ? kN : p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
   const int64_t c0 = bw.tiling.first(j), w = bw.tiling.width(j), g = bw.tiling.group(j);
-  const int64_t t0 = k * kChunk, t1 = std::min(L, t0 + kChunk);
+  const int64_t t0 = k * kChunk, steps = std::min(kChunk, L - t0);
   TileParams<T> tp;
   tp.load(bw, c0, w);
-  V<T>*hs = sc.hs.data(), *as = sc.as.data(), *dts = sc.dts.data(), *sigs = sc.sigs.data();
+  const Steps<T> st(bw, tp, b, t0, steps, c0, w, true);
+  V<T>*hs = sc.hs.data(), *as = sc.as.data();
   load_state<T>(hs, bw.ckpt + ((b * nch + k) * Dch + c0) * N, w, N);
-
-  for (int64_t t = t0; t < t1; ++t) {
-    const int64_t i = t - t0;
-    const StepIn<T> in(bw, tp, b, t, c0, w, &sigs[i]);
-    dts[i] = in.dt;
-    V<T>* at = as + i * N;
-    decays<T, kN>(at, in.dt, tp, N);
-    const V<T>* prev = bw.reset_at(b, t) ? zero_state<T>() : hs + i * N;
-    V<T>* ht = hs + (i + 1) * N;
-    const T* Bt = bw.B_at(b, t, g);
-    for (int64_t n = 0; n < N; ++n) ht[n] = at[n] * prev[n] + in.du * Bt[n];
+  if (st.in_range) {  // the usual case: no clamps in the exps
+    recompute<T, kN, false>(bw, sc, tp, st, b, t0, steps, g);
+  } else {
+    recompute<T, kN, true>(bw, sc, tp, st, b, t0, steps, g);
+  }
+  // Gradient of y before the z gate, and dz (from the forward's saved y), ahead of the scan.
+  V<T> gy[kChunk];
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t t = t0 + i, row = (b * L + t) * Dch + c0;
+    const V<T> go = scan_math::load(bw.dout + row, w);
+    if (bw.z == nullptr) {
+      gy[i] = go;
+      continue;
+    }
+    const V<T> z = scan_math::load(bw.z + b * p.z_sb + t * p.z_st + c0, w), sz = sigmoid_(z);
+    gy[i] = go * z * sz;
+    if (bw.dz) {
+      const V<T> y = scan_math::load(bw.ckpt_y + row, w);
+      scan_math::store(bw.dz + row, go * y * sz * (1.0f + z * (1.0f - sz)), w);
+    }
   }
 
   const int64_t unit_tile = b * bw.tiling.count() + j;
@@ -131,28 +155,20 @@ COIL_SCAN_INLINE void tile_chunk(const Backward<T>& bw, Scratch<T>& sc, int64_t 
   V<T> acc_A[kMaxN];
   for (int64_t n = 0; n < N; ++n) acc_A[n] = V<T>{};
   V<T> acc_D{}, acc_bias{};
-  for (int64_t t = t1 - 1; t >= t0; --t) {
-    const int64_t i = t - t0;
+  for (int64_t i = steps - 1; i >= 0; --i) {
+    const int64_t t = t0 + i;
     const bool reset = bw.reset_at(b, t);
     const V<T>* prev = reset ? zero_state<T>() : hs + i * N;  // no gradient across a reset
     const V<T>*ht = hs + (i + 1) * N, *at = as + i * N;
-    const V<T> dt = dts[i];
-    const V<T> u = scan_math::load(bw.u + b * p.u_sb + t * p.u_st + c0, w), du = dt * u;
-    const V<T> go = scan_math::load(bw.dout + (b * L + t) * Dch + c0, w);
-    V<T> z{}, sz{}, gy = go;  // gradient of y (before the z gate)
-    if (bw.z != nullptr) {
-      z = scan_math::load(bw.z + b * p.z_sb + t * p.z_st + c0, w);
-      sz = sigmoid_(z);
-      gy = go * z * sz;
-    }
+    const V<T> dt = st.dt[i], u = st.u[i], du = st.du[i], g_y = gy[i];
     const T *Bt = bw.B_at(b, t, g), *Ct = bw.C_at(b, t, g);
     V<T>*aB = sc.acc_B.data() + i * N, *aC = sc.acc_C.data() + i * N;
     // ddt = sum_n d (B u + A a h_{t-1}) = u * sum_n d B + sum_n A q, with q = d a h_{t-1};
     // each sum in two halves (even, odd n) to halve the FMA chains.
     V<T> dhB[2] = {}, Aq[2] = {};
     for (int64_t n = 0; n < N; ++n) {
-      const V<T> d = dh[n] + gy * Ct[n];  // total gradient of h_t
-      aC[n] += gy * ht[n];
+      const V<T> d = dh[n] + g_y * Ct[n];  // total gradient of h_t
+      aC[n] += g_y * ht[n];
       aB[n] += d * du;
       dhB[n & 1] += d * Bt[n];
       const V<T> ad = at[n] * d;  // gradient of h_{t-1}
@@ -164,16 +180,12 @@ COIL_SCAN_INLINE void tile_chunk(const Backward<T>& bw, Scratch<T>& sc, int64_t 
     if (reset)
       for (int64_t n = 0; n < N; ++n) dh[n] = V<T>{};
     const V<T> sum_dhB = dhB[0] + dhB[1];
-    const V<T> ddt = (Aq[0] + Aq[1] + u * sum_dhB) * sigs[i];
-    acc_D += gy * u;
+    const V<T> ddt = (Aq[0] + Aq[1] + u * sum_dhB) * st.sig[i];
+    acc_D += g_y * u;
     acc_bias += ddt;
     const int64_t row = (b * L + t) * Dch + c0;
-    if (bw.du) scan_math::store(bw.du + row, tp.D * gy + dt * sum_dhB, w);
+    if (bw.du) scan_math::store(bw.du + row, tp.D * g_y + dt * sum_dhB, w);
     if (bw.ddelta) scan_math::store(bw.ddelta + row, ddt, w);
-    if (bw.dz) {
-      const V<T> y = scan_math::load(bw.ckpt_y + row, w);
-      scan_math::store(bw.dz + row, go * y * sz * (1.0f + z * (1.0f - sz)), w);
-    }
   }
   if (k == 0 && bw.dinit) store_state<T>(bw.dinit + (b * Dch + c0) * N, dh, w, N);
   constexpr int W = kLanes<T>;

@@ -163,34 +163,38 @@ struct TileParams {
   }
 };
 
-// One step's per-channel inputs: dt, u, dt * u, and (if sig is wanted) d dt / d delta.
+// Per-step inputs of one tile over up to kChunk steps: dt, u, dt * u and, when asked, d dt /
+// d delta. They are computed ahead of the scan loop, where the steps are independent and the
+// loop runs at full throughput; inside the scan loop softplus' long dependency chain held up
+// every step (it was half the forward's time).
 template <class T>
-struct StepIn {
-  V<T> dt, u, du;
-  COIL_SCAN_INLINE StepIn(const Scan<T>& s, const TileParams<T>& tp, int64_t b, int64_t t,
-                          int64_t c0, int64_t w, V<T>* sig = nullptr) {
+struct Steps {
+  V<T> dt[kChunk], u[kChunk], du[kChunk], sig[kChunk];
+  bool in_range = true;  // every exp of these steps is safe without clamps
+  COIL_SCAN_INLINE Steps(const Scan<T>& s, const TileParams<T>& tp, int64_t b, int64_t t0,
+                         int64_t steps, int64_t c0, int64_t w, bool want_sig) {
     const SelectiveScanParams& p = s.p;
-    const V<T> x = scan_math::load(s.delta + b * p.delta_sb + t * p.delta_st + c0, w) + tp.bias;
-    if (p.delta_softplus) {
-      dt = scan_math::softplus_(x, sig);
-    } else {
-      dt = x;
-      if (sig != nullptr) *sig = V<T>{} + T(1);
+    for (int64_t i = 0; i < steps; ++i) {
+      const int64_t t = t0 + i;
+      const V<T> x = scan_math::load(s.delta + b * p.delta_sb + t * p.delta_st + c0, w) + tp.bias;
+      if (p.delta_softplus) {
+        dt[i] = scan_math::softplus_(x, want_sig ? &sig[i] : nullptr);
+      } else {
+        dt[i] = x;
+        if (want_sig) sig[i] = V<T>{} + T(1);
+      }
+      u[i] = scan_math::load(s.u + b * p.u_sb + t * p.u_st + c0, w);
+      du[i] = dt[i] * u[i];
+      in_range = in_range & scan_math::exp2_in_range(dt[i], tp.dt_limit);
     }
-    u = scan_math::load(s.u + b * p.u_sb + t * p.u_st + c0, w);
-    du = dt * u;
   }
 };
 
-// a[n] = exp(dt * A[n]) for the N states of one step, without clamps when the step allows.
-template <class T, int kN>
+// a[n] = exp(dt * A[n]) for the N states of one step; kClamp = false when Steps::in_range.
+template <class T, int kN, bool kClamp>
 COIL_SCAN_INLINE void decays(V<T>* a, const V<T>& dt, const TileParams<T>& tp, int64_t N_) {
   const int64_t N = kN > 0 ? kN : N_;
-  if (scan_math::exp2_in_range(dt, tp.dt_limit)) {  // the usual case
-    for (int64_t n = 0; n < N; ++n) a[n] = scan_math::exp_scaled<false>(dt * tp.A2[n]);
-  } else {
-    for (int64_t n = 0; n < N; ++n) a[n] = scan_math::exp_scaled(dt * tp.A2[n]);
-  }
+  for (int64_t n = 0; n < N; ++n) a[n] = scan_math::exp_scaled<kClamp>(dt * tp.A2[n]);
 }
 
 }  // namespace coil::cpu::scan_detail
