@@ -11,7 +11,8 @@
 
 namespace coil::optim {
 
-Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
+Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm,
+                       Tensor* first_nonfinite) {
   constexpr const char* kOp = "clip_grad_norm_";
   COIL_CHECK(max_norm > 0, "[{}] max_norm must be > 0 (infinity only measures), got {}", kOp,
              max_norm);
@@ -33,12 +34,17 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
       g = core::contiguous(g);
       set_grad(params[i], g);
     }
-    spans.push_back({g.data_ptr(), g.numel()});
+    spans.push_back({g.data_ptr(), g.numel(), int64_t(i)});
   }
-  if (!first.defined()) return scalar_tensor(0.0);
+  if (!first.defined()) {
+    if (first_nonfinite) *first_nonfinite = scalar_tensor(-1, {DType::i64});
+    return scalar_tensor(0.0);
+  }
   Tensor norm = empty({}, first.options());
+  Tensor bad;
+  if (first_nonfinite) *first_nonfinite = bad = empty({}, {DType::i64, first.device()});
   COIL_DEVICE_CALL(kOp, first.device(), optim_global_norm, first.dtype(), first.device(), spans,
-                   norm);
+                   norm, bad);
   if (!std::isinf(max_norm))
     COIL_DEVICE_CALL(kOp, first.device(), optim_clip, first.dtype(), first.device(), spans, norm,
                      max_norm);

@@ -13,6 +13,10 @@ namespace coil::optim {
 // sync, the caller decides when to read it. max_norm = infinity only measures. All gradients
 // must share one device and dtype (f32 or f64); a strided gradient is replaced by a contiguous
 // copy. With no gradient at all the result is a CPU f32 zero.
-Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm);
+// With `first_nonfinite`, it also receives a 0-dim i64 tensor on the same device: the index in
+// `params` of the first parameter whose gradient holds a NaN or Inf, or -1, found by the same
+// norm kernels (no extra pass, no sync).
+Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm,
+                       Tensor* first_nonfinite = nullptr);
 
 }  // namespace coil::optim

@@ -63,14 +63,15 @@ double sum_squares(const T* x, int64_t n) {
 }  // namespace
 
 void optim_update(DType dtype, Device, optim::Algorithm algorithm,
-                  const std::vector<optim::TensorUpdate>& list) {
+                  const std::vector<optim::TensorUpdate>& list, const int64_t* skip) {
+  if (skip && *skip != 0) return;
   dispatch<DType::f32, DType::f64>(dtype, "Optimizer", [&](auto tag) {
     update_impl<typename decltype(tag)::type>(algorithm, list);
   });
 }
 
 void optim_global_norm(DType dtype, Device, const std::vector<optim::TensorSpan>& list,
-                       const Tensor& out) {
+                       const Tensor& out, const Tensor& first_bad) {
   dispatch<DType::f32, DType::f64>(dtype, "clip_grad_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const std::vector<Chunk> chunks = chunks_of(list);
@@ -84,7 +85,22 @@ void optim_global_norm(DType dtype, Device, const std::vector<optim::TensorSpan>
     double total = 0;
     for (double s : partial) total += s;
     *out.data<T>() = T(std::sqrt(total));
+    if (!first_bad.defined()) return;
+    // A chunk's sum of squares (in double) is non-finite exactly when it holds a NaN or Inf.
+    int64_t bad = -1;
+    for (size_t c = 0; c < chunks.size() && bad < 0; ++c)
+      if (!optim::is_finite(partial[c])) bad = list[size_t(chunks[c].tensor)].index;
+    *first_bad.data<int64_t>() = bad;
   });
+}
+
+void optim_record_nonfinite(Device, const Tensor& flag, const Tensor& loss, const Tensor& norm,
+                            const Tensor& first_bad, int64_t step) {
+  auto value = [](const Tensor& t) {
+    return t.dtype() == DType::f64 ? *t.data<double>() : double(*t.data<float>());
+  };
+  optim::record_nonfinite_step(flag.data<int64_t>(), value(loss), value(norm),
+                               first_bad.defined() ? *first_bad.data<int64_t>() : -1, step);
 }
 
 void optim_clip(DType dtype, Device, const std::vector<optim::TensorSpan>& list, const Tensor& norm,

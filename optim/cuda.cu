@@ -61,7 +61,8 @@ __device__ __forceinline__ const Indexed<Item>& find_chunk(const Indexed<Item>* 
 
 template <class T>
 __global__ void update_kernel(const Indexed<optim::TensorUpdate>* list, int n, int64_t chunks,
-                              optim::Algorithm algorithm) {
+                              optim::Algorithm algorithm, const int64_t* skip) {
+  if (skip && *skip != 0) return;  // a non-finite step: leave everything as it is
   for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
     const auto& d = find_chunk(list, n, c);
     const optim::TensorUpdate& u = d.item;
@@ -119,13 +120,47 @@ __global__ void sum_squares_kernel(const Indexed<optim::TensorSpan>* list, int n
   }
 }
 
-// One block: out = sqrt(sum of the partials), each thread summing a fixed stride of them.
+// Smallest of a block's values; the result is valid in thread 0.
+__device__ int64_t block_min(int64_t v) {
+  __shared__ int64_t shared[kThreads];
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s /= 2) {
+    if (int(threadIdx.x) < s && shared[threadIdx.x + s] < shared[threadIdx.x])
+      shared[threadIdx.x] = shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  return shared[0];
+}
+
+// One block: out = sqrt(sum of the partials), each thread summing a fixed stride of them. With
+// first_bad: the index of the tensor of the first chunk whose partial is not finite (a chunk's
+// sum of squares in double is non-finite exactly when it holds a NaN or Inf), or -1.
 template <class T>
-__global__ void finish_norm_kernel(const double* partial, int64_t chunks, T* out) {
+__global__ void finish_norm_kernel(const double* partial, int64_t chunks, T* out,
+                                   const Indexed<optim::TensorSpan>* list, int n,
+                                   int64_t* first_bad) {
   double acc = 0;
-  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) acc += partial[c];
+  int64_t bad = chunks;
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) {
+    acc += partial[c];
+    if (!optim::is_finite(partial[c]) && c < bad) bad = c;
+  }
   double total = block_sum(acc);
   if (threadIdx.x == 0) *out = T(sqrt(total));
+  if (!first_bad) return;  // uniform over the block: every thread returns or none
+  __syncthreads();
+  bad = block_min(bad);
+  if (threadIdx.x == 0) *first_bad = bad < chunks ? find_chunk(list, n, bad).item.index : -1;
+}
+
+// One thread: the flag of optim/nonfinite.h, reading loss and norm in their dtypes.
+__global__ void record_nonfinite_kernel(int64_t* flag, const void* loss, bool loss_f64,
+                                        const void* norm, bool norm_f64, const int64_t* first_bad,
+                                        int64_t step) {
+  const double l = loss_f64 ? *static_cast<const double*>(loss) : *static_cast<const float*>(loss);
+  const double g = norm_f64 ? *static_cast<const double*>(norm) : *static_cast<const float*>(norm);
+  optim::record_nonfinite_step(flag, l, g, first_bad ? *first_bad : -1, step);
 }
 
 template <class T>
@@ -149,7 +184,7 @@ unsigned grid_of(int64_t chunks, int device) {
 }  // namespace
 
 void optim_update(DType dtype, Device device, optim::Algorithm algorithm,
-                  const std::vector<optim::TensorUpdate>& list) {
+                  const std::vector<optim::TensorUpdate>& list, const int64_t* skip) {
   DeviceGuard guard(device.index);
   int64_t chunks = 0;
   auto indexed = index_chunks(list, chunks);
@@ -159,28 +194,30 @@ void optim_update(DType dtype, Device device, optim::Algorithm algorithm,
   dispatch<DType::f32, DType::f64>(dtype, "Optimizer", [&](auto tag) {
     using T = typename decltype(tag)::type;
     update_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, stream(device.index)>>>(
-        ptr, int(indexed.size()), chunks, algorithm);
+        ptr, int(indexed.size()), chunks, algorithm, skip);
     COIL_CUDA_CHECK_LAUNCH();
   });
 }
 
 void optim_global_norm(DType dtype, Device device, const std::vector<optim::TensorSpan>& list,
-                       const Tensor& out) {
+                       const Tensor& out, const Tensor& first_bad) {
   DeviceGuard guard(device.index);
   int64_t chunks = 0;
   auto indexed = index_chunks(list, chunks);
   Tensor dev = upload(indexed, device.index);
   Tensor partial = empty({std::max<int64_t>(chunks, 1)}, {DType::f64, device});
   cudaStream_t s = stream(device.index);
+  auto* spans = static_cast<const Indexed<optim::TensorSpan>*>(dev.data_ptr());
   dispatch<DType::f32, DType::f64>(dtype, "clip_grad_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (chunks > 0) {
       sum_squares_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, s>>>(
-          static_cast<const Indexed<optim::TensorSpan>*>(dev.data_ptr()), int(indexed.size()),
-          chunks, partial.data<double>());
+          spans, int(indexed.size()), chunks, partial.data<double>());
       COIL_CUDA_CHECK_LAUNCH();
     }
-    finish_norm_kernel<T><<<1, kThreads, 0, s>>>(partial.data<double>(), chunks, out.data<T>());
+    finish_norm_kernel<T><<<1, kThreads, 0, s>>>(
+        partial.data<double>(), chunks, out.data<T>(), spans, int(indexed.size()),
+        first_bad.defined() ? first_bad.data<int64_t>() : nullptr);
     COIL_CUDA_CHECK_LAUNCH();
   });
 }
@@ -199,6 +236,15 @@ void optim_clip(DType dtype, Device device, const std::vector<optim::TensorSpan>
         norm.data<T>(), max_norm);
     COIL_CUDA_CHECK_LAUNCH();
   });
+}
+
+void optim_record_nonfinite(Device device, const Tensor& flag, const Tensor& loss,
+                            const Tensor& norm, const Tensor& first_bad, int64_t step) {
+  DeviceGuard guard(device.index);
+  record_nonfinite_kernel<<<1, 1, 0, stream(device.index)>>>(
+      flag.data<int64_t>(), loss.data_ptr(), loss.dtype() == DType::f64, norm.data_ptr(),
+      norm.dtype() == DType::f64, first_bad.defined() ? first_bad.data<int64_t>() : nullptr, step);
+  COIL_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace coil::cuda

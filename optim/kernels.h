@@ -23,10 +23,12 @@ struct TensorUpdate {
   StepScalars s;
 };
 
-// A read-write view of one gradient for clipping.
+// A read-write view of one gradient for clipping; `index` is its position in the caller's list
+// (what the norm reports as the first non-finite gradient).
 struct TensorSpan {
   void* data;
   int64_t numel;
+  int64_t index;
 };
 
 }  // namespace coil::optim
@@ -34,13 +36,19 @@ struct TensorSpan {
 namespace coil {
 
 #define COIL_OPTIM_KERNELS                                                                       \
-  /* every tensor of `list`, dtype f32 or f64, on `device` */                                    \
+  /* every tensor of `list`, dtype f32 or f64, on `device`; nothing changes when `skip` (an i64  \
+     on `device`, read there: no host sync; null: never) is nonzero */                           \
   void optim_update(DType dtype, Device device, optim::Algorithm algorithm,                      \
-                    const std::vector<optim::TensorUpdate>& list);                               \
+                    const std::vector<optim::TensorUpdate>& list, const int64_t* skip);          \
   /* out (0-dim, `dtype`) = sqrt(sum of squares of every element), summed per chunk and then     \
-     over chunks in a fixed order (bitwise reproducible) */                                      \
+     over chunks in a fixed order (bitwise reproducible); first_bad (0-dim i64, or undefined)    \
+     = the `index` of the first span holding a NaN or Inf, or -1 */                              \
   void optim_global_norm(DType dtype, Device device, const std::vector<optim::TensorSpan>& list, \
-                         const Tensor& out);                                                     \
+                         const Tensor& out, const Tensor& first_bad);                            \
+  /* the flag of optim/nonfinite.h: marks `step` unless a step is marked already, when loss or   \
+     norm (0-dim f32/f64) is not finite; first_bad as optim_global_norm's, or undefined */       \
+  void optim_record_nonfinite(Device device, const Tensor& flag, const Tensor& loss,             \
+                              const Tensor& norm, const Tensor& first_bad, int64_t step);        \
   /* every element *= min(1, max_norm / (norm + 1e-6)), norm read from the 0-dim tensor on the   \
      device (no host sync) */                                                                    \
   void optim_clip(DType dtype, Device device, const std::vector<optim::TensorSpan>& list,        \

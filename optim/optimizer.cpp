@@ -110,8 +110,12 @@ void Optimizer::set_lr_factor(double factor) {
   lr_factor_ = factor;
 }
 
-void Optimizer::step() {
+void Optimizer::step(const Tensor& skip) {
   NoGradGuard no_grad;
+  COIL_CHECK(
+      !skip.defined() || (skip.dtype() == DType::i64 && skip.numel() >= 1 && skip.is_contiguous()),
+      "[{}] skip must be an i64 flag, got {}", kOp, skip.defined() ? describe(skip) : "");
+  std::vector<size_t> counted;
   struct Bucket {
     Device device;
     DType dtype;
@@ -119,9 +123,13 @@ void Optimizer::step() {
   };
   std::vector<Bucket> buckets;
   std::vector<Tensor> keep_alive;  // contiguous copies of strided gradients, until the launch
-  for (Param& p : params_) {
+  for (size_t pi = 0; pi < params_.size(); ++pi) {
+    Param& p = params_[pi];
     Tensor g = grad(p.tensor);
     if (!g.defined()) continue;
+    COIL_CHECK(!skip.defined() || skip.device() == p.tensor.device(),
+               "[{}] skip is on {} but parameter '{}' is on {}", kOp, skip.device().str(), p.name,
+               p.tensor.device().str());
     COIL_CHECK(g.shape() == p.tensor.shape() && g.dtype() == p.tensor.dtype() &&
                    g.device() == p.tensor.device(),
                "[{}] gradient of '{}' is {}, the parameter is {}", kOp, p.name, describe(g),
@@ -139,6 +147,7 @@ void Optimizer::step() {
       p.buf[1] = zeros_like(p.tensor);
     }
     ++p.step;
+    counted.push_back(pi);
     s.step_size = s.hyper.lr / (1.0 - std::pow(s.hyper.beta1, double(p.step)));
     s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(s.hyper.beta2, double(p.step)));
 
@@ -150,8 +159,24 @@ void Optimizer::step() {
                         p.buf[0].defined() ? p.buf[0].data_ptr() : nullptr,
                         p.buf[1].defined() ? p.buf[1].data_ptr() : nullptr, p.tensor.numel(), s});
   }
+  const int64_t* skip_ptr = skip.defined() ? skip.data<int64_t>() : nullptr;
   for (const Bucket& b : buckets)
-    COIL_DEVICE_CALL(kOp, b.device, optim_update, b.dtype, b.device, algorithm_, b.list);
+    COIL_DEVICE_CALL(kOp, b.device, optim_update, b.dtype, b.device, algorithm_, b.list, skip_ptr);
+  history_.push_back(std::move(counted));
+  if (history_.size() > kHistory) history_.pop_front();
+}
+
+void Optimizer::uncount_steps(int64_t n) {
+  COIL_CHECK(n >= 0 && size_t(n) <= history_.size(),
+             "[{}] cannot uncount {} steps: only the last {} are remembered", kOp, n,
+             history_.size());
+  for (; n > 0; --n) {
+    for (size_t pi : history_.back()) {
+      Param& p = params_[pi];
+      if (--p.step == 0) p.buf[0] = p.buf[1] = Tensor();
+    }
+    history_.pop_back();
+  }
 }
 
 void Optimizer::zero_grad() {
@@ -243,6 +268,7 @@ void Optimizer::load_state_dict(const TensorDict& state) {
   }
 
   NoGradGuard no_grad;
+  history_.clear();
   for (Param& p : params_) {
     p.step = 0;
     p.buf[0] = p.buf[1] = Tensor();

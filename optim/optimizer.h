@@ -2,6 +2,7 @@
 // (weight decay as L2 on the gradient) and AdamW (decoupled decay), with PyTorch's update rules.
 // One step is one multi-tensor launch per (device, dtype) on CUDA and one OpenMP loop on the CPU.
 #pragma once
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,7 +30,14 @@ class Optimizer {
 
   // One update of every parameter that has a gradient (others are skipped and keep their step
   // count, as in PyTorch). Runs under NoGradGuard and never records autograd. No host sync.
-  void step();
+  // `skip` (optional: optim/nonfinite.h's flag, or any i64 tensor on the parameters' device) is
+  // read by the kernels: while its first element is nonzero no parameter or buffer changes. The
+  // host cannot see that, so step counts still advance: uncount_steps() takes them back.
+  void step(const Tensor& skip = Tensor());
+  // Undoes the step counts of the last n step() calls (at most kHistory), for updates the device
+  // skipped; a parameter back at 0 steps drops its state, as if never updated.
+  void uncount_steps(int64_t n);
+  static constexpr size_t kHistory = 8;
   void zero_grad();  // drops every parameter's gradient
 
   // Schedules: the lr of group g becomes base_lr(g) * factor from the next step() on.
@@ -70,6 +78,7 @@ class Optimizer {
   double lr_factor_ = 1;
   std::vector<Hyper> groups_;
   std::vector<Param> params_;
+  std::deque<std::vector<size_t>> history_;  // params_ indices each recent step() counted
 };
 
 // Parses "sgd" / "adam" / "adamw"; throws naming the allowed values.

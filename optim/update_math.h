@@ -92,4 +92,23 @@ COIL_HD T clip_coefficient(T norm, double max_norm) {
   return c > T(1) ? T(1) : c;
 }
 
+// x - x is 0 exactly when x is finite (NaN - NaN and Inf - Inf are NaN); the same test on host
+// and device without relying on either side's isfinite.
+COIL_HD bool is_finite(double x) { return x - x == 0.0; }
+
+// The flag of optim/nonfinite.h: i64 values at these positions. kFlagStep is 0 until a step is
+// recorded; kFlagParam is the index of the first non-finite gradient, or -1.
+enum NonfiniteSlot : int { kFlagStep = 0, kFlagLoss, kFlagGrad, kFlagParam, kFlagSize };
+
+// The first step whose loss or gradient norm is not finite is kept; later ones change nothing.
+COIL_HD void record_nonfinite_step(int64_t* flag, double loss, double norm, int64_t first_bad,
+                                   int64_t step) {
+  const bool bad_loss = !is_finite(loss), bad_grad = !is_finite(norm);
+  if (flag[kFlagStep] != 0 || !(bad_loss || bad_grad)) return;
+  flag[kFlagStep] = step;
+  flag[kFlagLoss] = bad_loss;
+  flag[kFlagGrad] = bad_grad;
+  flag[kFlagParam] = first_bad;
+}
+
 }  // namespace coil::optim

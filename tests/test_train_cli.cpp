@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -506,19 +507,38 @@ TEST_CASE("gradient accumulation over micro-batches matches one batch of the sam
 }
 
 TEST_CASE(
-    "a non-finite loss stops the run naming the step and the first bad gradient, after "
-    "saving a checkpoint under another name") {
+    "a loss that turns NaN at step 2 stops the run there, naming the first bad gradient, with "
+    "the finite weights of step 1 saved under another name") {
   TempDir tmp;
-  fs::path run = tmp.path / "run";
-  Result r = run_coil({"train", tiny(), "--run-dir", run.string(), "--device", "cpu",
-                       "optim.name=sgd", "optim.lr=1e30"},
-                      tmp.path);
+  fs::path run = tmp.path / "run", one = tmp.path / "one";
+  // SGD at lr 1e30: step 1's update is finite but huge, so step 2's loss is not.
+  const std::vector<std::string> blowup = {"--device", "cpu", "optim.name=sgd", "optim.lr=1e30",
+                                           "optim.schedule=constant"};
+  auto args = [&](const fs::path& dir, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", tiny(), "--run-dir", dir.string()};
+    a.insert(a.end(), blowup.begin(), blowup.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  Result r = run_coil(args(run, {}), tmp.path);
   INFO(r.output);
   CHECK(r.status == 1);
   CHECK(r.output.find("non-finite loss at step 2") != std::string::npos);
   CHECK(r.output.find("first non-finite gradient: backbone.") != std::string::npos);
-  CHECK(fs::exists(run / "checkpoints" / "nonfinite-step-00000002.safetensors"));
+  fs::path saved = run / "checkpoints" / "nonfinite-step-00000002.safetensors";
+  REQUIRE(fs::exists(saved));
   CHECK_FALSE(fs::exists(run / "checkpoints" / "latest"));
+
+  // The saved checkpoint is the run after step 1: same weights, step, data cursor, optimizer.
+  REQUIRE(run_coil(args(one, {"train.steps=1"}), tmp.path).status == 0);
+  train::Checkpoint bad = train::read_checkpoint(saved.string());
+  train::Checkpoint ref = train::read_checkpoint(final_checkpoint(one, 1).string());
+  CHECK(bad.meta.step == 1);
+  CHECK(bad.meta.data_position == ref.meta.data_position);
+  CHECK(bitwise_equal(bad.model, ref.model));
+  CHECK(bitwise_equal(bad.optimizer, ref.optimizer));
+  for (const auto& [name, t] : bad.model)
+    for (float x : t.to_vector<float>()) REQUIRE(std::isfinite(x));
 }
 
 TEST_CASE("train.time_limit ends a piece with a checkpoint; --resume finishes the run") {

@@ -1,14 +1,20 @@
-// The training loop. Host synchronisation happens only at logging steps (on the CPU reading a
-// value costs nothing, so there the NaN check runs every step), at evaluation and checkpoints.
+// The training loop. Host synchronisation happens only at logging steps, at evaluation and
+// checkpoints. Non-finite values are caught by optim/nonfinite.h's device flag: the update of a
+// bad step is skipped on the device, and the host reads the flag every step on the CPU (free
+// there) and a step late on CUDA (an async copy into pinned memory, waited for while the next
+// step is already queued).
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <limits>
 
 #include "autograd/autograd.h"
 #include "core/factory.h"
+#include "core/pinned.h"
 #include "core/random.h"
 #include "data/loader.h"
 #include "ops/cross_entropy/cross_entropy.h"
@@ -16,6 +22,8 @@
 #include "ops/reduce/reduce.h"
 #include "ops/shape/shape.h"
 #include "optim/clip.h"
+#include "optim/kernels.h"
+#include "optim/nonfinite.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/progress.h"
@@ -41,35 +49,67 @@ std::pair<Tensor, Tensor> hits(const Tensor& logits, const Tensor& target) {
   return {sum(eq(pred, target)), sum(ne(target, ignore))};  // ignored targets never equal pred
 }
 
-bool finite(double x) { return std::isfinite(x); }
-
-// The first parameter whose gradient holds a NaN or Inf (x - x is 0 exactly when x is finite).
-std::string first_nonfinite_grad(const nn::Module& model) {
-  NoGradGuard no_grad;
-  for (const nn::NamedParameter& p : model.named_parameters()) {
-    Tensor g = grad(p.tensor);
-    if (!g.defined()) continue;
-    if (!finite(sum(sub(g, g)).item<double>())) return p.name;
-  }
-  return "";
-}
+// Where the run stands before a step: what a checkpoint of the weights at that moment records.
+struct Position {
+  int64_t step = 0;  // steps done
+  data::LoaderCursor cursor;
+  uint64_t rng_offset = 0;
+  int64_t tokens = 0;
+};
 
 Checkpoint snapshot(const nn::Module& model, const optim::Optimizer& opt, const Config& config,
-                    int64_t step, data::LoaderCursor cursor, int64_t tokens, double wall) {
+                    const Position& at, double wall) {
   Checkpoint c;
   c.model = model.state_dict();
   c.optimizer = opt.state_dict();
-  c.meta.step = step;
+  c.meta.step = at.step;
   c.meta.rng_seed = default_generator().seed();
-  c.meta.rng_offset = default_generator().offset();
-  c.meta.data_epoch = cursor.epoch;
-  c.meta.data_position = cursor.position;
-  c.meta.tokens = tokens;
+  c.meta.rng_offset = at.rng_offset;
+  c.meta.data_epoch = at.cursor.epoch;
+  c.meta.data_position = at.cursor.position;
+  c.meta.tokens = at.tokens;
   c.meta.wall_time = wall;
   c.meta.config_hash = config.hash();
   c.meta.config_yaml = config.to_yaml();
   return c;
 }
+
+// Reads the non-finite flag back to the host: directly on the CPU; on CUDA issue() queues a copy
+// into pinned memory behind the work queued so far and read() waits for it, so reading the copy
+// issued a step earlier costs no GPU idle time.
+class FlagReader {
+ public:
+  explicit FlagReader(const Tensor& flag) : flag_(flag) {
+    if (flag.device().is_cpu()) return;
+    host_ = PinnedBuffer(size_t(flag.nbytes()));
+    done_.emplace(flag.device().index);
+  }
+  bool pending() const { return pending_; }
+  int64_t issued_at() const { return issued_at_; }
+  // `step`: the steps done when issued (what a clean read vouches for).
+  void issue(int64_t step) {
+    issued_at_ = step;
+    if (done_) {
+      download_async(host_.data(), flag_.data_ptr(), host_.size(), flag_.device().index,
+                     StreamKind::compute);
+      done_->record(StreamKind::compute);
+    }
+    pending_ = true;
+  }
+  optim::NonfiniteRecord read() {
+    pending_ = false;
+    if (!done_) return optim::decode_nonfinite(flag_.data<int64_t>());
+    done_->synchronize();
+    return optim::decode_nonfinite(static_cast<const int64_t*>(host_.data()));
+  }
+
+ private:
+  Tensor flag_;
+  PinnedBuffer host_;
+  std::optional<DeviceEvent> done_;
+  bool pending_ = false;
+  int64_t issued_at_ = 0;
+};
 
 }  // namespace
 
@@ -214,9 +254,11 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
 
   const auto t_start = Clock::now();
   auto wall = [&] { return wall_before + seconds_since(t_start); };
-  auto save = [&](const std::string& name, bool latest) {
-    save_checkpoint(ckpt_dir, name,
-                    snapshot(*model, opt, cfg, step, loader.cursor(), tokens, wall()), latest);
+  auto position = [&] {
+    return Position{step, loader.cursor(), default_generator().offset(), tokens};
+  };
+  auto save = [&](const std::string& name, bool latest, const Position& at) {
+    save_checkpoint(ckpt_dir, name, snapshot(*model, opt, cfg, at, wall()), latest);
     if (latest) prune_checkpoints(ckpt_dir, keep);
   };
   auto run_eval = [&] {
@@ -237,9 +279,41 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
   int64_t window_steps = 0, window_tokens = 0;
   auto window_start = Clock::now();
   int64_t last_ckpt = opts.resume ? step : -1;
-  const bool check_every_step = device.is_cpu();
+
+  // The first step with a non-finite loss or gradient norm: its update and every later one are
+  // skipped on the device; once the host sees the flag it takes those steps back, saves the
+  // weights from before that step under another name and stops.
+  const Tensor flag = optim::nonfinite_flag(device);
+  FlagReader reader(flag);
+  const bool read_late = device.is_cuda();
+  std::deque<Position> unchecked;  // positions before the steps whose flag is not read yet
+  const std::vector<std::string> names = opt.names();
+  auto check_flag = [&] {
+    if (!reader.pending()) return;
+    const optim::NonfiniteRecord bad = reader.read();
+    if (bad.step == 0) {  // the steps up to the issue are clean: forget their positions
+      while (!unchecked.empty() && unchecked.front().step < reader.issued_at())
+        unchecked.pop_front();
+      return;
+    }
+    opt.uncount_steps(step - bad.step + 1);
+    auto before = std::find_if(unchecked.begin(), unchecked.end(),
+                               [&](const Position& p) { return p.step == bad.step - 1; });
+    COIL_CHECK(before != unchecked.end(), "[trainer] no position recorded before step {}",
+               bad.step);
+    std::string ck = fmt::format("nonfinite-step-{:08d}.safetensors", bad.step);
+    save(ck, /*latest=*/false, *before);
+    throw RunError(fmt::format(
+        "non-finite {} at step {} ({}); the weights before this update are in {}",
+        bad.loss ? "loss" : "gradient", bad.step,
+        bad.param >= 0 ? fmt::format("first non-finite gradient: {}", names.at(size_t(bad.param)))
+                       : std::string("every gradient is finite"),
+        (fs::path(ckpt_dir) / ck).string()));
+  };
+
   while (step < steps) {
     const bool log_now = (step + 1) % log_every == 0 || step + 1 == steps;
+    unchecked.push_back(position());
     opt.set_lr_factor(optim::lr_factor(sched, step));
     Tensor step_loss = scalar_tensor(0, {DType::f32, device});
     Tensor correct, count;
@@ -258,33 +332,26 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
       window_tokens += batch.tokens;
     }
     if (accum > 1) step_loss = mul(step_loss, 1.0 / double(accum));
-    Tensor gnorm = optim::clip_grad_norm_(params, clip > 0 ? clip : INFINITY);
-    double loss_now = NAN, gnorm_now = NAN;
-    if (check_every_step || log_now) {
-      loss_now = step_loss.item<double>();
-      gnorm_now = gnorm.item<double>();
-      if (!finite(loss_now) || !finite(gnorm_now)) {
-        std::string name = first_nonfinite_grad(*model);
-        std::string ck = fmt::format("nonfinite-step-{:08d}.safetensors", step + 1);
-        save(ck, /*latest=*/false);
-        throw RunError(
-            fmt::format("non-finite {} at step {} ({}); the weights before this update are in {}",
-                        finite(loss_now) ? "gradient" : "loss", step + 1,
-                        name.empty() ? fmt::format("loss {}", loss_now)
-                                     : fmt::format("first non-finite gradient: {}", name),
-                        (fs::path(ckpt_dir) / ck).string()));
-      }
-    }
-    opt.step();
+    Tensor first_bad;
+    Tensor gnorm = optim::clip_grad_norm_(params, clip > 0 ? clip : INFINITY, &first_bad);
+    optim::record_nonfinite(flag, step_loss, gnorm, first_bad, step + 1);
+    opt.step(flag);
     opt.zero_grad();
     ++step;
     ++window_steps;
     loss_acc = add(loss_acc, step_loss);
+    // On CUDA: wait for the previous step's flag while this step runs, then queue this one's.
+    if (read_late) check_flag();
+    reader.issue(step);
+    const bool eval_now = eval_every > 0 && step % eval_every == 0 && step < steps;
+    const bool ckpt_now = ckpt_every > 0 && step % ckpt_every == 0 && step < steps;
+    if (!read_late || log_now || eval_now || ckpt_now) check_flag();
     if (log_now) {
       double secs = seconds_since(window_start), tps = double(window_tokens) / std::max(secs, 1e-9);
       double avg_loss = loss_acc.item<double>() / double(window_steps);
       double acc =
           double(correct.item<int64_t>()) / double(std::max<int64_t>(count.item<int64_t>(), 1));
+      double gnorm_now = gnorm.item<double>();
       double lr = opt.lr(0);
       double eta = double(steps - step) * secs / double(window_steps);
       metrics.write({step, "train", avg_loss, acc, lr, gnorm_now, tps, wall()});
@@ -295,9 +362,9 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
     }
     // Evaluation and checkpoints are not training time: keep them out of tokens/s and ETA.
     const auto t_aside = Clock::now();
-    if (eval_every > 0 && step % eval_every == 0 && step < steps) run_eval();
-    if (ckpt_every > 0 && step % ckpt_every == 0 && step < steps) {
-      save(checkpoint_name(step), true);
+    if (eval_now) run_eval();
+    if (ckpt_now) {
+      save(checkpoint_name(step), true, position());
       last_ckpt = step;
     }
     window_start += Clock::now() - t_aside;
@@ -311,7 +378,8 @@ RunSummary run_training(const Config& cfg, const RunOptions& opts) {
       break;
     }
   }
-  if (last_ckpt != step) save(checkpoint_name(step), true);
+  check_flag();
+  if (last_ckpt != step) save(checkpoint_name(step), true, position());
   EvalResult final_eval = run_eval();
   RunSummary s;
   s.steps = step;
