@@ -1,6 +1,6 @@
 // Math of the selective scan's CPU kernels on 32-byte GCC vectors (8 f32 or 4 f64 lanes, one
-// lane per channel) and on scalars. Float exp/log are branch-free polynomials (bit casts and
-// selects, no libm), so a whole vector of exps costs a few FMAs; double keeps the exact std::
+// lane per channel) and on scalars. Float exp and softplus are branch-free polynomials (bit casts
+// and selects, no libm), so a whole vector of exps costs a few FMAs; double keeps the exact std::
 // functions lane by lane: it serves the gradient check. The AVX2 clone of a caller keeps a vector
 // in one ymm register, the baseline in two xmm ones. (64-byte vectors are worse on AVX2: GCC
 // lowers their selects lane by lane.)
@@ -38,10 +38,7 @@ using VU = V<uint32_t>;
 using VI = V<int32_t>;
 using VL = V<int64_t>;
 
-COIL_SCAN_INLINE float int_to_float(int32_t i) { return float(i); }
-COIL_SCAN_INLINE VF int_to_float(const VI& i) { return __builtin_convertvector(i, VF); }
-
-// ---- float: Cephes-style polynomials, about 1 ulp, written once for scalars and vectors ----
+// ---- float: minimax polynomials, about 2e-7 relative, written once for scalars and vectors ----
 
 // The range exp2_poly<false> needs no clamp in: 2^n * p(f) stays a normal float.
 inline constexpr float kExp2Lo = -125.0f, kExp2Hi = 127.4f;
@@ -49,11 +46,11 @@ inline constexpr float kExp2Lo = -125.0f, kExp2Hi = 127.4f;
 // 2^x: 2^n * p(f), n = round(x), |f| <= 1/2, p of degree 5 with p(0) = 1, minimax for relative
 // error on [-1/2, 1/2] (9.1e-8, about 2e-7 with float rounding; degree 4 would be 2.6e-6). p(0) = 1
 // keeps the error near x = 0 proportional to x: the decays of small dt * A are close to 1 and a
-// bias there would accumulate along the state (dA was 10x less accurate without it). 2^n enters by adding n to p's exponent bits, an integer add instead of a
-// multiply. The kernels call it with A pre-scaled by log2(e), so exp(dt A) costs no extra
-// multiply. Below -125 the result is about 2^-125 * p (tiny, never a subnormal), above 127.4 it is
-// 1.7e38 at most; NaN propagates through p. kClamp = false skips the clamps, for callers that know
-// x is inside [kExp2Lo, kExp2Hi].
+// bias there would accumulate along the state (dA was 10x less accurate without it). 2^n enters by
+// adding n to p's exponent bits, an integer add instead of a multiply. The kernels call it with A
+// pre-scaled by log2(e), so exp(dt A) costs no extra multiply. Below -125 the result is about
+// 2^-125 * p (tiny, never a subnormal), above 127.4 it is 1.7e38 at most; NaN propagates through p.
+// kClamp = false skips the clamps, for callers that know x is inside [kExp2Lo, kExp2Hi].
 template <bool kClamp, class X, class U>
 COIL_SCAN_INLINE X exp2_poly(const X& x) {
   const X lo = X{} + kExp2Lo, hi = X{} + kExp2Hi, magic = X{} + 12582912.0f;  // 1.5 * 2^23
@@ -80,40 +77,29 @@ COIL_SCAN_INLINE X exp_poly(const X& x) {
   return exp2_poly<true, X, U>(x * 1.44269504088896341f);
 }
 
-// log(x) for positive normal x: the mantissa in [sqrt(1/2), sqrt(2)) through a degree-9 poly.
-template <class X, class I>
-COIL_SCAN_INLINE X log_poly(const X& x) {
-  const I bits = std::bit_cast<I>(x);
-  X e = int_to_float(((bits >> 23) & 0xff) - 126);
-  X m = std::bit_cast<X>((bits & int32_t(0x807fffff)) | 0x3f000000);  // in [0.5, 1)
-  const auto low = m < X{} + 0.707106781186547524f;
-  e = low ? e - 1.0f : e;
-  m = low ? m + m - 1.0f : m - 1.0f;
-  const X z = m * m;
-  X y = X{} + 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  y = y + e * -2.12194440e-4f;
-  y = y - 0.5f * z;
-  return m + y + e * 0.693359375f;
-}
-
-// softplus(x) = x above 20 (as mamba_ssm and PyTorch), else log1p(exp(x)); log1p(e) as
-// log(1 + e) * e / ((1 + e) - 1), which keeps full relative precision for tiny e. If sig is not
-// null, *sig = sigmoid(x) = e / (1 + e), softplus' derivative, from the same exp.
-template <class X, class U, class I>
+// softplus(x) = max(x, 0) + log1p(e) with e = exp(-|x|) in (0, 1], and log1p(e) = e * g(e), g a
+// degree-8 polynomial, minimax for relative error on [0, 1] (3.0e-8): no log and no division.
+// Above x = 17 the log1p term is below half an ulp of x, so the result is x, as mamba_ssm's and
+// PyTorch's threshold at 20 gives. If sig is not null, *sig = sigmoid(x), softplus' derivative,
+// from the same exp.
+template <class X, class U>
 COIL_SCAN_INLINE X softplus_poly(const X& x, X* sig = nullptr) {
-  const X e = exp_poly<X, U>(x), u = e + 1.0f;
-  if (sig != nullptr) *sig = e / u;
-  const X l = u == X{} + 1.0f ? e : log_poly<X, I>(u) * (e / (u - 1.0f));
-  return x > X{} + 20.0f ? x : l;
+  const X zero{};
+  const X e = exp_poly<X, U>(x < zero ? x : -x);
+  X g = X{} + 5.238465112409476e-3f;
+  g = g * e - 2.952862861584678e-2f;
+  g = g * e + 7.826455194844950e-2f;
+  g = g * e - 1.3666572443552374e-1f;
+  g = g * e + 1.9107601118052514e-1f;
+  g = g * e - 2.484339933826463e-1f;
+  g = g * e + 3.3319150800330927e-1f;
+  g = g * e - 4.999949583315485e-1f;
+  g = g * e + 9.999999701040445e-1f;
+  if (sig != nullptr) {
+    const X r = 1.0f / (e + 1.0f);
+    *sig = x < zero ? e * r : r;
+  }
+  return (x > zero ? x : zero) + e * g;
 }
 
 COIL_SCAN_INLINE float exp_(float x) { return exp_poly<float, uint32_t>(x); }
@@ -137,9 +123,9 @@ COIL_SCAN_INLINE bool exp2_in_range(const VF& dt, float limit) {
   ok &= __builtin_shuffle(ok, VI{2, 3, 0, 1, 6, 7, 4, 5});
   return (ok[0] & ok[1]) != 0;
 }
-COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t, int32_t>(x); }
+COIL_SCAN_INLINE float softplus_(float x) { return softplus_poly<float, uint32_t>(x); }
 COIL_SCAN_INLINE VF softplus_(const VF& x, VF* sig = nullptr) {
-  return softplus_poly<VF, VU, VI>(x, sig);
+  return softplus_poly<VF, VU>(x, sig);
 }
 
 // ---- double: exact, lane by lane ----
