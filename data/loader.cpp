@@ -1,49 +1,74 @@
-// Loader: seeded per-epoch order, collation with padding and masks, a background prefetch thread.
+// Loader: seeded per-epoch order, collation with padding and masks, a background prefetch thread,
+// and on CUDA uploads from page-locked buffers on the copy stream.
 #include "data/loader.h"
 
 #include <algorithm>
 
 #include "core/copy.h"
 #include "core/error.h"
+#include "core/factory.h"
 #include "core/philox.h"
 
 namespace coil::data {
 
-Batch collate(const std::vector<Example>& examples, int32_t pad_id) {
-  const int64_t b = int64_t(examples.size());
-  COIL_CHECK(b > 0, "[collate] empty batch");
-  int64_t len = 0;
-  const bool per_position = examples[0].target.size() == examples[0].input.size();
+namespace {
+
+// A batch's shape: B rows padded to the longest input; per-position targets or one per row.
+struct Layout {
+  int64_t b = 0, len = 0;
+  bool per_position = true;
+  int64_t target_numel() const { return per_position ? b * len : b; }
+};
+
+Layout layout_of(const std::vector<Example>& examples) {
+  Layout l;
+  l.b = int64_t(examples.size());
+  COIL_CHECK(l.b > 0, "[collate] empty batch");
+  l.per_position = examples[0].target.size() == examples[0].input.size();
   for (const Example& e : examples) {
-    len = std::max<int64_t>(len, int64_t(e.input.size()));
+    l.len = std::max<int64_t>(l.len, int64_t(e.input.size()));
     bool pp = e.target.size() == e.input.size();
-    COIL_CHECK(pp == per_position && (pp || e.target.size() == 1),
+    COIL_CHECK(pp == l.per_position && (pp || e.target.size() == 1),
                "[collate] targets must all be per position or all one label per sequence; got "
                "input length {} with {} targets",
                e.input.size(), e.target.size());
   }
-  Batch out;
-  out.input = empty({b, len}, {DType::i64});
-  out.mask = empty({b, len}, {DType::f32});
-  out.lengths = empty({b}, {DType::i64});
-  out.target = per_position ? empty({b, len}, {DType::i64}) : empty({b}, {DType::i64});
-  int64_t* in = out.input.data<int64_t>();
-  int64_t* tg = out.target.data<int64_t>();
-  float* mk = out.mask.data<float>();
-  int64_t* ln = out.lengths.data<int64_t>();
-  for (int64_t r = 0; r < b; ++r) {
+  return l;
+}
+
+// Writes the padded rows into (b, len) input and mask, the targets and the lengths; returns the
+// number of real tokens.
+int64_t fill(const std::vector<Example>& examples, const Layout& l, int32_t pad_id, int64_t* in,
+             int64_t* tg, float* mk, int64_t* ln) {
+  int64_t tokens = 0;
+  const int64_t len = l.len;
+  for (int64_t r = 0; r < l.b; ++r) {
     const Example& e = examples[r];
     const int64_t n = int64_t(e.input.size());
     ln[r] = n;
-    out.tokens += n;
+    tokens += n;
     for (int64_t t = 0; t < len; ++t) {
       bool real = t < n;
       in[r * len + t] = real ? e.input[t] : pad_id;
       mk[r * len + t] = real ? 1.f : 0.f;
-      if (per_position) tg[r * len + t] = real ? e.target[t] : kIgnore;
+      if (l.per_position) tg[r * len + t] = real ? e.target[t] : kIgnore;
     }
-    if (!per_position) tg[r] = e.target[0];
+    if (!l.per_position) tg[r] = e.target[0];
   }
+  return tokens;
+}
+
+}  // namespace
+
+Batch collate(const std::vector<Example>& examples, int32_t pad_id) {
+  const Layout l = layout_of(examples);
+  Batch out;
+  out.input = empty({l.b, l.len}, {DType::i64});
+  out.mask = empty({l.b, l.len}, {DType::f32});
+  out.lengths = empty({l.b}, {DType::i64});
+  out.target = l.per_position ? empty({l.b, l.len}, {DType::i64}) : empty({l.b}, {DType::i64});
+  out.tokens = fill(examples, l, pad_id, out.input.data<int64_t>(), out.target.data<int64_t>(),
+                    out.mask.data<float>(), out.lengths.data<int64_t>());
   return out;
 }
 
@@ -53,8 +78,8 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   int64_t n = dataset_->size();
   COIL_CHECK(n == kInfinite || n > 0, "[loader] dataset {} is empty", dataset_->name());
   COIL_CHECK(n == kInfinite || !o_.drop_last || n >= o_.batch_size,
-             "[loader] dataset {} has {} examples, fewer than one batch of {}", dataset_->name(),
-             n, o_.batch_size);
+             "[loader] dataset {} has {} examples, fewer than one batch of {}", dataset_->name(), n,
+             o_.batch_size);
   start();
 }
 
@@ -89,18 +114,64 @@ std::vector<int64_t> Loader::batch_indices(LoaderCursor c, LoaderCursor* after) 
   return idx;
 }
 
-Batch Loader::build(LoaderCursor c, LoaderCursor* after) const {
+void Loader::gather(LoaderCursor c, LoaderCursor* after, std::vector<Example>& examples) const {
   std::vector<int64_t> idx = batch_indices(c, after);
-  thread_local std::vector<Example> examples;
   examples.resize(idx.size());
   for (size_t k = 0; k < idx.size(); ++k) dataset_->get(idx[k], examples[k]);
+}
+
+Batch Loader::build(LoaderCursor c, LoaderCursor* after) const {
+  thread_local std::vector<Example> examples;
+  gather(c, after, examples);
   return collate(examples, o_.pad_id);
+}
+
+Batch Loader::build_on_device(LoaderCursor c, LoaderCursor* after, Slot& slot) const {
+  thread_local std::vector<Example> examples;
+  gather(c, after, examples);
+  const Layout l = layout_of(examples);
+  const int device = o_.device.index;
+  // Staging layout: input, target, lengths (i64), then mask (f32): every part stays aligned.
+  const size_t n_in = size_t(l.b * l.len) * 8, n_tg = size_t(l.target_numel()) * 8,
+               n_ln = size_t(l.b) * 8, n_mk = size_t(l.b * l.len) * 4;
+  const size_t total = n_in + n_tg + n_ln + n_mk;
+  slot.copied->synchronize();  // the slot's previous upload has finished reading the buffer
+  if (slot.host.size() < total) slot.host = PinnedBuffer(total + total / 4);
+  char* h = static_cast<char*>(slot.host.data());
+  Batch out;
+  out.tokens =
+      fill(examples, l, o_.pad_id, reinterpret_cast<int64_t*>(h),
+           reinterpret_cast<int64_t*>(h + n_in), reinterpret_cast<float*>(h + n_in + n_tg + n_ln),
+           reinterpret_cast<int64_t*>(h + n_in + n_tg));
+  // Device memory comes stream-ordered from the compute stream's pool (it may be a block the
+  // compute stream freed moments ago): the copy stream starts after that point.
+  out.input = empty({l.b, l.len}, {DType::i64, o_.device});
+  out.target = l.per_position ? empty({l.b, l.len}, {DType::i64, o_.device})
+                              : empty({l.b}, {DType::i64, o_.device});
+  out.lengths = empty({l.b}, {DType::i64, o_.device});
+  out.mask = empty({l.b, l.len}, {DType::f32, o_.device});
+  slot.allocated->record(StreamKind::compute);
+  slot.allocated->block(StreamKind::copy);
+  upload_async(out.input.data_ptr(), h, n_in, device, StreamKind::copy);
+  upload_async(out.target.data_ptr(), h + n_in, n_tg, device, StreamKind::copy);
+  upload_async(out.lengths.data_ptr(), h + n_in + n_tg, n_ln, device, StreamKind::copy);
+  upload_async(out.mask.data_ptr(), h + n_in + n_tg + n_ln, n_mk, device, StreamKind::copy);
+  slot.copied->record(StreamKind::copy);
+  return out;
 }
 
 void Loader::start() {
   stopping_ = false;
   produce_at_ = cursor_;
-  if (o_.prefetch > 0) worker_ = std::thread([this] { work(); });
+  if (o_.prefetch == 0) return;
+  if (o_.device.is_cuda() && slots_.empty()) {
+    slots_.resize(size_t(o_.prefetch) + 1);  // the queue's batches + the one being built
+    for (Slot& s : slots_) {
+      s.allocated = std::make_unique<DeviceEvent>(o_.device.index);
+      s.copied = std::make_unique<DeviceEvent>(o_.device.index);
+    }
+  }
+  worker_ = std::thread([this] { work(); });
 }
 
 void Loader::stop() {
@@ -110,6 +181,11 @@ void Loader::stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  // Dropped batches free their device memory on the compute stream: order that after their
+  // uploads, and let no upload outlive its staging buffer.
+  for (const Ready& r : queue_)
+    if (r.slot >= 0) slots_[size_t(r.slot)].copied->block(StreamKind::compute);
+  for (const Slot& s : slots_) s.copied->synchronize();
   queue_.clear();
   error_ = nullptr;
 }
@@ -124,7 +200,13 @@ void Loader::work() {
     Ready ready;
     std::exception_ptr err;
     try {
-      ready.batch = build(at, &after);
+      if (slots_.empty()) {
+        ready.batch = build(at, &after);
+      } else {
+        ready.slot = int(next_slot_);
+        ready.batch = build_on_device(at, &after, slots_[next_slot_]);
+        next_slot_ = (next_slot_ + 1) % slots_.size();
+      }
       ready.after = after;
     } catch (...) {
       err = std::current_exception();
@@ -161,11 +243,13 @@ Batch Loader::next() {
   cv_.wait(lock, [&] { return !queue_.empty() || error_; });
   if (queue_.empty()) std::rethrow_exception(error_);
   Ready ready = std::move(queue_.front());
+  // Under the lock: the worker cannot re-record this slot's event before the wait is queued.
+  if (ready.slot >= 0) slots_[size_t(ready.slot)].copied->block(StreamKind::compute);
   queue_.pop_front();
   lock.unlock();
   cv_.notify_all();
   cursor_ = ready.after;
-  return to_device(std::move(ready.batch), o_.device);
+  return ready.slot >= 0 ? std::move(ready.batch) : to_device(std::move(ready.batch), o_.device);
 }
 
 void Loader::set_cursor(LoaderCursor c) {

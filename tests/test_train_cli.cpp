@@ -1,24 +1,13 @@
 // The `coil` command end to end, run as a real process (fork/exec of the built binary next to
 // the test binary): outputs of a run, exact reproduction from the resolved config, bitwise
 // resume after SIGKILL, and every bad input of the trainer issue with its exit status.
-#include <doctest/doctest.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <sstream>
-#include <thread>
 
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "data/lra/generate.h"
+#include "tests/test_train_support.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/setup.h"
@@ -26,92 +15,7 @@
 
 namespace fs = std::filesystem;
 using namespace coil;
-
-namespace {
-
-fs::path coil_binary() {
-  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "coil";
-}
-fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path(); }
-
-struct Result {
-  int status = -1;  // exit status, or 128 + signal
-  std::string output;
-};
-
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "coil-train-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log, rlim_t file_limit = 0) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* f = std::fopen(log.c_str(), "w");
-    ::dup2(::fileno(f), 1);
-    ::dup2(::fileno(f), 2);
-    if (file_limit) {  // a disk that fills up: writes past the limit fail with EFBIG
-      ::signal(SIGXFSZ, SIG_IGN);
-      rlimit r{file_limit, file_limit};
-      ::setrlimit(RLIMIT_FSIZE, &r);
-    }
-    ::setenv("OMP_NUM_THREADS", "1", 1);
-    std::vector<char*> argv;
-    std::string bin = coil_binary().string();
-    argv.push_back(bin.data());
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    std::_Exit(127);
-  }
-  return pid;
-}
-
-Result finish(pid_t pid, const fs::path& log) {
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  Result r;
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  return r;
-}
-
-Result run_coil(const std::vector<std::string>& args, const fs::path& tmp, rlim_t file_limit = 0) {
-  fs::path log = tmp / "log.txt";
-  return finish(spawn(args, log, file_limit), log);
-}
-
-std::string tiny() { return (source_root() / "configs" / "tiny.yaml").string(); }
-
-TensorDict weights(const fs::path& file) { return train::read_checkpoint(file.string()).model; }
-
-bool bitwise_equal(const TensorDict& a, const TensorDict& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [k, t] : a) {
-    auto it = b.find(k);
-    if (it == b.end() || t.nbytes() != it->second.nbytes() ||
-        std::memcmp(t.data_ptr(), it->second.data_ptr(), t.nbytes()) != 0)
-      return false;
-  }
-  return true;
-}
-
-fs::path final_checkpoint(const fs::path& run, int64_t step) {
-  return run / "checkpoints" / train::checkpoint_name(step);
-}
-
-}  // namespace
+using namespace coil::testing;
 
 TEST_CASE(
     "coil train writes the resolved config, metrics, checkpoints and a summary; plot and "
@@ -189,28 +93,16 @@ TEST_CASE(
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   };
-  fs::path whole = tmp.path / "whole", killed = tmp.path / "killed";
-  REQUIRE(run_coil(args(whole, {}), tmp.path).status == 0);
-
-  std::mt19937 rng(std::random_device{}());
-  int delay_ms = std::uniform_int_distribution<int>(0, 400)(rng);
-  fs::path log = tmp.path / "killed.txt";
-  pid_t pid = spawn(args(killed, {}), log);
-  // Kill once the first checkpoint exists, after a random extra delay.
-  for (int i = 0; i < 2000 && !fs::exists(killed / "checkpoints" / "latest"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-  ::kill(pid, SIGKILL);
-  Result k = finish(pid, log);
-  MESSAGE("killed " << delay_ms << " ms after the first checkpoint: status " << k.status);
-  Result r = run_coil(args(killed, {"--resume"}), tmp.path);
-  INFO(r.output);
-  REQUIRE(r.status == 0);
-  if (k.status == 128 + SIGKILL) CHECK(r.output.find("resumed from") != std::string::npos);
-  CHECK(
-      bitwise_equal(weights(final_checkpoint(whole, 150)), weights(final_checkpoint(killed, 150))));
+  KillResume k = kill_and_resume(args, tmp.path, 400);
+  MESSAGE("killed " << k.delay_ms << " ms after the first checkpoint: status " << k.first.status);
+  INFO(k.resumed.output);
+  REQUIRE(k.resumed.status == 0);
+  if (k.first.status == 128 + SIGKILL)
+    CHECK(k.resumed.output.find("resumed from") != std::string::npos);
+  CHECK(bitwise_equal(weights(final_checkpoint(k.whole, 150)),
+                      weights(final_checkpoint(k.killed, 150))));
   // The resumed run's metrics hold each step once.
-  auto records = train::read_metrics((killed / "metrics.jsonl").string());
+  auto records = train::read_metrics((k.killed / "metrics.jsonl").string());
   std::vector<int64_t> train_steps;
   for (const auto& m : records)
     if (m.split == "train") train_steps.push_back(m.step);
