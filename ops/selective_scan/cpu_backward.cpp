@@ -113,6 +113,24 @@ COIL_SCAN_INLINE void recompute(const Backward<T>& bw, Scratch<T>& sc, const Til
   }
 }
 
+// One state n of one reverse step: d is the total gradient of h_t (carried dh plus y's), a d
+// the gradient of h_{t-1}; adds the per-lane dB/dC terms (aB, aC), dA's term and the sums that
+// make ddt and du.
+template <class T>
+COIL_SCAN_INLINE void reverse_state(V<T>& dh, V<T>& aB, V<T>& aC, V<T>& acc_A, V<T>& dhB, V<T>& Aq,
+                                    const V<T>& h, const V<T>& a, const V<T>& prev, const V<T>& A,
+                                    T b, T c, const V<T>& gy, const V<T>& du, const V<T>& dt) {
+  const V<T> d = dh + gy * c;
+  aC += gy * h;
+  aB += d * du;
+  dhB += d * b;
+  const V<T> ad = a * d;
+  const V<T> q = ad * prev;
+  Aq += A * q;
+  acc_A += dt * q;
+  dh = ad;
+}
+
 // Chunk k of tile j of row b: recompute, then the reverse scan; adds the tile's dB/dC terms to
 // the scratch's block sums.
 template <class T, int kN>
@@ -164,23 +182,22 @@ COIL_SCAN_INLINE void tile_chunk(const Backward<T>& bw, Scratch<T>& sc, int64_t 
     const T *Bt = bw.B_at(b, t, g), *Ct = bw.C_at(b, t, g);
     V<T>*aB = sc.acc_B.data() + i * N, *aC = sc.acc_C.data() + i * N;
     // ddt = sum_n d (B u + A a h_{t-1}) = u * sum_n d B + sum_n A q, with q = d a h_{t-1};
-    // each sum in two halves (even, odd n) to halve the FMA chains.
-    V<T> dhB[2] = {}, Aq[2] = {};
-    for (int64_t n = 0; n < N; ++n) {
-      const V<T> d = dh[n] + g_y * Ct[n];  // total gradient of h_t
-      aC[n] += g_y * ht[n];
-      aB[n] += d * du;
-      dhB[n & 1] += d * Bt[n];
-      const V<T> ad = at[n] * d;  // gradient of h_{t-1}
-      const V<T> q = ad * prev[n];
-      Aq[n & 1] += tp.A[n] * q;
-      acc_A[n] += dt * q;
-      dh[n] = ad;
+    // each sum in two halves (even, odd n) held in registers, to halve the FMA chains.
+    V<T> dhB0{}, dhB1{}, Aq0{}, Aq1{};
+    int64_t n = 0;
+    for (; n + 2 <= N; n += 2) {
+      reverse_state<T>(dh[n], aB[n], aC[n], acc_A[n], dhB0, Aq0, ht[n], at[n], prev[n], tp.A[n],
+                       Bt[n], Ct[n], g_y, du, dt);
+      reverse_state<T>(dh[n + 1], aB[n + 1], aC[n + 1], acc_A[n + 1], dhB1, Aq1, ht[n + 1],
+                       at[n + 1], prev[n + 1], tp.A[n + 1], Bt[n + 1], Ct[n + 1], g_y, du, dt);
     }
+    if (n < N)
+      reverse_state<T>(dh[n], aB[n], aC[n], acc_A[n], dhB0, Aq0, ht[n], at[n], prev[n], tp.A[n],
+                       Bt[n], Ct[n], g_y, du, dt);
     if (reset)
       for (int64_t n = 0; n < N; ++n) dh[n] = V<T>{};
-    const V<T> sum_dhB = dhB[0] + dhB[1];
-    const V<T> ddt = (Aq[0] + Aq[1] + u * sum_dhB) * st.sig[i];
+    const V<T> sum_dhB = dhB0 + dhB1;
+    const V<T> ddt = (Aq0 + Aq1 + u * sum_dhB) * st.sig[i];
     acc_D += g_y * u;
     acc_bias += ddt;
     const int64_t row = (b * L + t) * Dch + c0;
