@@ -119,6 +119,10 @@ TEST_CASE(
   CHECK(r.status == 2);
   CHECK(r.output.find("no/such.yaml: cannot read the config file") != std::string::npos);
   CHECK_FALSE(fs::exists(run));
+  r = run_coil({"train", tmp.path.string(), "--run-dir", run.string()}, tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("cannot read the config file: it is a directory") != std::string::npos);
+  CHECK_FALSE(fs::exists(run));
 
   r = run_coil({"train", tiny(), "--run-dir", run.string(), "model.d_state=abc"}, tmp.path);
   CHECK(r.status == 2);

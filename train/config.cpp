@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -257,6 +258,10 @@ Config Config::parse(const std::string& yaml, const std::string& source,
 }
 
 Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
+  // A directory opens as a stream on Linux and reads as empty: an all-defaults run.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail(path, "", "cannot read the config file: it is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "", fmt::format("cannot read the config file: {}", std::strerror(errno)));
   std::stringstream text;
