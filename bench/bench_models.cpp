@@ -5,6 +5,7 @@
 // CPU devices run rows 1-2 (the CPU rows), CUDA devices rows 3-4, unless --rows names others.
 #include <fmt/format.h>
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <map>
@@ -83,6 +84,23 @@ double mamba_gemm_flops(const nn::ModelOptions& o, int64_t tokens) {
   return 3.0 * double(tokens) * (double(o.n_layer) * layer + 2 * d * double(o.vocab_size));
 }
 
+// Median process CPU seconds (all threads together) of one call over reps calls. On a shared
+// machine whose other users take cores away, this moves far less than wall time does.
+double median_cpu_seconds(int reps, const std::function<void()>& fn) {
+  auto now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+  };
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    double t0 = now();
+    fn();
+    t.push_back(now() - t0);
+  }
+  return bench::median(t);
+}
+
 void bench_row(const Row& row, Device dev, int reps) {
   manual_seed(0);
   auto model = nn::make_model(row.options);
@@ -115,6 +133,9 @@ void bench_row(const Row& row, Device dev, int reps) {
   double update = bench::time_fn(dev, reps, [&] { opt.step(); });
   fmt::print("  forward {:.2f} ms, forward + backward {:.2f} ms, AdamW step {:.3f} ms\n", fwd * 1e3,
              fwd_bwd * 1e3, update * 1e3);
+  if (dev.is_cpu())
+    fmt::print("  CPU time of a step, all threads: {:.2f} ms\n",
+               median_cpu_seconds(reps, step) * 1e3);
   if (row.options.layer == "mamba") {
     double flops = mamba_gemm_flops(row.options, row.batch * row.length);
     fmt::print("  GEMM work {:.1f} GFLOP per step: {:.2f} TFLOP/s over the whole step\n",

@@ -8,10 +8,21 @@
 #include "core/factory.h"
 #include "ops/elementwise/elementwise.h"
 #include "ops/glu/glu.h"
+#include "ops/linalg/linalg.h"
 #include "ops/reduce/reduce.h"
 #include "ops/shape/shape.h"
 
 namespace coil::nn {
+
+namespace {
+
+// Outputs [start, start + n) of the Linear l on x: a GEMM on that slice of its weight.
+Tensor linear_rows(const Linear& l, const Tensor& x, int64_t start, int64_t n) {
+  return linear(x, narrow(l.weight, 0, start, n),
+                l.bias.defined() ? narrow(l.bias, 0, start, n) : Tensor());
+}
+
+}  // namespace
 
 SSMBlock::SSMBlock(const ModelOptions& o, const std::string& kind) : SequenceLayer("SSMBlock") {
   core = make_ssm_core(*this, kind, o.d_model, o);
@@ -46,8 +57,10 @@ Mamba::Mamba(const ModelOptions& o, int64_t) : SequenceLayer("Mamba") {
 Tensor Mamba::forward(const Tensor& x, State* state) {
   COIL_CHECK(x.dim() == 3, "[Mamba] x must be (B, L, H), got {}", shape_str(x.shape()));
   const int64_t L = x.size(1), K = conv1d->weight.size(1);
-  Tensor xz = in_proj->forward(x);  // (B, L, 2 d_inner)
-  Tensor xs = narrow(xz, 2, 0, d_inner), z = narrow(xz, 2, d_inner, d_inner);
+  // in_proj as two GEMMs on the halves of its weight: x and z come out contiguous (no copy
+  // before the conv), and their backward adds two (B, L, H) input gradients where narrowing one
+  // (B, L, 2 d_inner) output would zero-fill and sum two gradients of that size.
+  Tensor xs = linear_rows(*in_proj, x, 0, d_inner), z = linear_rows(*in_proj, x, d_inner, d_inner);
   Tensor conv;
   if (state) {
     // Continue the convolution from the previous chunk's last K-1 inputs.

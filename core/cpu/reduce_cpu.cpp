@@ -1,5 +1,6 @@
 // CPU reductions over the middle axis of a contiguous (outer, r, inner) block. Floating sums
 // accumulate in double; every output is computed by one thread in a fixed order (deterministic).
+#include <algorithm>
 #include <limits>
 
 #include "core/cpu/loops.h"
@@ -17,6 +18,25 @@ void reduce(ReduceOp op, const Tensor& out, const Tensor& in, int64_t outer, int
     using T = typename decltype(tag)::type;
     using A = acc_t<T>;
     const T* x = static_cast<const T*>(in.data_ptr());
+    if (op == ReduceOp::sum && inner > 1) {
+      // Column sums (a bias gradient: (rows, C) -> (C)): a block of adjacent outputs advances
+      // through r together, so the reads are contiguous and vectorise; each output still adds
+      // its values in the order i = 0, 1, ..., like the one-output loop below.
+      constexpr int64_t kBlock = 64;
+      const int64_t blocks = (inner + kBlock - 1) / kBlock;
+      parallel_for(outer * blocks, std::max<int64_t>(1, kParallelGrain / (r * kBlock)),
+                   [&](int64_t task) {
+                     const int64_t bo = task / blocks, j0 = (task % blocks) * kBlock;
+                     const int64_t n = std::min(kBlock, inner - j0);
+                     A acc[kBlock] = {};
+                     const T* p = x + bo * r * inner + j0;
+                     for (int64_t i = 0; i < r; ++i)
+                       for (int64_t j = 0; j < n; ++j) acc[j] += A(compute_t<T>(p[i * inner + j]));
+                     T* o = static_cast<T*>(out.data_ptr()) + bo * inner + j0;
+                     for (int64_t j = 0; j < n; ++j) o[j] = math::cast<T, A>(acc[j]);
+                   });
+      return;
+    }
     parallel_for(outer * inner, 256, [&](int64_t o) {
       int64_t bo = o / inner, j = o % inner;
       const T* p = x + bo * r * inner + j;
@@ -37,8 +57,7 @@ void reduce(ReduceOp op, const Tensor& out, const Tensor& in, int64_t outer, int
       }
       if (op == ReduceOp::argmax || op == ReduceOp::argmin)
         static_cast<int64_t*>(out.data_ptr())[o] = best_i;
-      else
-        static_cast<T*>(out.data_ptr())[o] = T(best);
+      else static_cast<T*>(out.data_ptr())[o] = T(best);
     });
   });
 }

@@ -36,20 +36,33 @@ const bool* reset_ptr(const Tensor& reset) {
 
 int64_t row_grain(const Dims& d) { return std::max<int64_t>(1, kParallelGrain / (d.C * d.K + 1)); }
 
+// weight (C, K) as (K, C): each tap becomes a contiguous channel vector, so the kernels below
+// run their channel loops innermost and vectorised (the sums keep their tap order).
+template <class T>
+std::vector<T> taps_major(const T* w, const Dims& d) {
+  std::vector<T> out(size_t(d.K * d.C));
+  for (int64_t c = 0; c < d.C; ++c)
+    for (int64_t k = 0; k < d.K; ++k) out[size_t(k * d.C + c)] = w[c * d.K + k];
+  return out;
+}
+
 template <class T>
 void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const bool* reset) {
   const Dims d = dims_of(x, weight);
-  const T *xp = x.data<T>(), *wp = weight.data<T>();
+  const T* xp = x.data<T>();
+  const std::vector<T> wt = taps_major(weight.data<T>(), d);
   const T* bp = bias.defined() ? bias.data<T>() : nullptr;
   T* op = out.data<T>();
   parallel_for(d.rows(), row_grain(d), [&](int64_t r) {
     const int64_t k0 = first_tap(r % d.L, d.K, reset_row(reset, d, r));
+    T* o = op + r * d.C;
+    for (int64_t c = 0; c < d.C; ++c) o[c] = bp ? bp[c] : T(0);
     // Row of x at time t - (K-1) + k is r - (K-1) + k; k >= k0 keeps it inside t's sequence.
-    for (int64_t c = 0; c < d.C; ++c) {
-      T acc = bp ? bp[c] : T(0);
-      for (int64_t k = k0; k < d.K; ++k) acc += wp[c * d.K + k] * xp[(r - (d.K - 1) + k) * d.C + c];
-      op[r * d.C + c] = acc;
+    for (int64_t k = k0; k < d.K; ++k) {
+      const T* xr = xp + (r - (d.K - 1) + k) * d.C;
+      const T* w = wt.data() + k * d.C;
+      for (int64_t c = 0; c < d.C; ++c) o[c] += w[c] * xr[c];
     }
   });
 }
@@ -58,15 +71,18 @@ void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, cons
 template <class T>
 void input_grad(const Tensor& dx, const Tensor& grad, const Tensor& weight, const Dims& d,
                 const bool* reset) {
-  const T *gp = grad.data<T>(), *wp = weight.data<T>();
+  const T* gp = grad.data<T>();
+  const std::vector<T> wt = taps_major(weight.data<T>(), d);
   T* dxp = dx.data<T>();
   parallel_for(d.rows(), row_grain(d), [&](int64_t r) {
     const int64_t s = r % d.L;
     const int64_t k0 = s + d.K - 1 - last_reader(s, d.K, d.L, reset_row(reset, d, r));
-    for (int64_t c = 0; c < d.C; ++c) {
-      T acc = T(0);
-      for (int64_t k = k0; k < d.K; ++k) acc += wp[c * d.K + k] * gp[(r + d.K - 1 - k) * d.C + c];
-      dxp[r * d.C + c] = acc;
+    T* o = dxp + r * d.C;
+    for (int64_t c = 0; c < d.C; ++c) o[c] = T(0);
+    for (int64_t k = k0; k < d.K; ++k) {
+      const T* gr = gp + (r + d.K - 1 - k) * d.C;
+      const T* w = wt.data() + k * d.C;
+      for (int64_t c = 0; c < d.C; ++c) o[c] += w[c] * gr[c];
     }
   });
 }

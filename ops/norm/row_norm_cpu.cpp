@@ -1,8 +1,10 @@
-// CPU kernels of layer_norm and rms_norm: OpenMP over rows, accumulation in double. The
-// weight/bias gradients are summed per fixed chunk of rows, then over the chunks in order, so
-// they do not depend on the number of threads.
+// CPU kernels of layer_norm and rms_norm: OpenMP over rows, row statistics accumulated in double
+// over vectorisable lanes, elementwise maps in the tensor's dtype. The weight/bias gradients are
+// summed per fixed chunk of rows, then over the chunks in order, so they do not depend on the
+// number of threads.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/loops.h"
@@ -20,6 +22,17 @@ struct Rows {
   int64_t grain() const { return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(D, 1)); }
 };
 
+// Calls f(std::bool_constant<w != null>, std::bool_constant<b != null>), so the per-element
+// loops of the kernels carry no branches on absent weights or biases.
+template <class F>
+void with_affine(const void* w, const void* b, F&& f) {
+  if (w && b) f(std::true_type{}, std::true_type{});
+  else if (w) f(std::true_type{}, std::false_type{});
+  else if (b) f(std::false_type{}, std::true_type{});
+  else f(std::false_type{}, std::false_type{});
+}
+
+// Statistics in double (lane_sum); the per-element maps in T.
 template <class T>
 void forward_impl(RowNorm kind, const Tensor& y_t, const Tensor& mean_t, const Tensor& rstd_t,
                   const Tensor& x_t, const Tensor& w_t, const Tensor& b_t, double eps) {
@@ -31,25 +44,28 @@ void forward_impl(RowNorm kind, const Tensor& y_t, const Tensor& mean_t, const T
   T* y = y_t.data<T>();
   T* mean_out = data_or_null<T>(mean_t);
   T* rstd_out = rstd_t.data<T>();
-  parallel_for(s.rows, s.grain(), [&](int64_t r) {
-    const T* xr = x + r * D;
-    double mean = 0;
-    if (kind == RowNorm::layer) {
-      for (int64_t d = 0; d < D; ++d) mean += double(xr[d]);
-      mean /= double(D);
-    }
-    double ss = 0;
-    for (int64_t d = 0; d < D; ++d) ss += (double(xr[d]) - mean) * (double(xr[d]) - mean);
-    const double rstd = 1.0 / std::sqrt(ss / double(D) + eps);
-    T* yr = y + r * D;
-    for (int64_t d = 0; d < D; ++d) {
-      double v = (double(xr[d]) - mean) * rstd;
-      if (w) v *= double(w[d]);
-      if (b) v += double(b[d]);
-      yr[d] = T(v);
-    }
-    if (mean_out) mean_out[r] = T(mean);
-    rstd_out[r] = T(rstd);
+  with_affine(w, b, [&](auto has_w, auto has_b) {
+    parallel_for(s.rows, s.grain(), [&](int64_t r) {
+      const T* xr = x + r * D;
+      double mean = 0;
+      if (kind == RowNorm::layer)
+        mean = lane_sum(D, [&](int64_t d) { return double(xr[d]); }) / double(D);
+      const double ss = lane_sum(D, [&](int64_t d) {
+        const double v = double(xr[d]) - mean;
+        return v * v;
+      });
+      const double rstd = 1.0 / std::sqrt(ss / double(D) + eps);
+      const T m = T(mean), rs = T(rstd);
+      T* yr = y + r * D;
+      for (int64_t d = 0; d < D; ++d) {
+        T v = (xr[d] - m) * rs;
+        if constexpr (has_w) v *= w[d];
+        if constexpr (has_b) v += b[d];
+        yr[d] = v;
+      }
+      if (mean_out) mean_out[r] = T(mean);
+      rstd_out[r] = T(rstd);
+    });
   });
 }
 
@@ -73,31 +89,36 @@ void backward_impl(RowNorm kind, const Tensor& dx_t, const Tensor& dw_t, const T
   // partial[k] = (sum of dy * xhat, sum of dy) over chunk k's rows: (chunks, 2, D).
   std::vector<double> partial(want_wb ? size_t(chunks * 2 * D) : 0, 0.0);
   const bool parallel = rows * D > kParallelGrain;
-  parallel_for(chunks, parallel ? 0 : chunks, [&](int64_t k) {
-    double* pw = want_wb ? partial.data() + k * 2 * D : nullptr;
-    for (int64_t r = k * chunk_rows; r < std::min(rows, (k + 1) * chunk_rows); ++r) {
-      const T* xr = x + r * D;
-      const T* dyr = dy + r * D;
-      const double m = mean ? double(mean[r]) : 0.0, rs = double(rstd[r]);
-      double sg = 0, sgx = 0;  // sums of g = dy * w and of g * xhat
-      for (int64_t d = 0; d < D; ++d) {
-        const double xh = (double(xr[d]) - m) * rs, g = double(dyr[d]) * (w ? double(w[d]) : 1.0);
-        sg += g;
-        sgx += g * xh;
+  with_affine(w, nullptr, [&](auto has_w, auto) {
+    // g = dy * w, the gradient with respect to xhat.
+    auto g_at = [&](const T* dyr, int64_t d) {
+      if constexpr (has_w) return dyr[d] * w[d];
+      else return dyr[d];
+    };
+    parallel_for(chunks, parallel ? 0 : chunks, [&](int64_t k) {
+      double* pw = want_wb ? partial.data() + k * 2 * D : nullptr;
+      for (int64_t r = k * chunk_rows; r < std::min(rows, (k + 1) * chunk_rows); ++r) {
+        const T* xr = x + r * D;
+        const T* dyr = dy + r * D;
+        const T m = mean ? mean[r] : T(0), rs = rstd[r];
         if (pw) {
-          pw[d] += double(dyr[d]) * xh;
-          pw[D + d] += double(dyr[d]);
+          for (int64_t d = 0; d < D; ++d) {
+            pw[d] += double(dyr[d] * ((xr[d] - m) * rs));
+            pw[D + d] += double(dyr[d]);
+          }
         }
+        if (!dx) continue;
+        // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)); rms norm has no centring term.
+        const double sg = kind == RowNorm::layer
+                              ? lane_sum(D, [&](int64_t d) { return double(g_at(dyr, d)); })
+                              : 0.0;
+        const double sgx =
+            lane_sum(D, [&](int64_t d) { return double(g_at(dyr, d)) * double((xr[d] - m) * rs); });
+        const T c1 = T(sg / double(D)), c2 = T(sgx / double(D));
+        T* dxr = dx + r * D;
+        for (int64_t d = 0; d < D; ++d) dxr[d] = rs * (g_at(dyr, d) - c1 - (xr[d] - m) * rs * c2);
       }
-      if (!dx) continue;
-      // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)); rms norm has no centring term.
-      const double c1 = kind == RowNorm::layer ? sg / double(D) : 0.0, c2 = sgx / double(D);
-      T* dxr = dx + r * D;
-      for (int64_t d = 0; d < D; ++d) {
-        const double xh = (double(xr[d]) - m) * rs, g = double(dyr[d]) * (w ? double(w[d]) : 1.0);
-        dxr[d] = T(rs * (g - c1 - xh * c2));
-      }
-    }
+    });
   });
   if (!want_wb) return;
   parallel_for(D, parallel ? 256 : D, [&](int64_t d) {
