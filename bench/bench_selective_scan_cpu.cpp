@@ -9,7 +9,8 @@
 //                                 [--state N]
 //
 // Times are steady_clock medians; "op" includes the autograd front end, "kernel" calls the
-// cpu:: kernels directly. Thread count: OMP_NUM_THREADS (the figure is for 2).
+// cpu:: kernels directly. Thread count: OMP_NUM_THREADS (the figure is for 2); the
+// kernels also run on 1 thread in the same interleaved loop.
 #include <fmt/format.h>
 #include <omp.h>
 #include <time.h>
@@ -247,12 +248,23 @@ void run(const Options& o) {
   auto ref_forward = [&] { (void)reference<float>(h, false); };
   auto ref_forward_backward = [&] { (void)reference<float>(h, true); };
 
+  // The kernels also run on one thread in the same interleaved loop: the same-run ratio shows
+  // what the threads gain even when neighbours make the absolute times noisy.
+  const int threads = omp_get_max_threads();
+  auto on = [](int n, const std::function<void()>& fn) -> std::function<void()> {
+    return [n, fn] {
+      omp_set_num_threads(n);
+      fn();
+    };
+  };
   const std::vector<double> t = coil::bench::time_all(
       coil::Device::cpu(), o.reps,
-      {kernel_forward, kernel_forward_backward, op_forward, op_forward_backward}, 0);
+      {on(threads, kernel_forward), on(threads, kernel_forward_backward), on(threads, op_forward),
+       on(threads, op_forward_backward), on(1, kernel_forward), on(1, kernel_forward_backward)},
+      0);
+  omp_set_num_threads(threads);
   const double ref_f = coil::bench::time_fn(coil::Device::cpu(), 5, ref_forward);
   const double ref_fb = coil::bench::time_fn(coil::Device::cpu(), 5, ref_forward_backward);
-  const int threads = omp_get_max_threads();
   const auto [cpu_f, min_f] = cpu_seconds(o.reps, kernel_forward);
   const auto [cpu_fb, min_fb] = cpu_seconds(o.reps, kernel_forward_backward);
   const auto [cpu_ref_f, min_ref_f] = cpu_seconds(5, ref_forward);
@@ -266,6 +278,9 @@ void run(const Options& o) {
              ref_f / t[0], ref_fb / t[1]);
   fmt::print("{:<38} {:>7.3f} ms {:>7.3f} ms   target <= 1.5 / <= 5 ms\n",
              fmt::format("coil selective_scan op ({} threads)", threads), t[2] * 1e3, t[3] * 1e3);
+  fmt::print("{:<38} {:>7.3f} ms {:>7.3f} ms   ({:.2f}x / {:.2f}x from {} threads)\n",
+             "coil cpu:: kernels (1 thread, same run)", t[4] * 1e3, t[5] * 1e3, t[4] / t[0],
+             t[5] / t[1], threads);
   const double updates = double(Bt * L * D * N);
   fmt::print(
       "CPU time (all threads), median: reference {:.3f} / {:.3f} ms, coil kernels {:.3f} / "
