@@ -6,7 +6,10 @@
 // units). Versions: v1 = 16 lanes x 1 state per (b, d), v2 = 8 lanes x 2 states (forward, N <= 16);
 // both chunk L when Bt x channel blocks cannot fill the GPU (the default path); "unchunked" turns
 // that off (the first round's kernels' parallelism); the check also runs v2 with chunks of 2 tiles.
-//   coil_bench_selective_scan [--reps N] [--check-only]
+// --profile W runs only workload W (0-3 of the table): two rounds of the forward alone, then the
+// forward with checkpoints and the backward, for a profiler (ncu --launch-skip 3 --launch-count 3
+// --kernel-name regex:"forward_kernel|backward_kernel" sees the second round).
+//   coil_bench_selective_scan [--reps N] [--check-only] [--profile W]
 #include <fmt/format.h>
 
 #include <cmath>
@@ -197,23 +200,43 @@ struct Workload {
   DType dt;
   double anchor_fwd, anchor_fb, target_fwd, target_fb;  // ms, from the issue
 };
+const Workload kWorkloads[] = {
+    {"Bt 8, Dch 1536, L 2048, f32", 8, 1536, 2048, DType::f32, 0.905, 2.956, 0.23, 0.99},
+    {"Bt 8, Dch 1536, L 2048, bf16", 8, 1536, 2048, DType::bf16, 0.468, 2.235, 0.16, 0.90},
+    {"Bt 1, Dch 1536, L 65536, f32", 1, 1536, 65536, DType::f32, 3.960, 12.61, 1.0, 4.2},
+    {"Bt 64, Dch 128, L 256, f32", 64, 128, 256, DType::f32, 0.086, 0.314, 0.029, 0.105}};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   coil::bench::CommonOptions opt;
   bool check_only = false;
-  const int rc =
-      coil::bench::parse_args(argc, argv, "coil_bench_selective_scan", "[--reps N] [--check-only]",
-                              opt, [&](const std::string& a, auto&&) {
-                                if (a != "--check-only") return false;
-                                check_only = true;
-                                return true;
-                              });
+  int profile = -1;
+  const int rc = coil::bench::parse_args(argc, argv, "coil_bench_selective_scan",
+                                         "[--reps N] [--check-only] [--profile W]", opt,
+                                         [&](const std::string& a, auto&& value) {
+                                           if (a == "--check-only") check_only = true;
+                                           else if (a == "--profile") profile = std::stoi(value());
+                                           else return false;
+                                           return true;
+                                         });
   if (rc >= 0) return rc;
   return coil::bench::run_on_devices("coil_bench_selective_scan", "cuda", false, [&](auto devs) {
     const Device gpu = devs.front();
     fmt::print("device: {}\n", coil::bench::device_name(gpu));
+    if (profile >= 0) {
+      const Workload& w = kWorkloads[std::min(profile, 3)];
+      Scan s = make_scan(w.Bt, w.L, w.Dch, 1, w.dt, DType::f32, gpu, false, 42);
+      Outputs o = alloc_outputs(s, DType::f32, gpu);
+      for (int round = 0; round < 2; ++round) {
+        forward(s, o, false);
+        forward(s, o, true);
+        backward(s, o, Tensor());
+      }
+      COIL_CUDA_CHECK(cudaDeviceSynchronize());
+      fmt::print("profiled: {}\n", w.name);
+      return;
+    }
     const bool ok = check(gpu);
     if (check_only) {
       if (!ok) std::exit(1);
@@ -232,18 +255,13 @@ int main(int argc, char** argv) {
     fmt::print("copy bandwidth {:.2f} TB/s; SFU exp rate {:.2f} T/s ({} SMs, {} MHz)\n\n",
                bw * 1e-12, exp_rate * 1e-12, sms, khz / 1000);
 
-    const Workload wl[] = {
-        {"Bt 8, Dch 1536, L 2048, f32", 8, 1536, 2048, DType::f32, 0.905, 2.956, 0.23, 0.99},
-        {"Bt 8, Dch 1536, L 2048, bf16", 8, 1536, 2048, DType::bf16, 0.468, 2.235, 0.16, 0.90},
-        {"Bt 1, Dch 1536, L 65536, f32", 1, 1536, 65536, DType::f32, 3.960, 12.61, 1.0, 4.2},
-        {"Bt 64, Dch 128, L 256, f32", 64, 128, 256, DType::f32, 0.086, 0.314, 0.029, 0.105}};
     std::string table =
         "| workload (N 16, G 1, z, bias, softplus, D) | fwd v1 ms | fwd v2 ms | fwd+bwd ms | "
         "unchunked fwd / fwd+bwd ms | fwd floor ms (bytes / exp) | fwd / floor | "
         "fwd+bwd floor ms | fwd+bwd / floor | anchor / coil fwd | anchor / coil fwd+bwd | "
         "target fwd / fwd+bwd met |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (const Workload& w : wl) {
+    for (const Workload& w : kWorkloads) {
       Scan s = make_scan(w.Bt, w.L, w.Dch, 1, w.dt, DType::f32, gpu, false, 42);
       Outputs o = alloc_outputs(s, DType::f32, gpu);
       auto fwd_v = [&](int v) {

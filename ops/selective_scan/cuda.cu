@@ -36,11 +36,12 @@ ScanArgs make_args(const SelectiveScanParams& p, int BC) {
   ScanArgs a{};
   a.Bt = p.batch, a.L = p.length, a.Dch = p.channels, a.N = p.state, a.G = p.groups;
   a.cpg = p.channels / p.groups;
-  a.bf = p.dtype == DType::bf16;
   a.u = p.u, a.delta = p.delta, a.z = p.z, a.B = p.B, a.C = p.C;
   a.u_sb = p.u_sb, a.u_st = p.u_st, a.dl_sb = p.delta_sb, a.dl_st = p.delta_st;
   a.z_sb = p.z_sb, a.z_st = p.z_st, a.B_sb = p.B_sb, a.B_st = p.B_st;
   a.C_sb = p.C_sb, a.C_st = p.C_st;
+  for (int64_t st : {a.u_st, a.dl_st, a.z_st, a.B_st, a.C_st, p.channels})
+    COIL_CHECK(st < kMaxStride, "[selective_scan] CUDA time stride {} above {}", st, kMaxStride);
   a.A = static_cast<const float*>(p.A);
   a.D = static_cast<const float*>(p.D);
   a.bias = static_cast<const float*>(p.delta_bias);
@@ -72,8 +73,9 @@ inline constexpr int64_t kMinChunkTiles = 8;
 template <int S, bool kSmem>
 inline constexpr bool kChunkable = kSmem&& S <= 2;
 
-// Tiles per chunk: every tile (one chunk) when the blocks of Bt x channel blocks already fill the
-// GPU's resident slots; else chunks of at least kMinChunkTiles, about 8 waves of blocks in all.
+// Tiles per chunk: every tile (one chunk) unless the blocks of Bt x channel blocks fill at most
+// half of the GPU's resident slots (a nearly full wave costs less than the summary pass); else
+// chunks of at least kMinChunkTiles, about 8 waves of blocks in all.
 // COIL_SELECTIVE_SCAN_CHUNK_TILES=k forces k tiles per chunk (tests and the kernel lab).
 template <class Kernel>
 int64_t chunk_tiles(Kernel kernel, int threads, size_t bytes, int64_t blocks, int64_t ntiles,
@@ -85,7 +87,7 @@ int64_t chunk_tiles(Kernel kernel, int threads, size_t bytes, int64_t blocks, in
   int per_sm = 1;
   COIL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, bytes));
   const int64_t resident = int64_t(std::max(per_sm, 1)) * sm_count(dev);
-  if (blocks >= resident || ntiles < 2 * kMinChunkTiles) return ntiles;
+  if (2 * blocks > resident || ntiles < 2 * kMinChunkTiles) return ntiles;
   const int64_t want = (8 * resident + blocks - 1) / blocks;
   return std::max({least, kMinChunkTiles, (ntiles + want - 1) / want});
 }
@@ -157,27 +159,51 @@ Config forward_config(const SelectiveScanParams& p, int dev, int ngs) {
   return {32, 8};
 }
 
-template <int NL, int S, bool kSmem>
-void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, int dev) {
+template <class T, int NL, int S, bool kSmem>
+void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, int dev) {
   constexpr int BC = FwdShape<NL>::BC;
   const size_t bytes = size_t(forward_smem_floats(BC, kSmem ? a.ngs * NL * S : 0)) * 4;
   const unsigned gx = unsigned((a.Dch + BC - 1) / BC);
-  auto kernel = a.reset ? forward_kernel<NL, S, true, kSmem, false>
-                        : forward_kernel<NL, S, false, kSmem, false>;
+  auto kernel = a.reset ? forward_kernel<T, NL, S, true, kSmem, false>
+                        : forward_kernel<T, NL, S, false, kSmem, false>;
   set_smem(kernel, bytes);
   std::shared_ptr<Storage> sums;
   if constexpr (kChunkable<S, kSmem>) {
-    auto summary = a.reset ? forward_kernel<NL, S, true, kSmem, true>
-                           : forward_kernel<NL, S, false, kSmem, true>;
+    auto summary = a.reset ? forward_kernel<T, NL, S, true, kSmem, true>
+                           : forward_kernel<T, NL, S, false, kSmem, true>;
     sums = prepare_chunks(
         a, kernel, summary, kFwdThreads, bytes, gx, a.h0, false, dev, [&](dim3 grid) {
-          summary<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr);
+          summary<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr, nullptr);
         });
   }
   const dim3 grid(gx, unsigned(a.Bt), unsigned(a.nchunks));
-  kernel<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, out, fs, ckpt);
+  kernel<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, static_cast<T*>(out), fs, ckpt,
+                                                    static_cast<T*>(ypre));
   COIL_CUDA_CHECK_LAUNCH();
 }
+
+template <class T>
+void forward_typed(ScanArgs a, Config c, bool smem, void* o, float* fs, float* ck, void* yp,
+                   int dev) {
+  if (c.nl == 8) launch_forward<T, 8, 2, true>(a, o, fs, ck, yp, dev);
+  else if (c.nl == 16 && smem) launch_forward<T, 16, 1, true>(a, o, fs, ck, yp, dev);
+  else if (c.nl == 16) launch_forward<T, 16, 1, false>(a, o, fs, ck, yp, dev);
+  else if (c.s == 1 && smem) launch_forward<T, 32, 1, true>(a, o, fs, ck, yp, dev);
+  else if (c.s == 1) launch_forward<T, 32, 1, false>(a, o, fs, ck, yp, dev);
+  else if (c.s == 2) launch_forward<T, 32, 2, false>(a, o, fs, ck, yp, dev);
+  else launch_forward<T, 32, 8, false>(a, o, fs, ck, yp, dev);
+}
+
+// The checkpoint tensor: the f32 states before every tile, (Bt, Dch, ntiles, N), then (with z)
+// y + D*u before the gate, (Bt, L, Dch) in the activation dtype, for the backward's dz.
+struct CkptLayout {
+  int64_t states, total_floats;
+  CkptLayout(const SelectiveScanParams& p) {
+    states = p.batch * p.channels * ((p.length + kT - 1) / kT) * p.state;
+    const int64_t ypre = p.z ? p.batch * p.length * p.channels : 0;
+    total_floats = states + (p.dtype == DType::bf16 ? (ypre + 1) / 2 : ypre);
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Backward
@@ -202,18 +228,18 @@ struct BwdPartials {
 };
 
 // Returns the number of chunks the launch used (rows of the dA/dD/ddelta_bias partials: x Bt).
-template <int NL, int S, bool kSmem>
+template <class T, int NL, int S, bool kSmem>
 int launch_backward(ScanArgs a, BwdArgs o, BwdPartials& parts, int dev) {
   using Sh = BwdShape<NL>;
   const size_t bytes = size_t(backward_smem_floats(NL, S, kSmem ? a.ngs * NL * S : 0)) * 4;
   const unsigned gx = unsigned((a.Dch + Sh::BC - 1) / Sh::BC);
-  auto kernel = a.reset ? backward_kernel<NL, S, true, kSmem, false>
-                        : backward_kernel<NL, S, false, kSmem, false>;
+  auto kernel = a.reset ? backward_kernel<T, NL, S, true, kSmem, false>
+                        : backward_kernel<T, NL, S, false, kSmem, false>;
   set_smem(kernel, bytes);
   std::shared_ptr<Storage> sums;
   if constexpr (kChunkable<S, kSmem>) {
-    auto summary = a.reset ? backward_kernel<NL, S, true, kSmem, true>
-                           : backward_kernel<NL, S, false, kSmem, true>;
+    auto summary = a.reset ? backward_kernel<T, NL, S, true, kSmem, true>
+                           : backward_kernel<T, NL, S, false, kSmem, true>;
     sums = prepare_chunks(
         a, kernel, summary, Sh::kThreads, bytes, gx, o.dfinal, true, dev,
         [&](dim3 grid) { summary<<<grid, Sh::kThreads, bytes, stream(dev)>>>(a, o); });
@@ -224,12 +250,23 @@ int launch_backward(ScanArgs a, BwdArgs o, BwdPartials& parts, int dev) {
   return a.nchunks;
 }
 
+template <class T>
+int backward_typed(ScanArgs a, Config c, bool smem, BwdArgs o, BwdPartials& parts, int dev) {
+  if (c.nl == 16 && smem) return launch_backward<T, 16, 1, true>(a, o, parts, dev);
+  if (c.nl == 16) return launch_backward<T, 16, 1, false>(a, o, parts, dev);
+  if (c.s == 1 && smem) return launch_backward<T, 32, 1, true>(a, o, parts, dev);
+  if (c.s == 1) return launch_backward<T, 32, 1, false>(a, o, parts, dev);
+  if (c.s == 2) return launch_backward<T, 32, 2, false>(a, o, parts, dev);
+  return launch_backward<T, 32, 8, false>(a, o, parts, dev);
+}
+
 // dB, dC (Bt, L, G, N) = sum over the channel blocks touching group g, in block order.
-__global__ void reduce_groups_kernel(void* __restrict__ dB, void* __restrict__ dC,
+template <class T>
+__global__ void reduce_groups_kernel(T* __restrict__ dB, T* __restrict__ dC,
                                      const float* __restrict__ part_B,
                                      const float* __restrict__ part_C, int64_t Bt, int64_t L,
                                      int64_t G, int64_t N, int64_t cpg, int64_t BC, int64_t ncx,
-                                     int ngs, bool bf) {
+                                     int ngs) {
   const int64_t total = Bt * L * G * N;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -242,8 +279,8 @@ __global__ void reduce_groups_kernel(void* __restrict__ dB, void* __restrict__ d
       sB += part_B[at];
       sC += part_C[at];
     }
-    if (dB) store_float(dB, i, sB, bf);
-    if (dC) store_float(dC, i, sC, bf);
+    if (dB) dB[i] = from_f<T>(sB);
+    if (dC) dC[i] = from_f<T>(sC);
   }
 }
 
@@ -277,9 +314,8 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
                             const Tensor& final_state, Tensor* checkpoints) {
   const int dev = p.device.index;
   DeviceGuard guard(dev);
-  const int64_t ntiles = (p.length + kT - 1) / kT;
-  if (checkpoints)
-    *checkpoints = empty({p.batch, p.channels, ntiles, p.state}, {DType::f32, p.device});
+  const CkptLayout lay(p);
+  if (checkpoints) *checkpoints = empty({lay.total_floats}, {DType::f32, p.device});
   if (p.batch * p.channels * p.length == 0) return;
   ScanArgs a = make_args(p, FwdShape<8>::BC);
   const Config c = forward_config(p, dev, a.ngs);
@@ -287,15 +323,11 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
   a.ngs = groups_per_block(p.channels, a.cpg, BC);
   const bool smem = c.s <= 2 && a.ngs * c.nl * c.s <= 32;
   float* ck = checkpoints ? static_cast<float*>(checkpoints->data_ptr()) : nullptr;
+  void* ypre = ck && p.z ? ck + lay.states : nullptr;
   void* o = out.data_ptr();
   float* fs = ptr<float>(final_state);
-  if (c.nl == 8) launch_forward<8, 2, true>(a, o, fs, ck, dev);
-  else if (c.nl == 16 && smem) launch_forward<16, 1, true>(a, o, fs, ck, dev);
-  else if (c.nl == 16) launch_forward<16, 1, false>(a, o, fs, ck, dev);
-  else if (c.s == 1 && smem) launch_forward<32, 1, true>(a, o, fs, ck, dev);
-  else if (c.s == 1) launch_forward<32, 1, false>(a, o, fs, ck, dev);
-  else if (c.s == 2) launch_forward<32, 2, false>(a, o, fs, ck, dev);
-  else launch_forward<32, 8, false>(a, o, fs, ck, dev);
+  if (p.dtype == DType::bf16) forward_typed<uint16_t>(a, c, smem, o, fs, ck, ypre, dev);
+  else forward_typed<float>(a, c, smem, o, fs, ck, ypre, dev);
 }
 
 void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpoints,
@@ -317,24 +349,27 @@ void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpo
   o.dout = dout.data_ptr();
   o.dfinal = ptr<const float>(dfinal);
   o.ckpt = static_cast<const float*>(checkpoints.data_ptr());
+  o.ypre = p.z ? o.ckpt + CkptLayout(p).states : nullptr;
   o.du = ptr<void>(grads.du), o.ddelta = ptr<void>(grads.ddelta), o.dz = ptr<void>(grads.dz);
   o.part_B = static_cast<float*>(part_B.data()), o.part_C = static_cast<float*>(part_C.data());
   o.dinit = ptr<float>(grads.dinitial_state);
-  int nchunks = 1;
-  if (c.nl == 16 && smem) nchunks = launch_backward<16, 1, true>(a, o, parts, dev);
-  else if (c.nl == 16) nchunks = launch_backward<16, 1, false>(a, o, parts, dev);
-  else if (c.s == 1 && smem) nchunks = launch_backward<32, 1, true>(a, o, parts, dev);
-  else if (c.s == 1) nchunks = launch_backward<32, 1, false>(a, o, parts, dev);
-  else if (c.s == 2) nchunks = launch_backward<32, 2, false>(a, o, parts, dev);
-  else nchunks = launch_backward<32, 8, false>(a, o, parts, dev);
+  const bool bf = p.dtype == DType::bf16;
+  const int nchunks = bf ? backward_typed<uint16_t>(a, c, smem, o, parts, dev)
+                         : backward_typed<float>(a, c, smem, o, parts, dev);
   const float* pdA = static_cast<const float*>(parts.dA->data());
   const float* pD = static_cast<const float*>(parts.Db->data());
 
   cudaStream_t s = stream(dev);
   if (grads.dB.defined() || grads.dC.defined()) {
-    reduce_groups_kernel<<<grid_for(Bt * L * G * N, dev), kBlock, 0, s>>>(
-        ptr<void>(grads.dB), ptr<void>(grads.dC), o.part_B, o.part_C, Bt, L, G, N, Dch / G, BC, ncx,
-        a.ngs, a.bf);
+    const unsigned grid = grid_for(Bt * L * G * N, dev);
+    if (bf)
+      reduce_groups_kernel<<<grid, kBlock, 0, s>>>(ptr<uint16_t>(grads.dB), ptr<uint16_t>(grads.dC),
+                                                   o.part_B, o.part_C, Bt, L, G, N, Dch / G, BC,
+                                                   ncx, a.ngs);
+    else
+      reduce_groups_kernel<<<grid, kBlock, 0, s>>>(ptr<float>(grads.dB), ptr<float>(grads.dC),
+                                                   o.part_B, o.part_C, Bt, L, G, N, Dch / G, BC,
+                                                   ncx, a.ngs);
     COIL_CUDA_CHECK_LAUNCH();
   }
   if (grads.dA.defined() || grads.dD.defined() || grads.ddelta_bias.defined()) {

@@ -3,13 +3,15 @@
 // Layout: NL lanes of a warp own one (batch b, channel d) pair, each lane S of its N states
 // (state n = s*NL + lane), so the state lives in registers and is never written to memory. A
 // block of kFwdWarps warps covers BC consecutive channels of one batch row and walks the
-// sequence in tiles of kT steps. Each tile's u, delta (bias and softplus applied), z, B and C are
-// staged in shared memory (double-buffered; the next tile's global loads are issued into
-// registers before the current tile is computed, so their latency hides behind the scan). The
-// per-step sum over states (y = C.h) is a transposing warp reduction over the tile, and the
-// epilogue (D*u, z gating, store) runs once per (t, d) over the whole block.
+// sequence in tiles of kT steps. Each tile's dt (bias and softplus applied), dt*u, D*u and the
+// z gate, and B and C are staged in shared memory (double-buffered; the next tile's global
+// loads are issued into registers before the current tile is computed, so their latency hides
+// behind the scan). The per-step sum over states (y = C.h) is a transposing warp reduction
+// over the tile, and the epilogue (+ D*u, gate, store) runs once per (t, d) over the block.
+// Per-thread loader offsets are fixed, so they are computed once, outside the tile loop.
 // With chunks over L (ScanArgs::tpc), block z scans one chunk of tiles. kSummary is the chunked
 // scan's first pass: the chunk's state from zero and the product of its decays, no output.
+// With ypre (the backward's dz needs it), the epilogue also stores y + D*u before the gate.
 #pragma once
 #include "ops/selective_scan/scan_tile_cuda.cuh"
 
@@ -29,13 +31,13 @@ inline int64_t forward_smem_floats(int BC, int bc_rows) {
   return (2 * (4 * BC + 2 * bc_rows) + BC) * int64_t(kPad);
 }
 
-template <int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
-__global__ void __launch_bounds__(kFwdThreads, 2)
-    forward_kernel(const ScanArgs a, void* __restrict__ out, float* __restrict__ final_state,
-                   float* __restrict__ ckpt) {
+template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
+__global__ void __launch_bounds__(kFwdThreads, 3)
+    forward_kernel(const ScanArgs a, T* __restrict__ out, float* __restrict__ final_state,
+                   float* __restrict__ ckpt, T* __restrict__ ypre) {
   constexpr int BC = FwdShape<NL>::BC, CPW = FwdShape<NL>::CPW, E = FwdShape<NL>::E;
-  constexpr int NP = NL * S, kStepStride = kFwdThreads / BC;
-  constexpr int RW = NL < 16 ? 16 : NL;  // steps per reduction of y over the lanes (registers)
+  constexpr int NP = NL * S, kStride = kFwdThreads / BC;
+  constexpr int RW = NL < 16 ? 8 : NL;  // steps per reduction of y over the lanes (registers)
   extern __shared__ float4 smem_f4[];
   float* const sm = reinterpret_cast<float*>(smem_f4);
   const int bc_rows = kSmemBC ? a.ngs * NP : 0;  // (group, state) rows of the B and C tiles
@@ -49,8 +51,8 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
   const int64_t g_lo = d0 / a.cpg, g = dok ? d / a.cpg : g_lo;
   const int gi = int(g - g_lo);
   const int64_t L = a.L, N = a.N, Dch = a.Dch;
-  const int64_t chunk = blockIdx.z, k_begin = chunk * a.tpc;
-  const int64_t k_end = k_begin + a.tpc < a.ntiles ? k_begin + a.tpc : a.ntiles;
+  const int chunk = blockIdx.z, k_begin = chunk * int(a.tpc);
+  const int k_end = int(min(k_begin + a.tpc, a.ntiles));
 
   // The state entering the chunk: zero in the summary pass, else the combined carry or h0.
   const float* h_in = kSummary  ? nullptr
@@ -66,88 +68,94 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
     h[s] = ok && h_in ? h_in[n] : 0.f;
     P[s] = 1.f;
   }
+  // This lane's checkpoint row (b, d, tile 0, its first state); tile k is k * N further on.
+  float* const ck = ckpt && dok ? ckpt + (b * Dch + d) * a.ntiles * N + l : nullptr;
 
-  // Loader/epilogue slots: channel ec, steps et0 + i * kStepStride (fixed for the thread).
-  const int ec = tid % BC, et0 = tid / BC;
-  const int64_t ed = d0 + ec;
+  // Loader/epilogue slots: channel ec, steps et0 + i * kStride (fixed for the thread).
+  const LoaderSlots<T, BC, kFwdWarps> slots(warp, lane);
+  const int ec = slots.ec, et0 = slots.et0;
+  const int64_t ed = d0 + ec, edc = ed < Dch ? ed : Dch - 1;
   const bool edok = ed < Dch;
   const float ebias = edok && a.bias ? a.bias[ed] : 0.f;
   const float eD = edok && a.D ? a.D[ed] : 0.f;
+  const bool has_z = a.z && !kSummary;
+  const T* const Bb = static_cast<const T*>(a.B) + b * a.B_sb;
+  const T* const Cb = static_cast<const T*>(a.C) + b * a.C_sb;
+  constexpr int kSlots = kBCElems / kFwdThreads;
+  BCSlots<kSlots> bcs;
+  if constexpr (kSmemBC) bcs.init(tid, kFwdThreads, bc_rows, NP, g_lo, a.G, N);
+  // Without shared B/C tiles each lane reads its own states' B and C (clamped into range).
+  const int64_t nc = l < N ? l : N - 1;
+  const T* const Bl = Bb + g * N + nc;
+  const T* const Cl = Cb + g * N + nc;
 
-  uint32_t pu[E], pd[E], pz[E], pB[kBCSlots], pC[kBCSlots];
+  // B and C: cp.async into the tile's buffer for f32; prefetch registers for bf16.
+  constexpr bool kAsyncBC = kSmemBC && sizeof(T) == 4;
+  T pu[E], pd[E], pz[E], pB[kSlots], pC[kSlots];
   bool pr = false;
-  auto fetch = [&](int64_t k) {
-    const int64_t tk = k * kT;
-#pragma unroll
-    for (int i = 0; i < E; ++i) {
-      const int64_t t = tk + et0 + i * kStepStride;
-      const bool ok = edok && t < L;
-      pu[i] = ok ? load_raw(a.u, b * a.u_sb + t * a.u_st + ed, a.bf) : 0u;
-      pd[i] = ok ? load_raw(a.delta, b * a.dl_sb + t * a.dl_st + ed, a.bf) : 0u;
-      pz[i] = ok && a.z && !kSummary ? load_raw(a.z, b * a.z_sb + t * a.z_st + ed, a.bf) : 0u;
-    }
-    if constexpr (kSmemBC) {
-#pragma unroll
-      for (int j = 0; j < kBCSlots; ++j) {
-        const int e = j * kFwdThreads + tid;
-        const int tt = e / max(bc_rows, 1), rem = e - tt * bc_rows;
-        const int64_t t = tk + tt, gg = g_lo + rem / NP, n = rem % NP;
-        const bool ok = e < kT * bc_rows && t < L && n < N && gg < a.G;
-        pB[j] = ok ? load_raw(a.B, b * a.B_sb + t * a.B_st + gg * N + n, a.bf) : 0u;
-        pC[j] = ok && !kSummary ? load_raw(a.C, b * a.C_sb + t * a.C_st + gg * N + n, a.bf) : 0u;
-      }
+  auto fetch = [&](int k, int buf) {
+    const int tk = k * kT;
+    const int last = last_step(L, tk);
+    load_column<E, kStride>(pu, a.u, a.u_sb, a.u_st, b, edc, tk, et0, last);
+    load_column<E, kStride>(pd, a.delta, a.dl_sb, a.dl_st, b, edc, tk, et0, last);
+    if (has_z) load_column<E, kStride>(pz, a.z, a.z_sb, a.z_st, b, edc, tk, et0, last);
+    if constexpr (kAsyncBC) {
+      float* sB = sm + buf * buf_floats + 4 * BC * kPad;
+      bcs.load_async(sB, reinterpret_cast<const float*>(Bb), a.B_st, tk, last);
+      if constexpr (!kSummary)
+        bcs.load_async(sB + bc_rows * kPad, reinterpret_cast<const float*>(Cb), a.C_st, tk, last);
+    } else if constexpr (kSmemBC) {
+      bcs.load(pB, Bb, a.B_st, tk, last);
+      if constexpr (!kSummary) bcs.load(pC, Cb, a.C_st, tk, last);
     }
     if constexpr (kReset) pr = tk + lane < L && a.reset[b * a.r_sb + (tk + lane) * a.r_st];
   };
   // Converts the prefetched tile k into buffer buf; returns the tile's reset mask (bit t: reset
-  // before step t), the same in every warp.
-  auto commit = [&](int64_t k, int buf) -> uint32_t {
+  // before step t), the same in every warp. Steps past L get dt = 0: the state stays as it is.
+  auto commit = [&](int k, int buf) -> uint32_t {
     float* base = sm + buf * buf_floats;
-    const int64_t tk = k * kT;
+    const int last = last_step(L, k * kT);
 #pragma unroll
     for (int i = 0; i < E; ++i) {
-      const int tt = et0 + i * kStepStride;
-      const bool ok = edok && tk + tt < L;
-      const float u = raw_to_float(pu[i], a.bf), v = raw_to_float(pd[i], a.bf) + ebias;
+      const int tt = et0 + i * kStride, at = ec * kPad + tt;
+      const float u = to_f(pu[i]), v = to_f(pd[i]) + ebias;
+      const bool ok = edok && tt <= last;
       const float dt = ok ? (a.softplus ? softplus(v) : v) : 0.f;
-      base[ec * kPad + tt] = dt;
-      base[(BC + ec) * kPad + tt] = dt * u;
-      base[(2 * BC + ec) * kPad + tt] = u;
-      base[(3 * BC + ec) * kPad + tt] = raw_to_float(pz[i], a.bf);
-    }
-    if constexpr (kSmemBC) {
-      float* sB = base + 4 * BC * kPad;
-      float* sC = sB + bc_rows * kPad;
-#pragma unroll
-      for (int j = 0; j < kBCSlots; ++j) {
-        const int e = j * kFwdThreads + tid;
-        if (e < kT * bc_rows) {
-          const int tt = e / bc_rows, rem = e - tt * bc_rows;
-          sB[rem * kPad + tt] = raw_to_float(pB[j], a.bf);
-          if constexpr (!kSummary) sC[rem * kPad + tt] = raw_to_float(pC[j], a.bf);
-        }
+      base[at] = dt;
+      base[BC * kPad + at] = ok ? dt * u : 0.f;
+      if constexpr (!kSummary) {
+        base[2 * BC * kPad + at] = eD * u;
+        base[3 * BC * kPad + at] = has_z ? silu(to_f(pz[i])) : 1.f;
       }
+    }
+    if constexpr (kAsyncBC) {
+      async_wait();
+    } else if constexpr (kSmemBC) {
+      float* sB = base + 4 * BC * kPad;
+      bcs.commit(pB, sB);
+      if constexpr (!kSummary) bcs.commit(pC, sB + bc_rows * kPad);
     }
     return kReset ? __ballot_sync(0xffffffffu, pr) : 0u;
   };
 
-  fetch(k_begin);
+  fetch(k_begin, 0);
   uint32_t mask = commit(k_begin, 0);
   __syncthreads();
-  for (int64_t k = k_begin; k < k_end; ++k) {
-    const int buf = int((k - k_begin) & 1);
-    const int64_t tk = k * kT;
-    if (k + 1 < k_end) fetch(k + 1);
-    if (!kSummary && ckpt && dok) {
+  for (int k = k_begin; k < k_end; ++k) {
+    const int buf = (k - k_begin) & 1;
+    const int tk = k * kT;
+    if (k + 1 < k_end) fetch(k + 1, buf ^ 1);  // buf ^ 1 was released by the last barrier
+    if (!kSummary && ck) {
 #pragma unroll
       for (int s = 0; s < S; ++s)
-        if (s * NL + l < N) ckpt[((b * Dch + d) * a.ntiles + k) * N + s * NL + l] = h[s];
+        if (s * NL + l < N) ck[int64_t(k) * N + s * NL] = h[s];
     }
     const float* base = sm + buf * buf_floats;
     const float* rdt = base + cs * kPad;
     const float* rx = base + (BC + cs) * kPad;
     const float* rB = base + 4 * BC * kPad + (gi * NP + l) * kPad;
     const float* rC = rB + bc_rows * kPad;
+    const int last = last_step(L, tk);
 #pragma unroll
     for (int r0 = 0; r0 < kT; r0 += RW) {
       float yp[RW];
@@ -163,15 +171,16 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
             if constexpr (!kSummary)
               C4[s] = *reinterpret_cast<const float4*>(rC + s * NL * kPad + t4);
           } else {
+            // Steps past L read step L - 1 (dt = 0 there); states past N read 0.
             float* bp = reinterpret_cast<float*>(&B4[s]);
             float* cp = reinterpret_cast<float*>(&C4[s]);
-            const int64_t n = s * NL + l;
+            const bool nok = s * NL + l < N;
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-              const int64_t t = tk + t4 + j;
-              const bool ok = t < L && n < N;
-              bp[j] = ok ? load_float(a.B, b * a.B_sb + t * a.B_st + g * N + n, a.bf) : 0.f;
-              cp[j] = ok ? load_float(a.C, b * a.C_sb + t * a.C_st + g * N + n, a.bf) : 0.f;
+              const int64_t at = (tk + min(t4 + j, last)) * a.B_st + s * NL;
+              const int64_t atc = (tk + min(t4 + j, last)) * a.C_st + s * NL;
+              bp[j] = nok ? to_f(__ldg(Bl + at)) : 0.f;
+              cp[j] = nok && !kSummary ? to_f(__ldg(Cl + atc)) : 0.f;
             }
           }
         }
@@ -201,19 +210,21 @@ __global__ void __launch_bounds__(kFwdThreads, 2)
       continue;
     }
     __syncthreads();
-    const float* su = base + 2 * BC * kPad;
-    const float* sz = base + 3 * BC * kPad;
+    if (edok) {
+      const float* sdu = base + 2 * BC * kPad;
+      const float* sg = base + 3 * BC * kPad;
+      const int64_t row = (b * L + tk) * Dch + ed;
+      T* const orow = opaque(out + row);
+      T* const yrow = ypre ? opaque(ypre + row) : nullptr;
 #pragma unroll
-    for (int i = 0; i < E; ++i) {
-      const int tt = et0 + i * kStepStride;
-      const int64_t t = tk + tt;
-      if (edok && t < L) {
-        float y = fmaf(eD, su[ec * kPad + tt], s_y[ec * kPad + tt]);
-        if (a.z) {
-          const float zz = sz[ec * kPad + tt];
-          y *= zz * sigmoid(zz);
+      for (int i = 0; i < E; ++i) {
+        const int tt = et0 + i * kStride, at = ec * kPad + tt;
+        if (tt <= last) {
+          const float y = s_y[at] + sdu[at];
+          const uint32_t o = uint32_t(tt) * uint32_t(Dch);
+          if (yrow) __stcs(yrow + o, from_f<T>(y));
+          __stcs(orow + o, from_f<T>(y * sg[at]));
         }
-        store_float(out, (b * L + t) * Dch + ed, y, a.bf);
       }
     }
     if (k + 1 < k_end) mask = commit(k + 1, buf ^ 1);

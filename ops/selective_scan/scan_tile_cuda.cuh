@@ -1,12 +1,12 @@
 // Device helpers shared by the selective scan's CUDA forward and backward (ops/selective_scan/
-// cuda.cu): the launch arguments, time tiles staged through shared memory, and warp reductions.
+// cuda.cu): the launch arguments, element types, the tile loaders (offsets precomputed once per
+// thread, 32-bit inside a tile), the fast softplus, and warp reductions.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
-
-#include "core/dtype.h"
 
 namespace coil::cuda::scan {
 
@@ -16,16 +16,17 @@ inline constexpr int kT = 32;
 // Shared-memory row stride (floats) of a (channel or state) row of one tile: 16-byte aligned rows
 // for float4 reads, and rows 4 banks apart so neighbouring channels' float4 reads do not collide.
 inline constexpr int kPad = kT + 4;
-// B and C tile elements each thread prefetches when the tiles are staged in shared memory (the
-// host stages them only when kT * groups * padded states fits in kBCSlots per thread).
-inline constexpr int kBCSlots = 4;
+// B and C tiles are staged in shared memory only when they have at most 32 (group, state) rows.
+inline constexpr int kBCElems = kT * 32;  // most (step, group row) elements of a B or C tile
 inline constexpr float kLog2e = 1.4426950408889634f;
+// Largest time stride (elements) of an input: a tile's offsets (< kT strides) stay 32-bit.
+inline constexpr int64_t kMaxStride = int64_t(1) << 26;
 
 // Everything a kernel reads, as the front end's SelectiveScanParams give it (element strides),
-// plus the launch geometry the host chose.
+// plus the launch geometry the host chose. The element type of u, delta, z, B, C (and of out,
+// du, ...) is the kernels' template parameter T: float, or bf16 held as its raw 16 bits.
 struct ScanArgs {
   int64_t Bt, L, Dch, N, G, cpg;  // cpg: channels per group
-  bool bf;                        // u, delta, z, B, C (and out, du, ...) are bf16, else f32
   const void *u, *delta, *z, *B, *C;
   int64_t u_sb, u_st, dl_sb, dl_st, z_sb, z_st, B_sb, B_st, C_sb, C_st;
   const float *A, *D, *bias;
@@ -53,33 +54,157 @@ __device__ __forceinline__ int64_t chunk_at(const ScanArgs& a, int64_t b, int64_
   return ((b * a.Dch + d) * a.nchunks + c) * a.N + n;
 }
 
+// ---- element types: float, or bf16 as uint16_t (no per-element dtype branch) ----------------
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(uint16_t x) { return __uint_as_float(uint32_t(x) << 16); }
+template <class T>
+__device__ __forceinline__ T from_f(float v) {
+  if constexpr (sizeof(T) == 2) return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+  else return v;
+}
+
+// ---- special functions --------------------------------------------------------------------
 // ex2.approx: one special-function-unit op; ftz is harmless (states that small are zero).
 __device__ __forceinline__ float ex2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
+__device__ __forceinline__ float sigmoid(float x) {
+  return __fdividef(1.f, 1.f + ex2(-x * kLog2e));
+}
+__device__ __forceinline__ float silu(float x) { return __fdividef(x, 1.f + ex2(-x * kLog2e)); }
 
-// log(1 + e^x), and x itself past 20 as in mamba_ssm; NaN stays NaN.
-__device__ __forceinline__ float softplus(float x) { return x <= 20.f ? log1pf(__expf(x)) : x; }
-__device__ __forceinline__ float sigmoid(float x) { return __fdividef(1.f, 1.f + __expf(-x)); }
+// softplus(v) = log(1 + e^v), and v itself past 20 as in mamba_ssm, computed as
+// max(v, 0) + log1p(e) with e = e^-|v| <= 1, and log1p(e) = 2 atanh(s), s = e / (2 + e) <= 1/3,
+// by its odd series to s^13 (remainder < 2e-8 relative): no log, no cancellation for tiny e,
+// two special-function ops instead of log1pf's long path. If sig, *sig = sigmoid(v) (softplus'
+// derivative; 1 past 20) from the same e. NaN stays NaN.
+__device__ __forceinline__ float softplus(float v, float* sig = nullptr) {
+  const float e = ex2(-fabsf(v) * kLog2e);
+  const float s = __fdividef(e, 2.f + e), s2 = s * s;
+  float p = 1.f / 13;
+  p = fmaf(p, s2, 1.f / 11);
+  p = fmaf(p, s2, 1.f / 9);
+  p = fmaf(p, s2, 1.f / 7);
+  p = fmaf(p, s2, 1.f / 5);
+  p = fmaf(p, s2, 1.f / 3);
+  p = fmaf(p, s2, 1.f);
+  if (sig) *sig = v > 20.f ? 1.f : __fdividef(v >= 0.f ? 1.f : e, 1.f + e);
+  return v > 20.f ? v : fmaf(2.f * s, p, fmaxf(v, 0.f));
+}
 
-// Raw bits of element i (bf16 in the low half), so a prefetch never waits on the conversion.
-__device__ __forceinline__ uint32_t load_raw(const void* p, int64_t i, bool bf) {
-  return bf ? uint32_t(__ldg(static_cast<const unsigned short*>(p) + i))
-            : __float_as_uint(__ldg(static_cast<const float*>(p) + i));
+// ---- tile loaders -------------------------------------------------------------------------
+// Offsets inside a tile are 32-bit unsigned (kT steps of a stride below kMaxStride), so each
+// address is one wide multiply-add off the tile's base pointer. `opaque` keeps the compiler
+// from folding a base pointer back into 64-bit index arithmetic for every element.
+template <class P>
+__device__ __forceinline__ P* opaque(P* p) {
+  asm("" : "+l"(p));
+  return p;
 }
-__device__ __forceinline__ float raw_to_float(uint32_t r, bool bf) {
-  return __uint_as_float(bf ? r << 16 : r);
-}
-__device__ __forceinline__ float load_float(const void* p, int64_t i, bool bf) {
-  return raw_to_float(load_raw(p, i, bf), bf);
-}
-__device__ __forceinline__ void store_float(void* p, int64_t i, float v, bool bf) {
-  if (bf) static_cast<uint16_t*>(p)[i] = bf16::round(v);
-  else static_cast<float*>(p)[i] = v;
+//
+// Loads slots i = 0 .. E of tile tk of a (batch, time, channel) input, p at (b, t = 0, the slot
+// channel clamped into range), time stride st: steps et0 + i * kStride, clamped to `last` (the
+// tile's last step before L), so every load is in bounds and unpredicated; commit zeroes the
+// steps past L. The pointer is rebuilt per tile from the kernel arguments rather than kept in
+// registers across the scan.
+template <int E, int kStride, class T>
+__device__ __forceinline__ void load_column(T (&r)[E], const void* p, int64_t sb, int64_t st,
+                                            int64_t b, int64_t ch, int tk, int et0, int last) {
+  const T* base = opaque(static_cast<const T*>(p) + (b * sb + ch) + int64_t(tk) * st);
+#pragma unroll
+  for (int i = 0; i < E; ++i)
+    r[i] = __ldg(base + uint32_t(min(et0 + i * kStride, last)) * uint32_t(st));
 }
 
+// Loader slots of a block of kWarps warps over BC channels x kT steps. Each warp reads rows of
+// kCW consecutive channels (32 bytes: whole sectors) at 32 / kCW steps, so global loads and
+// stores use full sectors and the column writes into the padded shared rows (stride kPad) hit
+// distinct banks. A thread keeps one channel ec and steps et0 + i * (threads / BC).
+template <class T, int BC, int kWarps>
+struct LoaderSlots {
+  static constexpr int kCW = BC < 32 / int(sizeof(T)) ? BC : 32 / int(sizeof(T));
+  static constexpr int kGroups = BC / kCW;
+  static_assert(kWarps % kGroups == 0, "a thread's slots must share one channel");
+  int ec, et0;
+  __device__ LoaderSlots(int warp, int lane)
+      : ec((warp % kGroups) * kCW + lane % kCW), et0((warp / kGroups) * (32 / kCW) + lane / kCW) {}
+};
+
+// The tile's last step before L, relative to the tile start tk (kT - 1 for every full tile).
+__device__ __forceinline__ int last_step(int64_t L, int tk) {
+  return int(min(L - 1 - tk, int64_t(kT - 1)));
+}
+
+// One thread's slots of the B and C tiles staged in shared memory: element e = j * threads + tid
+// of the (step, group row) tile, row = (group slot, state). Fixed per thread, so computed once.
+template <int kSlots>
+struct BCSlots {
+  int tt[kSlots];   // step in the tile
+  int off[kSlots];  // element offset (group * N + state) in one step
+  int at[kSlots];   // shared-memory index row * kPad + tt; -1: no slot
+  uint32_t zero;    // bit j: the row does not exist (state >= N or group >= G): stage 0
+  __device__ void init(int tid, int threads, int bc_rows, int NP, int64_t g_lo, int64_t G,
+                       int64_t N) {
+    zero = 0;
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j) {
+      const int e = j * threads + tid;
+      const int step = e / max(bc_rows, 1), row = e - step * bc_rows;
+      const int64_t gg = g_lo + row / NP, n = row % NP;
+      const bool used = e < kT * bc_rows, real = n < N && gg < G;
+      tt[j] = used ? step : 0;
+      off[j] = used && real ? int(gg * N + n) : 0;
+      at[j] = used ? row * kPad + step : -1;
+      zero |= real ? 0u : 1u << j;
+    }
+  }
+  // p: the tensor at (b, t = 0, group 0, state 0).
+  template <class T>
+  __device__ __forceinline__ void load(T (&r)[kSlots], const T* p, int64_t st, int tk,
+                                       int last) const {
+    const T* base = opaque(p + int64_t(tk) * st);
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j)
+      if (at[j] >= 0) r[j] = __ldg(base + (uint32_t(min(tt[j], last)) * uint32_t(st) + off[j]));
+  }
+  // f32: copies the slots of tile tk straight into shared memory (s, the tile's B or C rows)
+  // with cp.async, no registers held across the scan; rows that do not exist are zero-filled.
+  // Complete with async_wait() before the barrier that publishes the tile.
+  __device__ __forceinline__ void load_async(float* s, const float* p, int64_t st, int tk,
+                                             int last) const {
+    const float* base = opaque(p + int64_t(tk) * st);
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j)
+      if (at[j] >= 0) {
+        const float* src = base + (uint32_t(min(tt[j], last)) * uint32_t(st) + off[j]);
+        const uint32_t dst = uint32_t(__cvta_generic_to_shared(s + at[j]));
+        const int bytes = (zero >> j) & 1u ? 0 : 4;
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src),
+                     "r"(bytes));
+      }
+  }
+  template <class T>
+  __device__ __forceinline__ void commit(const T (&r)[kSlots], float* s) const {
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j)
+      if (at[j] >= 0) s[at[j]] = (zero >> j) & 1u ? 0.f : to_f(r[j]);
+  }
+};
+
+// Waits for this thread's cp.async copies.
+__device__ __forceinline__ void async_wait() { asm volatile("cp.async.wait_all;\n" ::); }
+
+// float4 of a shared-memory row at a step that is a multiple of 4, and its element j.
+__device__ __forceinline__ float4 ld4(const float* p) {
+  return *reinterpret_cast<const float4*>(p);
+}
+__device__ __forceinline__ float el(const float4& v, int j) {
+  return reinterpret_cast<const float*>(&v)[j];
+}
+
+// ---- warp reductions (fixed order: bitwise reproducible) ------------------------------------
 // v[W] holds one value per time step in each of the NL lanes of an aligned lane group; sums
 // them across the group so that afterwards lane l of the group holds, in v[0 .. W/NL), the
 // totals of steps l*(W/NL) + i. Each level halves the values a lane carries (a transposing

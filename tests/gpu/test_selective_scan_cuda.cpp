@@ -458,4 +458,24 @@ TEST_CASE("selective_scan CUDA propagates a NaN input as NaN and finishes") {
   CHECK(std::isfinite(out[size_t(39 * p.Dch + 1)]));
 }
 
+TEST_CASE("selective_scan CUDA rejects a time stride its 32-bit tile offsets cannot reach") {
+  // The kernels address inside a tile with 32-bit offsets (< 32 time strides), so a stride of
+  // 2^26 elements or more is refused up front instead of wrapping around.
+  const int64_t Bt = 1, L = 4, Dch = 2, N = 4;
+  const TensorOptions f32{DType::f32, Device::cuda()};
+  Tensor u = full({Bt, L, Dch}, 0.5, f32), A = full({Dch, N}, -1.0, f32);
+  Tensor B = full({Bt, L, 1, N}, 0.5, f32);
+  SelectiveScanParams prm;
+  prm.batch = Bt, prm.length = L, prm.channels = Dch, prm.state = N, prm.groups = 1;
+  prm.dtype = prm.param_dtype = DType::f32, prm.device = Device::cuda();
+  prm.u = prm.delta = u.data_ptr(), prm.B = prm.C = B.data_ptr(), prm.A = A.data_ptr();
+  prm.u_sb = prm.delta_sb = L * Dch, prm.u_st = prm.delta_st = Dch;
+  prm.B_sb = prm.C_sb = L * N, prm.B_st = prm.C_st = N;
+  Tensor out = empty({Bt, L, Dch}, f32), fs = empty({Bt, Dch, N}, f32);
+  CHECK_NOTHROW(cuda::selective_scan_forward(prm, out, fs, nullptr));
+  prm.delta_st = int64_t(1) << 26;
+  CHECK_THROWS_WITH_AS(cuda::selective_scan_forward(prm, out, fs, nullptr),
+                       doctest::Contains("[selective_scan]"), Error);
+}
+
 #endif  // COIL_WITH_CUDA
