@@ -137,22 +137,22 @@ std::shared_ptr<Storage> prepare_chunks(ScanArgs& a, Kernel kernel, Summary summ
 // ---------------------------------------------------------------------------------------------
 // Forward
 
-// Lanes per (b, d) and state slots per lane. N <= 16 takes 8 lanes x 2 slots when the batch
-// fills the GPU (fewer shuffles per step), else 16 x 1 (twice the warps). The kernel lab can
+// Lanes per (b, d) and state slots per lane. N <= 16 takes 8 lanes x 2 slots whenever its B/C
+// tiles fit in shared memory: on the H200 (round 3 lab) it beat 16 x 1 on every workload, small
+// batches included, since L is chunked when the blocks cannot fill the GPU. The kernel lab can
 // force one with COIL_SELECTIVE_SCAN_LANES=8 or 16.
 struct Config {
   int nl, s;
 };
 
-Config forward_config(const SelectiveScanParams& p, int dev, int ngs) {
+Config forward_config(const SelectiveScanParams& p, int ngs) {
   if (p.state <= 16) {
     const char* env = std::getenv("COIL_SELECTIVE_SCAN_LANES");
     const int forced = env ? std::atoi(env) : 0;
     const bool fits8 = ngs * 16 <= 32;  // B/C tiles of 8-lane blocks stay in shared memory
     if (forced == 8 && fits8) return {8, 2};
     if (forced == 16) return {16, 1};
-    const int64_t warps8 = p.batch * p.channels / 4;
-    return warps8 >= 16 * int64_t(sm_count(dev)) && fits8 ? Config{8, 2} : Config{16, 1};
+    return fits8 ? Config{8, 2} : Config{16, 1};
   }
   if (p.state <= 32) return {32, 1};
   if (p.state <= 64) return {32, 2};
@@ -318,7 +318,7 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
   if (checkpoints) *checkpoints = empty({lay.total_floats}, {DType::f32, p.device});
   if (p.batch * p.channels * p.length == 0) return;
   ScanArgs a = make_args(p, FwdShape<8>::BC);
-  const Config c = forward_config(p, dev, a.ngs);
+  const Config c = forward_config(p, a.ngs);
   const int BC = c.nl == 8 ? FwdShape<8>::BC : c.nl == 16 ? FwdShape<16>::BC : FwdShape<32>::BC;
   a.ngs = groups_per_block(p.channels, a.cpg, BC);
   const bool smem = c.s <= 2 && a.ngs * c.nl * c.s <= 32;
