@@ -25,7 +25,7 @@ struct Forward : Scan<T> {
         out(out_),
         final_state(fs),
         ckpt(ck),
-        ckpt_y(ck != nullptr && p.z != nullptr ? ck + checkpoint_states(p) : nullptr) {}
+        ckpt_y(ck != nullptr && p.z != nullptr ? ck + checkpoint_states<T>(p) : nullptr) {}
   int64_t units() const { return this->p.batch * this->tiling.count(); }
 };
 
@@ -76,13 +76,12 @@ COIL_SCAN_INLINE void forward_unit(const Forward<T>& f, int64_t unit) {
   const int64_t N = kN > 0 ? kN : p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
   const int64_t b = unit / f.tiling.count(), j = unit % f.tiling.count();
   const int64_t c0 = f.tiling.first(j), w = f.tiling.width(j), g = f.tiling.group(j);
-  TileParams<T> tp;
-  tp.load(f, c0, w);
+  const TileParams<T> tp = f.params[j];
   V<T> h[kMaxN], gate[kChunk];
   load_state<T>(h, f.s0 ? f.s0 + (b * Dch + c0) * N : nullptr, w, N);
   for (int64_t k = 0; k < nch; ++k) {
     const int64_t t0 = k * kChunk, steps = std::min(kChunk, L - t0);
-    if (f.ckpt != nullptr) store_state<T>(f.ckpt + ((b * nch + k) * Dch + c0) * N, h, w, N);
+    if (f.ckpt != nullptr) std::memcpy(f.ckpt + f.ckpt_at(b, k, j), h, size_t(N) * sizeof(V<T>));
     const Steps<T> st(f, tp, b, t0, steps, c0, w, false);
     if (f.z != nullptr) {
       for (int64_t i = 0; i < steps; ++i) {
@@ -150,7 +149,7 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
   dispatch<DType::f32, DType::f64>(p.dtype, "selective_scan", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (checkpoints != nullptr)
-      *checkpoints = empty({checkpoint_size(p)}, {p.param_dtype, p.device});
+      *checkpoints = empty({checkpoint_size<T>(p)}, {p.param_dtype, p.device});
     const Forward<T> f(p, out.data<T>(), final_state.data<T>(),
                        checkpoints ? checkpoints->data<T>() : nullptr);
     const int64_t units = f.units();

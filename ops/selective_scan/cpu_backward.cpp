@@ -59,7 +59,7 @@ struct Backward : Scan<T> {
            const Tensor& dfinal_, const SelectiveScanGrads& gr)
       : Scan<T>(p),
         ckpt(ck.data<T>()),
-        ckpt_y(p.z != nullptr ? ckpt + checkpoint_states(p) : nullptr),
+        ckpt_y(p.z != nullptr ? ckpt + checkpoint_states<T>(p) : nullptr),
         dout(dout_.data<T>()),
         dfinal(data_or_null<T>(dfinal_)),
         du(data_or_null<T>(gr.du)),
@@ -140,11 +140,10 @@ COIL_SCAN_INLINE void tile_chunk(const Backward<T>& bw, Scratch<T>& sc, int64_t 
   const int64_t N = kN > 0 ? kN : p.state, L = p.length, Dch = p.channels, nch = num_chunks(L);
   const int64_t c0 = bw.tiling.first(j), w = bw.tiling.width(j), g = bw.tiling.group(j);
   const int64_t t0 = k * kChunk, steps = std::min(kChunk, L - t0);
-  TileParams<T> tp;
-  tp.load(bw, c0, w);
+  const TileParams<T> tp = bw.params[j];
   const Steps<T> st(bw, tp, b, t0, steps, c0, w, true);
   V<T>*hs = sc.hs.data(), *as = sc.as.data();
-  load_state<T>(hs, bw.ckpt + ((b * nch + k) * Dch + c0) * N, w, N);
+  std::memcpy(hs, bw.ckpt + bw.ckpt_at(b, k, j), size_t(N) * sizeof(V<T>));
   if (st.in_range) {  // the usual case: no clamps in the exps
     recompute<T, kN, false>(bw, sc, tp, st, b, t0, steps, g);
   } else {

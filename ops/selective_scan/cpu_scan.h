@@ -7,7 +7,9 @@
 #pragma once
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "core/factory.h"
 #include "ops/selective_scan/cpu_math.h"
@@ -40,16 +42,6 @@ inline bool worth_threads(const SelectiveScanParams& p) {
   return p.batch * p.length * p.channels * p.state > (int64_t(1) << 15);
 }
 
-// The checkpoint tensor (flat, param_dtype): the state before every kChunk-th step,
-// (Bt, chunks, Dch, N), then, when z is given, y before the z gate, (Bt, L, Dch), which dz needs
-// and which the backward would otherwise recompute with one more FMA per state element.
-inline int64_t checkpoint_states(const SelectiveScanParams& p) {
-  return p.batch * num_chunks(p.length) * p.channels * p.state;
-}
-inline int64_t checkpoint_size(const SelectiveScanParams& p) {
-  return checkpoint_states(p) + (p.z != nullptr ? p.batch * p.length * p.channels : 0);
-}
-
 // Channel tiles of one batch row; none crosses a group boundary.
 struct Tiling {
   int64_t per_group = 0, tiles_per_group = 0, groups = 0, lanes = 0;
@@ -64,34 +56,18 @@ struct Tiling {
   int64_t width(int64_t j) const { return std::min(lanes, (group(j) + 1) * per_group - first(j)); }
 };
 
-// Typed pointers of one call.
+// The checkpoint tensor (flat, param_dtype): the state before every kChunk-th step as whole
+// vectors, (Bt, chunks, tiles, N, lanes) (no transposes to store and load it), then, when z is
+// given, y before the z gate, (Bt, L, Dch), which dz needs and which the backward would otherwise
+// recompute with one more FMA per state element.
 template <class T>
-struct Scan {
-  const SelectiveScanParams& p;
-  Tiling tiling;
-  const T *u, *delta, *z, *B, *C, *A, *D, *bias, *s0;
-  explicit Scan(const SelectiveScanParams& p_)
-      : p(p_),
-        tiling(p_, kLanes<T>),
-        u(static_cast<const T*>(p_.u)),
-        delta(static_cast<const T*>(p_.delta)),
-        z(static_cast<const T*>(p_.z)),
-        B(static_cast<const T*>(p_.B)),
-        C(static_cast<const T*>(p_.C)),
-        A(static_cast<const T*>(p_.A)),
-        D(static_cast<const T*>(p_.D)),
-        bias(static_cast<const T*>(p_.delta_bias)),
-        s0(static_cast<const T*>(p_.initial_state)) {}
-  bool reset_at(int64_t b, int64_t t) const {
-    return p.reset != nullptr && p.reset[b * p.reset_sb + t * p.reset_st];
-  }
-  const T* B_at(int64_t b, int64_t t, int64_t g) const {
-    return B + b * p.B_sb + t * p.B_st + g * p.state;
-  }
-  const T* C_at(int64_t b, int64_t t, int64_t g) const {
-    return C + b * p.C_sb + t * p.C_st + g * p.state;
-  }
-};
+int64_t checkpoint_states(const SelectiveScanParams& p) {
+  return p.batch * num_chunks(p.length) * Tiling(p, kLanes<T>).count() * p.state * kLanes<T>;
+}
+template <class T>
+int64_t checkpoint_size(const SelectiveScanParams& p) {
+  return checkpoint_states<T>(p) + (p.z != nullptr ? p.batch * p.length * p.channels : 0);
+}
 
 // Heap array of vectors, 64-byte aligned. (Not std::vector: GCC drops the vector type's
 // alignment when it is a template argument, and the kernels' aligned loads would fault.)
@@ -113,14 +89,6 @@ class VecBuffer {
   X* data_;
 };
 
-// N zero vectors: the "previous state" a reset step reads (a select of pointers, not a product:
-// an infinite state before a reset must not leak into the next sequence as NaN).
-template <class T>
-inline const V<T>* zero_state() {
-  alignas(64) static const V<T> zeros[kMaxN] = {};
-  return zeros;
-}
-
 // ---- tiles: one vector lane per channel; the last w < W lanes of a partial tile stay zero ----
 
 // (w channels, N) row-major at src -> N vectors; zeros when src is null.
@@ -139,29 +107,97 @@ void store_state(T* dst, const V<T>* src, int64_t w, int64_t N) {
     for (int64_t n = 0; n < N; ++n) dst[c * N + n] = src[n][c];
 }
 
-// Per-tile constants: A transposed to N vectors (and scaled by log2(e) for exp_scaled in f32),
-// the |dt| below which no exp of the tile needs clamps, D and delta_bias.
+// Per-tile constants of one tile (a view into a TileTable).
 template <class T>
 struct TileParams {
-  V<T> A[kMaxN], A2[kMaxN];
-  T dt_limit = 0;
+  const V<T>*A, *A2;  // N vectors each: A, and A * log2(e) in f32 for exp_scaled
   V<T> D, bias;
-  void load(const Scan<T>& s, int64_t c0, int64_t w) {
-    load_state<T>(A, s.A + c0 * s.p.state, w, s.p.state);
+  T dt_limit;  // the |dt| below which no exp of the tile needs clamps
+};
+
+// Per-tile constants of one call, built once (every (row, tile) unit and chunk reads them; the
+// backward loaded them per chunk before, about 2% of its time): A transposed to N vectors per
+// tile, A2 = A scaled by log2(e) (f32), D, delta_bias and the clamp-free |dt| bound.
+template <class T>
+class TileTable {
+ public:
+  TileTable(const SelectiveScanParams& p, const Tiling& tiling)
+      : N_(p.state),
+        A_(size_t(tiling.count() * p.state)),
+        A2_(size_t(tiling.count() * p.state)),
+        D_(size_t(tiling.count())),
+        bias_(size_t(tiling.count())),
+        dt_limit_(size_t(tiling.count())) {
+    const T *A = static_cast<const T*>(p.A), *D = static_cast<const T*>(p.D),
+            *bias = static_cast<const T*>(p.delta_bias);
     const T scale = std::is_same_v<T, float> ? T(1.44269504088896341) : T(1);
-    T a2_min = 0, a2_max = 0;  // padding lanes count as 0
-    for (int64_t n = 0; n < s.p.state; ++n) {
-      A2[n] = A[n] * scale;
-      for (int c = 0; c < kLanes<T>; ++c) {
-        a2_min = std::min(a2_min, A2[n][c]);
-        a2_max = std::max(a2_max, A2[n][c]);
+    for (int64_t j = 0; j < tiling.count(); ++j) {
+      const int64_t c0 = tiling.first(j), w = tiling.width(j);
+      V<T>*a = A_.data() + j * N_, *a2 = A2_.data() + j * N_;
+      load_state<T>(a, A + c0 * N_, w, N_);
+      T a2_min = 0, a2_max = 0;  // padding lanes count as 0
+      for (int64_t n = 0; n < N_; ++n) {
+        a2[n] = a[n] * scale;
+        for (int c = 0; c < kLanes<T>; ++c) {
+          a2_min = std::min(a2_min, a2[n][c]);
+          a2_max = std::max(a2_max, a2[n][c]);
+        }
       }
+      dt_limit_[size_t(j)] = scan_math::exp2_dt_limit(a2_min, a2_max);
+      D_.data()[j] = D != nullptr ? scan_math::load(D + c0, w) : V<T>{};
+      bias_.data()[j] = bias != nullptr ? scan_math::load(bias + c0, w) : V<T>{};
     }
-    dt_limit = scan_math::exp2_dt_limit(a2_min, a2_max);
-    D = s.D != nullptr ? scan_math::load(s.D + c0, w) : V<T>{};
-    bias = s.bias != nullptr ? scan_math::load(s.bias + c0, w) : V<T>{};
+  }
+  TileParams<T> operator[](int64_t j) const {
+    return {A_.data() + j * N_, A2_.data() + j * N_, D_.data()[j], bias_.data()[j],
+            dt_limit_[size_t(j)]};
+  }
+
+ private:
+  int64_t N_;
+  VecBuffer<V<T>> A_, A2_, D_, bias_;
+  std::vector<T> dt_limit_;
+};
+
+// Typed pointers of one call.
+template <class T>
+struct Scan {
+  const SelectiveScanParams& p;
+  Tiling tiling;
+  const T *u, *delta, *z, *B, *C, *s0;
+  TileTable<T> params;
+  explicit Scan(const SelectiveScanParams& p_)
+      : p(p_),
+        tiling(p_, kLanes<T>),
+        u(static_cast<const T*>(p_.u)),
+        delta(static_cast<const T*>(p_.delta)),
+        z(static_cast<const T*>(p_.z)),
+        B(static_cast<const T*>(p_.B)),
+        C(static_cast<const T*>(p_.C)),
+        s0(static_cast<const T*>(p_.initial_state)),
+        params(p_, tiling) {}
+  bool reset_at(int64_t b, int64_t t) const {
+    return p.reset != nullptr && p.reset[b * p.reset_sb + t * p.reset_st];
+  }
+  const T* B_at(int64_t b, int64_t t, int64_t g) const {
+    return B + b * p.B_sb + t * p.B_st + g * p.state;
+  }
+  const T* C_at(int64_t b, int64_t t, int64_t g) const {
+    return C + b * p.C_sb + t * p.C_st + g * p.state;
+  }
+  // Offset in T of the checkpoint of (row b, chunk k, tile j).
+  int64_t ckpt_at(int64_t b, int64_t k, int64_t j) const {
+    return ((b * num_chunks(p.length) + k) * tiling.count() + j) * p.state * kLanes<T>;
   }
 };
+
+// N zero vectors: the "previous state" a reset step reads (a select of pointers, not a product:
+// an infinite state before a reset must not leak into the next sequence as NaN).
+template <class T>
+inline const V<T>* zero_state() {
+  alignas(64) static const V<T> zeros[kMaxN] = {};
+  return zeros;
+}
 
 // Per-step inputs of one tile over up to kChunk steps: dt, u, dt * u and, when asked, d dt /
 // d delta. They are computed ahead of the scan loop, where the steps are independent and the
