@@ -5,7 +5,10 @@
 // alternating reps. The model is the Mamba induction-heads model (2 x d64, vocab 16, L 256;
 // B 8 on the CPU as the nn bench's CPU row, B 64 on CUDA as its H200 row).
 //
-//   coil_bench_loader [--device cpu|cuda] [--steps N] [--reps R] [--batch B] [--no-generators]
+//   OMP_WAIT_POLICY=passive coil_bench_loader [--device cpu|cuda] [--steps N] [--reps R]
+//       [--batch B] [--no-generators]
+// `coil train` always runs with passive OpenMP waiting (train/main.cpp); give the bench the same,
+// or spinning threads make the CPU figures (and on a busy machine the wall figures) meaningless.
 #include <fmt/format.h>
 #include <time.h>
 
@@ -267,6 +270,10 @@ int main(int argc, char** argv) {
     }
     if (batch <= 0) batch = dev.is_cuda() ? 64 : 8;
     if (steps <= 0) steps = dev.is_cuda() ? 500 : 100;
+    if (!std::getenv("OMP_WAIT_POLICY"))
+      fmt::print(
+          "note: OMP_WAIT_POLICY is unset (spinning waits); `coil train` runs with "
+          "OMP_WAIT_POLICY=passive\n");
     if (generators) bench_generators();
     bench_overhead(dev, batch, steps, std::max(1, reps));
   } catch (const std::exception& e) {
