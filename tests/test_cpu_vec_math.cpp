@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/cpu/vec_kernels.h"
 #include "core/cpu/vec_math.h"
 #include "core/elementwise.h"
 #include "core/views.h"
@@ -82,6 +83,31 @@ TEST_CASE("f32 sigmoid, silu, gelu and their backwards match double references")
       }
       check_close(core::unary(c.op, x), want, 1e-6, 3e-7, what);
       check_close(core::unary_backward(c.op, x, g), dwant, 1e-6, 1e-6, what + " backward");
+    }
+  }
+}
+
+TEST_CASE("the baseline and AVX2 loops of vec_kernels agree with double references") {
+  std::vector<float> x, g;
+  for (int i = 0; i < 1001; ++i) {  // an odd length: vector bodies and scalar tails
+    x.push_back(-12.0f + 0.024f * float(i));
+    g.push_back(1.0f - 0.002f * float(i));
+  }
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  using Fwd = void (*)(UnaryOp, float*, const float*, int64_t);
+  using Bwd = void (*)(UnaryOp, float*, const float*, const float*, int64_t);
+  std::vector<std::pair<Fwd, Bwd>> isas = {{vec::generic::unary_f32, vec::generic::unary_grad_f32}};
+  if (avx2) isas.push_back({vec::avx2::unary_f32, vec::avx2::unary_grad_f32});
+  for (auto [fwd, bwd] : isas) {
+    std::vector<float> y(x.size()), dx(x.size());
+    fwd(UnaryOp::gelu_erf, y.data(), x.data(), int64_t(x.size()));
+    bwd(UnaryOp::silu, dx.data(), x.data(), g.data(), int64_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      double xi = x[i];
+      CHECK(y[i] == doctest::Approx(xi * cdf(xi)).epsilon(1e-6).scale(0.3));
+      CHECK(dx[i] ==
+            doctest::Approx(g[i] * sigm(xi) * (1 + xi * (1 - sigm(xi)))).epsilon(1e-6).scale(1.0));
     }
   }
 }

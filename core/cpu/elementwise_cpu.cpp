@@ -1,9 +1,10 @@
 // CPU elementwise kernels: unary, unary backward, binary, where, copy/convert, fill, arange.
+#include <algorithm>
 #include <tuple>
 #include <utility>
 
 #include "core/cpu/loops.h"
-#include "core/cpu/vec_math.h"
+#include "core/cpu/vec_kernels.h"
 #include "core/dispatch.h"
 #include "core/kernels.h"
 
@@ -42,64 +43,60 @@ void map(const StridedLoop<N>& L, F&& f) {
   });
 }
 
-// f32 (and bf16, which computes in f32) uses core/cpu/vec_math.h where libm's scalar calls
-// dominate model steps (SiLU, GELU, sigmoid gates); f64 and every other op use the shared math.
-// Forced inline: this file instantiates every op for every dtype, and GCC's inlining budget runs
-// out, leaving an out-of-line call per element that blocks vectorisation.
-template <UnaryOp op, class C>
-[[gnu::always_inline]] inline C unary_cpu(C x, UnaryParams p) {
-  if constexpr (std::is_same_v<C, float>) {
-    if constexpr (op == UnaryOp::sigmoid) return vec::sigmoid(x);
-    else if constexpr (op == UnaryOp::silu) return x * vec::sigmoid(x);
-    else if constexpr (op == UnaryOp::gelu_erf) return x * vec::normal_cdf(x);
-    else return math::unary<op, C>(x, p);
-  } else {
-    return math::unary<op, C>(x, p);
-  }
-}
-
-template <UnaryOp op, class C>
-[[gnu::always_inline]] inline C unary_grad_cpu(C x, C g, UnaryParams p) {
-  if constexpr (std::is_same_v<C, float>) {
-    if constexpr (op == UnaryOp::sigmoid) {
-      const float s = vec::sigmoid(x);
-      return g * s * (1.0f - s);
-    } else if constexpr (op == UnaryOp::silu) {
-      const float s = vec::sigmoid(x);
-      return g * s * (1.0f + x * (1.0f - s));
-    } else if constexpr (op == UnaryOp::gelu_erf) {
-      const float pdf = vec::exp(-0.5f * x * x) * 0.3989422804014327f;
-      return g * (vec::normal_cdf(x) + x * pdf);
-    } else {
-      return math::unary_grad<op, C>(x, g, p);
+// f32 runs of the ops in core/cpu/vec_kernels.h: contiguous runs go to its loops directly,
+// strided ones through small gathered buffers. loop(ptrs, n) takes operand pointers (output first).
+template <int N, class Loop>
+void f32_runs(const StridedLoop<N>& L, Loop&& loop) {
+  for_each_run(L, [&](const int64_t* off, int64_t n) {
+    const int d = L.ndim - 1;
+    float* ptr[N];
+    bool contiguous = true;
+    for (int k = 0; k < N; ++k) {
+      ptr[k] = reinterpret_cast<float*>(L.data[k]) + off[k];
+      contiguous = contiguous && L.strides[k][d] == 1;
     }
-  } else {
-    return math::unary_grad<op, C>(x, g, p);
-  }
+    if (contiguous) return loop(ptr, n);
+    constexpr int64_t kBuf = 256;
+    float buf[N][kBuf];
+    float* bp[N];
+    for (int k = 0; k < N; ++k) bp[k] = buf[k];
+    for (int64_t j0 = 0; j0 < n; j0 += kBuf) {
+      const int64_t m = std::min(kBuf, n - j0);
+      for (int k = 1; k < N; ++k)
+        for (int64_t j = 0; j < m; ++j) buf[k][j] = ptr[k][(j0 + j) * L.strides[k][d]];
+      loop(bp, m);
+      for (int64_t j = 0; j < m; ++j) ptr[0][(j0 + j) * L.strides[0][d]] = buf[0][j];
+    }
+  });
 }
 
 }  // namespace
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, UnaryParams p) {
   auto L = loop_of<2>({&out, &x}, unary_name(op));
+  if (x.dtype() == DType::f32 && out.dtype() == DType::f32 && vec::has_f32_loop(op))
+    return f32_runs(L, [op](float* const* q, int64_t n) { vec::unary_f32(op, q[0], q[1], n); });
   dispatch<COIL_NUMERIC_DTYPES>(x.dtype(), unary_name(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = compute_t<T>;
     visit_unary(op, [&](auto opc) {
       constexpr UnaryOp kOp = decltype(opc)::value;
-      map<T, T>(L, [p](T a) { return T(unary_cpu<kOp, C>(C(a), p)); });
+      map<T, T>(L, [p](T a) { return T(math::unary<kOp, C>(C(a), p)); });
     });
   });
 }
 
 void unary_backward(UnaryOp op, const Tensor& dx, const Tensor& x, const Tensor& g, UnaryParams p) {
   auto L = loop_of<3>({&dx, &x, &g}, unary_name(op));
+  if (x.dtype() == DType::f32 && vec::has_f32_loop(op))
+    return f32_runs(
+        L, [op](float* const* q, int64_t n) { vec::unary_grad_f32(op, q[0], q[1], q[2], n); });
   dispatch<COIL_FLOAT_DTYPES>(x.dtype(), unary_name(op), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = compute_t<T>;
     visit_unary(op, [&](auto opc) {
       constexpr UnaryOp kOp = decltype(opc)::value;
-      map<T, T, T>(L, [p](T a, T gr) { return T(unary_grad_cpu<kOp, C>(C(a), C(gr), p)); });
+      map<T, T, T>(L, [p](T a, T gr) { return T(math::unary_grad<kOp, C>(C(a), C(gr), p)); });
     });
   });
 }

@@ -1,6 +1,8 @@
 // Branch-free f32 exp, sigmoid and normal CDF for the CPU kernels: plain arithmetic and bit casts,
 // so GCC vectorises a contiguous loop over them (libm's expf/erff are scalar calls: 15-25% of a
 // model step).
+// Everything here has internal linkage (static): the AVX2 translation unit (vec_kernels_avx2.cpp)
+// compiles its own copies, which must never be merged with the baseline ones.
 #pragma once
 #include <bit>
 #include <cstdint>
@@ -9,12 +11,12 @@ namespace coil::cpu::vec {
 
 // c ? a : b through integer masks. A plain ternary on a clamped value gets jump-threaded into a
 // branch (the clamped case folds to a constant), and a loop with a branch does not vectorise.
-[[gnu::always_inline]] inline float select(bool c, float a, float b) {
+[[gnu::always_inline]] static inline float select(bool c, float a, float b) {
   const int32_t m = -int32_t(c);
   return std::bit_cast<float>((std::bit_cast<int32_t>(a) & m) | (std::bit_cast<int32_t>(b) & ~m));
 }
 // NaN passes through (both comparisons are false).
-[[gnu::always_inline]] inline float clamp(float x, float lo, float hi) {
+[[gnu::always_inline]] static inline float clamp(float x, float lo, float hi) {
   return select(x < lo, lo, select(x > hi, hi, x));
 }
 
@@ -22,7 +24,7 @@ namespace coil::cpu::vec {
 // error below 1.2e-38); x >= 88.37 gives 2.4e38, not inf; NaN stays NaN.
 // e^x = 2^n e^r with n = round(x log2 e), r = x - n ln 2 in two parts (Cody-Waite), e^r from
 // Cephes' degree-6 polynomial.
-[[gnu::always_inline]] inline float exp(float x) {
+[[gnu::always_inline]] static inline float exp(float x) {
   x = clamp(x, -87.33654f, 88.37626f);
   // Adding 1.5 * 2^23 rounds to an integer and leaves it in the low mantissa bits.
   const float shifted = x * 1.44269504088896341f + 12582912.0f;
@@ -40,14 +42,14 @@ namespace coil::cpu::vec {
   return y * std::bit_cast<float>((ni + 127) << 23);
 }
 
-[[gnu::always_inline]] inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
+[[gnu::always_inline]] static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
 
 // erfc(z) within 5e-7 + 1.5e-7 z^2 relative for z < 9.2 (Numerical Recipes' erfcc: a Chebyshev
 // fit of erfc(z) e^(z^2) in t = 1 / (1 + z/2), good to 1.2e-7; the rest is f32 arithmetic and the
 // rounding of -z^2 inside exp), with erfc(z) = 2 - erfc(-z) below 0. GELU's normal CDF needs the
 // relative accuracy in the tail: 1 + erf(x) cancels to an absolute error of ~1e-7 there, larger
 // than GELU itself.
-[[gnu::always_inline]] inline float erfc(float z) {
+[[gnu::always_inline]] static inline float erfc(float z) {
   const float a = select(z < 0, -z, z);
   const float t = 1.0f / (1.0f + 0.5f * a);
   float p = 0.17087277f;
@@ -65,8 +67,24 @@ namespace coil::cpu::vec {
 }
 
 // P(N(0, 1) <= x) = erfc(-x / sqrt 2) / 2: within 2.5e-7 absolute, and 1e-5 relative for x > -9.
-[[gnu::always_inline]] inline float normal_cdf(float x) {
+[[gnu::always_inline]] static inline float normal_cdf(float x) {
   return 0.5f * erfc(x * -0.7071067811865476f);
+}
+
+// The ops built on them, shared by the kernels of every instruction set (x: input, g: gradient).
+[[gnu::always_inline]] static inline float silu(float x) { return x * sigmoid(x); }
+[[gnu::always_inline]] static inline float gelu(float x) { return x * normal_cdf(x); }
+[[gnu::always_inline]] static inline float sigmoid_grad(float x, float g) {
+  const float s = sigmoid(x);
+  return g * s * (1.0f - s);
+}
+[[gnu::always_inline]] static inline float silu_grad(float x, float g) {
+  const float s = sigmoid(x);
+  return g * s * (1.0f + x * (1.0f - s));
+}
+[[gnu::always_inline]] static inline float gelu_grad(float x, float g) {
+  const float pdf = exp(-0.5f * x * x) * 0.3989422804014327f;
+  return g * (normal_cdf(x) + x * pdf);
 }
 
 }  // namespace coil::cpu::vec
