@@ -62,6 +62,8 @@ TEST_CASE(
 TEST_CASE(
     "on CUDA a Mamba induction-heads run killed with SIGKILL at a random moment and resumed "
     "ends bitwise equal to the uninterrupted run") {
+  INFO("the test runs " << coil_binary() << ": build the coil target too");
+  REQUIRE(fs::exists(coil_binary()));
   TempDir tmp;
   const std::string config =
       (source_root() / "configs" / "induction_heads" / "mamba.yaml").string();
