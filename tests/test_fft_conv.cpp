@@ -15,6 +15,7 @@
 #include "core/random.h"
 #include "core/views.h"
 #include "ops/common/fft_plans.h"
+#include "ops/fft_conv/cpu_lanes.h"
 #include "ops/fft_conv/fft_conv.h"
 #include "tests/support/compare.h"
 
@@ -78,15 +79,17 @@ const std::vector<Case> kCases = {
     {1, 129, 3, 1, 129, true},  // just past a power of two
     {2, 100, 18, 1, 37, true},  // short kernel, H past the channel tile
     {1, 257, 2, 1, 200, false},
-    {2, 1, 2, 2, 1, true},      // bidirectional: L = 1 has no anti-causal lag
-    {2, 9, 3, 2, 9, true},      // bidirectional, Lk = L: k1[L - 1] never reaches y
-    {1, 65, 4, 2, 30, false},   // bidirectional, short kernels
-    {3, 300, 2, 2, 300, true},  // bidirectional, n = 600 (2^3 3 5^2)
+    {1, 700, 17, 1, 700, true},  // n = 2048: the FFT's depth-first recursion
+    {2, 1, 2, 2, 1, true},       // bidirectional: L = 1 has no anti-causal lag
+    {2, 9, 3, 2, 9, true},       // bidirectional, Lk = L: k1[L - 1] never reaches y
+    {1, 65, 4, 2, 30, false},    // bidirectional, short kernels
+    {3, 300, 2, 2, 300, true},   // bidirectional, n = 600 on the GPU, 1024 on the CPU
 };
 
 }  // namespace
 
 TEST_CASE("fft_conv forward and gradients match a direct float64 convolution at awkward lengths") {
+  using cpu::fft_lanes::Isa;
   Generator g(5);
   for (const Case& c : kCases) {
     CAPTURE(c.B);
@@ -102,11 +105,18 @@ TEST_CASE("fft_conv forward and gradients match a direct float64 convolution at 
     Tensor dy = normal({c.B, c.L, c.H}, 0, 1, f64, &g);
     const Direct ref =
         direct(c, values(u), values(k), c.with_d ? values(D) : std::vector<double>(), values(dy));
-    for (DType dt : {DType::f64, DType::f32}) {
+    // The CPU kernels for the machine's best instruction set and for the baseline one.
+    for (auto [isa, dt] : {std::pair{Isa::best, DType::f64},
+                           {Isa::best, DType::f32},
+                           {Isa::generic, DType::f64},
+                           {Isa::generic, DType::f32}}) {
       CAPTURE(dtype_name(dt));
+      CAPTURE(int(isa));
+      cpu::fft_lanes::isa() = isa;
       const double tol = dt == DType::f64 ? 1e-12 : 2e-6;
-      Tensor ut = set_requires_grad(core::to(u, dt)), kt = set_requires_grad(core::to(k, dt));
-      Tensor Dt = c.with_d ? set_requires_grad(core::to(D, dt)) : Tensor();
+      // Fresh leaves each round (core::to of an f64 tensor to f64 returns the tensor itself).
+      auto leaf = [dt](const Tensor& t) { return set_requires_grad(core::clone(core::to(t, dt))); };
+      Tensor ut = leaf(u), kt = leaf(k), Dt = c.with_d ? leaf(D) : Tensor();
       Tensor y = fft_conv(ut, kt, Dt, c.C == 2);
       CHECK(y.dtype() == dt);
       CHECK(rel(values(y), ref.y) <= tol);
@@ -115,6 +125,7 @@ TEST_CASE("fft_conv forward and gradients match a direct float64 convolution at 
       CHECK(rel(values(grad(kt)), ref.dk) <= tol);
       if (c.with_d) CHECK(rel(values(grad(Dt)), ref.dD) <= tol);
     }
+    cpu::fft_lanes::isa() = Isa::best;
   }
 }
 

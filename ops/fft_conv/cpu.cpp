@@ -18,6 +18,7 @@
 #include "ops/fft_conv/kernels.h"
 
 #define COIL_FFT_LANES_ISA generic
+#define COIL_FFT_LANES_AVX 0
 #include "ops/fft_conv/cpu_lanes_impl.h"
 
 namespace coil::cpu {

@@ -17,8 +17,8 @@
 
 #include "ops/fft_conv/cpu_lanes.h"
 
-#ifndef COIL_FFT_LANES_ISA
-#error "define COIL_FFT_LANES_ISA (generic or avx2) before including cpu_lanes_impl.h"
+#if !defined(COIL_FFT_LANES_ISA) || !defined(COIL_FFT_LANES_AVX)
+#error "define COIL_FFT_LANES_ISA (generic or avx2) and COIL_FFT_LANES_AVX (0 or 1) first"
 #endif
 
 // Without AVX, GCC warns that 32-byte vector arguments change the ABI: these functions have
@@ -78,13 +78,28 @@ template <class T>
 inline Cv<T> scale(Cv<T> a, T s) {
   return {a.re * s, a.im * s};
 }
+// A twiddle as an operand of lane-wise products. With AVX (COIL_FFT_LANES_AVX) the scalar itself (GCC broadcasts it
+// with one instruction); without (the baseline build) GCC would spill it through the stack for
+// each use (a store-forwarding stall, 5x slower), so the lanes are filled in registers.
+template <class T>
+inline auto twiddle(T s) {
+#if COIL_FFT_LANES_AVX
+  return s;
+#else
+  Vec<T> v;
+  for (int64_t i = 0; i < kLanes<T>; ++i) v[i] = s;
+  return v;
+#endif
+}
 // a * w and a * conj(w) for a twiddle w = (wr, wi), the same in every lane.
 template <class T>
-inline Cv<T> mulw(Cv<T> a, T wr, T wi) {
+inline Cv<T> mulw(Cv<T> a, T wr_, T wi_) {
+  const auto wr = twiddle(wr_), wi = twiddle(wi_);
   return {a.re * wr - a.im * wi, a.re * wi + a.im * wr};
 }
 template <class T>
-inline Cv<T> mulw_conj(Cv<T> a, T wr, T wi) {
+inline Cv<T> mulw_conj(Cv<T> a, T wr_, T wi_) {
+  const auto wr = twiddle(wr_), wi = twiddle(wi_);
   return {a.re * wr + a.im * wi, a.im * wr - a.re * wi};
 }
 // Lane-wise a * b and a * conj(b).
