@@ -7,8 +7,9 @@
 //   coil_bench_fft_conv [--device cpu|cuda|all] [--reps N>=20]
 //
 // Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
-// innermost), v2 (the default) as (B*H/2, n) "rows" (contiguous transforms). CPU: FFTW on tiles
-// of 16 channels.
+// innermost), v2 (the default) as (B*H/2, n) "rows" (contiguous transforms). CPU: the radix-4
+// FFT with one channel pair per SIMD lane (ops/fft_conv/cpu_lanes.h), built for AVX2 + FMA and
+// for the baseline instruction set.
 // GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
 #include <fmt/format.h>
 #include <omp.h>
@@ -23,6 +24,7 @@
 #include "core/copy.h"
 #include "core/factory.h"
 #include "core/random.h"
+#include "ops/fft_conv/cpu_lanes.h"
 #include "ops/fft_conv/kernels.h"
 
 #if defined(COIL_WITH_CUDA)
@@ -124,20 +126,23 @@ void bench(Device dev, const Workload& w, int reps) {
   std::vector<std::function<void()>> fns;
   struct Version {
     std::string name;
-    int layout;  // -1 on the CPU
+    int layout;  // CUDA: a FftConvLayout; CPU: -1 - a fft_lanes::Isa
   };
-  std::vector<Version> versions = {{"FFTW tiles", -1}};
+  using coil::cpu::fft_lanes::Isa;
+  std::vector<Version> versions = {{"lanes AVX2", -1 - int(Isa::avx2)},
+                                   {"lanes baseline", -1 - int(Isa::generic)}};
 #if defined(COIL_WITH_CUDA)
   using coil::cuda::FftConvLayout;
   if (dev.is_cuda())
     versions = {{"v1 columns", int(FftConvLayout::columns)}, {"v2 rows", int(FftConvLayout::rows)}};
   const FftConvLayout saved = coil::cuda::fft_conv_layout();
-  auto set_layout = [](int layout) {
-    if (layout >= 0) coil::cuda::fft_conv_layout() = FftConvLayout(layout);
-  };
-#else
-  auto set_layout = [](int) {};
 #endif
+  auto set_layout = [](int layout) {
+    if (layout < 0) coil::cpu::fft_lanes::isa() = Isa(-1 - layout);
+#if defined(COIL_WITH_CUDA)
+    if (layout >= 0) coil::cuda::fft_conv_layout() = FftConvLayout(layout);
+#endif
+  };
   for (const Version& v : versions) {
     fns.push_back([&s, v, set_layout] { set_layout(v.layout), s.forward(); });
     fns.push_back([&s, v, set_layout] { set_layout(v.layout), s.forward(), s.backward(); });
@@ -160,6 +165,7 @@ void bench(Device dev, const Workload& w, int reps) {
   fns.push_back(
       [&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), s.u.data_ptr(), s.u.nbytes()); });
   const std::vector<double> t = coil::bench::time_all(dev, reps, fns, kWarmup);
+  coil::cpu::fft_lanes::isa() = Isa::best;
 #if defined(COIL_WITH_CUDA)
   coil::cuda::fft_conv_layout() = saved;
 #endif

@@ -78,13 +78,14 @@ Tables<T> tables(int64_t n) {
   return slot->view;
 }
 
+// AVX2 when the CPU has it and nobody pinned the baseline (a pin to AVX2 on a CPU without it
+// falls back rather than faulting).
 bool use_avx2() {
-  if (isa() != Isa::best) return isa() == Isa::avx2;
   static const bool has = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
-  return has;
+  return has && isa() != Isa::generic;
 }
 
 struct FreeDeleter {

@@ -71,8 +71,8 @@ COIL_FFT_LANES_ENTRIES
 }
 #undef COIL_FFT_LANES_ENTRIES
 
-// Which set ops/fft_conv/cpu.cpp calls: `best` (AVX2 where the CPU has it) unless a test or the
-// kernel lab pins one.
+// Which set ops/fft_conv/cpu.cpp calls: AVX2 where the CPU has it, unless a test or the kernel
+// lab pins the baseline (generic); avx2 on a CPU without it falls back to the baseline.
 enum class Isa { best, generic, avx2 };
 Isa& isa();
 
