@@ -1,4 +1,4 @@
-// CPU backward of the selective scan. A work unit is one block of kBlockTiles channel tiles of one
+// CPU backward of the selective scan. A work unit is one block of channel tiles of one
 // (batch row, group); the unit walks the chunks from last to first and, per chunk, runs each of
 // its tiles: recompute the chunk's states and decays from the checkpoint, then the reverse pass.
 // The per-lane dB/dC terms of all the block's tiles add up in vectors, so the lane sums (the only
@@ -16,8 +16,12 @@ namespace {
 using namespace scan_detail;
 using scan_math::sigmoid_;
 
-// Tiles per block (64 f32 channels): more tiles per lane sum, fewer units to share among threads.
-constexpr int64_t kBlockTiles = 8;
+// Tiles per block: a quarter of a group's tiles (so a batch row has at least 4 units to share
+// among threads where the channels allow), at most 8 (64 f32 channels: the lane sums then cost
+// little next to the scan). It depends on the channel count alone, never on the batch size.
+int64_t block_tiles(int64_t tiles_per_group) {
+  return std::clamp<int64_t>(tiles_per_group / 4, 1, 8);
+}
 // Bytes for the per-block dB/dC partials of one span of chunks, when a group has several blocks:
 // the units sync once per span, so a larger span means fewer barriers.
 constexpr int64_t kPartialBudget = int64_t(4) << 20;
@@ -50,7 +54,7 @@ template <class T>
 struct Backward : Scan<T> {
   const T *ckpt, *ckpt_y, *dout, *dfinal;
   T *du, *ddelta, *dz, *dinit, *dB, *dC;
-  int64_t blocks;                            // blocks per group
+  int64_t tiles_per_block, blocks;           // per block, per group
   int64_t span_chunks, span_len;             // chunks per span, steps per span
   VecBuffer<V<T>> dh;                        // (Bt, tiles, N)
   HostArray<double> sum_A, sum_D, sum_bias;  // (Bt, tiles, N, W), (Bt, tiles, W), (Bt, tiles, W)
@@ -68,7 +72,8 @@ struct Backward : Scan<T> {
         dinit(data_or_null<T>(gr.dinitial_state)),
         dB(data_or_null<T>(gr.dB)),
         dC(data_or_null<T>(gr.dC)),
-        blocks((this->tiling.tiles_per_group + kBlockTiles - 1) / kBlockTiles),
+        tiles_per_block(block_tiles(this->tiling.tiles_per_group)),
+        blocks((this->tiling.tiles_per_group + tiles_per_block - 1) / tiles_per_block),
         span_chunks(blocks == 1 ? num_chunks(p.length)
                                 : std::clamp<int64_t>(
                                       kPartialBudget / (blocks * p.batch * p.groups * kChunk *
@@ -223,7 +228,8 @@ COIL_SCAN_INLINE void backward_unit(const Backward<T>& bw, Scratch<T>& sc, int64
   const int64_t N = kN > 0 ? kN : p.state, L = p.length, G = p.groups,
                 tpg = bw.tiling.tiles_per_group;
   const int64_t b = unit / (G * bw.blocks), g = unit / bw.blocks % G, blk = unit % bw.blocks;
-  const int64_t j0 = g * tpg + blk * kBlockTiles, j1 = std::min(j0 + kBlockTiles, (g + 1) * tpg);
+  const int64_t j0 = g * tpg + blk * bw.tiles_per_block;
+  const int64_t j1 = std::min(j0 + bw.tiles_per_block, (g + 1) * tpg);
   const int64_t span_t0 = k0 * kChunk;
   for (int64_t k = k1 - 1; k >= k0; --k) {
     const int64_t t0 = k * kChunk, steps = std::min(L, t0 + kChunk) - t0;
