@@ -1,6 +1,7 @@
 // FFT convolution on the CPU: values and gradients against a direct O(L^2) float64 convolution
 // at awkward lengths, both directions, with and without D; thread-count independence of the
-// batch reduction; the shared FFTW plan caches (real and complex) against a direct DFT.
+// batch reduction, for the AVX2 and the baseline kernels; the FFTW plan caches (real and complex,
+// ops/common/fft_plans.h) against a direct DFT.
 #include <doctest/doctest.h>
 #include <omp.h>
 

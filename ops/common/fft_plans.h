@@ -1,7 +1,7 @@
 // Cached FFTW plans for batches of 1-D real and complex FFTs (float and double), used by the S4
-// kernel (the CPU FFT convolution runs its own lane-parallel FFT, ops/fft_conv/cpu_lanes.h). Plans are made once per layout (FFTW planning is not
-// thread-safe: a mutex guards it) and run with FFTW's new-array functions, which are safe to
-// call from many OpenMP threads at once.
+// kernel (the CPU FFT convolution runs its own lane-parallel FFT, ops/fft_conv/cpu_lanes.h).
+// Plans are made once per layout (FFTW planning is not thread-safe: a mutex guards it) and run
+// with FFTW's new-array functions, which are safe to call from many OpenMP threads at once.
 #pragma once
 #include <complex>
 #include <cstddef>

@@ -78,9 +78,10 @@ template <class T>
 inline Cv<T> scale(Cv<T> a, T s) {
   return {a.re * s, a.im * s};
 }
-// A twiddle as an operand of lane-wise products. With AVX (COIL_FFT_LANES_AVX) the scalar itself (GCC broadcasts it
-// with one instruction); without (the baseline build) GCC would spill it through the stack for
-// each use (a store-forwarding stall, 5x slower), so the lanes are filled in registers.
+// A twiddle as an operand of lane-wise products. With AVX (COIL_FFT_LANES_AVX) the scalar itself
+// (GCC broadcasts it with one instruction); without (the baseline build) GCC would spill it
+// through the stack for each use (a store-forwarding stall, 5x slower), so the lanes are filled
+// in registers.
 template <class T>
 inline auto twiddle(T s) {
 #if COIL_FFT_LANES_AVX
