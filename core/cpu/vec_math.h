@@ -39,7 +39,8 @@ namespace coil::cpu::vec {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  return y * std::bit_cast<float>((ni + 127) << 23);
+  // Unsigned: for NaN, ni is garbage and a signed shift could overflow (a sanitizer error).
+  return y * std::bit_cast<float>(uint32_t(ni + 127) << 23);
 }
 
 [[gnu::always_inline]] static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
