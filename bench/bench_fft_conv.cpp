@@ -150,7 +150,7 @@ void bench(Device dev, const Workload& w, int reps) {
 #if defined(COIL_WITH_CUDA)
   // The cuFFT round trip alone (forward + inverse C2C of the packed spectra, columns layout):
   // what the pointwise kernels add on top of it is the rest of v1's forward.
-  const int64_t n = coil::fft_conv_size(w.L, w.L), R = w.B * ((w.H + 1) / 2);
+  const int64_t n = coil::fft_conv_size(w.L, w.L, 1), R = w.B * ((w.H + 1) / 2);
   coil::Storage packed(dev.is_cuda() ? size_t(n * R) * 8 : 1, dev);
   if (dev.is_cuda()) {
     versions.push_back({"cuFFT columns fwd+inv", -1});

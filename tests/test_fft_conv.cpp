@@ -85,6 +85,10 @@ const std::vector<Case> kCases = {
     {2, 9, 3, 2, 9, true},       // bidirectional, Lk = L: k1[L - 1] never reaches y
     {1, 65, 4, 2, 30, false},    // bidirectional, short kernels
     {3, 300, 2, 2, 300, true},   // bidirectional, n = 600 on the GPU, 1024 on the CPU
+    // Short bidirectional kernels need n >= L + Lk, one more than the causal L + Lk - 1: at
+    // L + Lk - 1 points lag L - 1 wraps onto lag -Lk (the CPU's n = 4 here, cuFFT's 7 below).
+    {2, 4, 3, 2, 1, true},
+    {1, 5, 2, 2, 3, false},
 };
 
 }  // namespace

@@ -98,7 +98,7 @@ void run(const Tensor& u, const Tensor& k, const Tensor& D, const Tensor& y, con
   auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
   const int64_t L = u.size(1), Lk = k.size(2);
   int64_t n = 2;
-  while (n < L + Lk - 1) n *= 2;
+  while (n < fft_conv_min_size(L, Lk, k.size(0))) n *= 2;
   const bool backward = dy.defined();
   const int threads = omp_get_max_threads();
   const size_t bytes = size_t(work_slots<T>(u.size(2), n, threads, backward)) * kSlotBytes;

@@ -76,7 +76,7 @@ struct Geo {
         H(u.size(2)),
         C(k.size(0)),
         Lk(k.size(2)),
-        n(fft_conv_size(L, Lk)),
+        n(fft_conv_size(L, Lk, C)),
         P((H + 1) / 2),
         R(B * P),
         anti(fft_conv_anti_lags(L, Lk)),

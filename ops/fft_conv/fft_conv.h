@@ -13,7 +13,8 @@ namespace coil {
 // A kernel shorter than the sequence (1 <= Lk < L) is zero-extended to L; a longer one is an
 // error, as are C other than 1 (causal) or 2 (bidirectional), mismatched H, a zero-sized
 // dimension, non-floating or mixed dtypes, and mixed devices. f32 or f64.
-// Cost: FFTs of size n = good_size(L + Lk - 1) (<= 2L, no wrap-around into the output).
+// Cost: FFTs of size n >= L + Lk - 1 (L + Lk for a short bidirectional kernel; <= 2L), no
+// wrap-around into the output (ops/fft_conv/kernels.h).
 // Gradients for u, k and D; the batch reduction for dk and dD runs in a fixed order (bitwise
 // reproducible).
 Tensor fft_conv(const Tensor& u, const Tensor& k, const Tensor& D = Tensor(),

@@ -10,14 +10,22 @@
 
 namespace coil {
 
-// FFT size: L + Lk - 1 points hold every lag without wrapping into the L outputs.
-inline int64_t fft_conv_size(int64_t L, int64_t Lk) {
-  return fft::good_size(std::max<int64_t>(2, L + Lk - 1));
+// The two-sided kernel at FFT size n is zero except: lag j in [0, Lk) at index j (k0, plus D at
+// 0) and, bidirectional (C = 2), lag -d for d in [1, anti_lags] at index n - d (k1[d - 1]).
+inline int64_t fft_conv_anti_lags(int64_t L, int64_t Lk) { return std::min(Lk, L - 1); }
+
+// Fewest FFT points with no wrap-around into the L outputs: the causal lags need L + Lk - 1;
+// the anti-causal ones sit at n - d and must stay above lag L - 1, so n >= L + anti_lags (one
+// more than L + Lk - 1 when a short kernel is bidirectional: L 5, Lk 3 needs 8, not 7).
+inline int64_t fft_conv_min_size(int64_t L, int64_t Lk, int64_t C) {
+  const int64_t causal = L + Lk - 1, anti = C == 2 ? L + fft_conv_anti_lags(L, Lk) : 0;
+  return std::max<int64_t>(2, std::max(causal, anti));
 }
 
-// The two-sided kernel at FFT size n is zero except: lag j in [0, Lk) at index j (k0, plus D at
-// 0) and, bidirectional, lag -d for d in [1, anti_lags] at index n - d (k1[d - 1]).
-inline int64_t fft_conv_anti_lags(int64_t L, int64_t Lk) { return std::min(Lk, L - 1); }
+// The GPU's FFT size (cuFFT's fast sizes); the CPU's lane FFT rounds up to a power of two.
+inline int64_t fft_conv_size(int64_t L, int64_t Lk, int64_t C) {
+  return fft::good_size(fft_conv_min_size(L, Lk, C));
+}
 
 #define COIL_FFT_CONV_KERNELS                                                                    \
   /* y (B, L, H) from u (B, L, H), k (C, H, Lk), D (H) or undefined */                           \
