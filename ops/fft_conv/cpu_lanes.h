@@ -26,7 +26,7 @@ struct Tables {
 };
 
 // One convolution call: y (B, L, H) = u * k (+ D u), k (C, H, Lk), at FFT size n (a power of two
-// >= L + Lk - 1); see ops/fft_conv/kernels.h. Backward: any of du, dk, dD may be null (not
+// >= fft_conv_min_size); see ops/fft_conv/kernels.h. Backward: any of du, dk, dD may be null (not
 // wanted); dy is the cotangent of y. `work` is 64-byte aligned scratch of work_bytes() bytes for
 // `threads` OpenMP threads (the caller allocates, so the kernels never do).
 template <class T>
