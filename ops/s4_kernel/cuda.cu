@@ -1,47 +1,23 @@
-// CUDA kernels of the S4 (DPLR) kernel. Forward: one thread per (h, frequency k) sums the Cauchy
-// terms of every (x, y) pair over the modes (staged in shared memory), applies the Woodbury
+// Version 1 of the CUDA S4 (DPLR) kernel. Forward: one thread per (h, frequency k) sums the
+// Cauchy terms of every (x, y) pair over the modes (staged in shared memory), applies the Woodbury
 // combination in double and writes khat / L; cuFFT's batched C2R gives K. Backward: cuFFT R2C of
 // dK, the Woodbury adjoint per (h, k), then a Cauchy backward kernel (block = 32 modes x 8
 // frequency lanes over a chunk of frequencies) whose lanes are summed in a fixed order, and a
 // final kernel (one block per h) that sums the chunks in order and forms every gradient.
 // cuFFT plans come from the shared cache (ops/common/fft_plans_cuda.cuh); no atomics anywhere.
-#include "core/cuda/launch.cuh"
-#include "core/dispatch.h"
+// The public entry points at the end pick the version (kernels.h).
 #include "core/storage.h"
-#include "ops/common/fft_plans_cuda.cuh"
+#include "ops/s4_kernel/cuda_common.cuh"
 #include "ops/s4_kernel/kernels.h"
-#include "ops/s4_kernel/s4_math.h"
 
 namespace coil::cuda {
 namespace {
 
-using ssm::Cd;
-using ssm::Cx;
+using namespace s4k;
 
 constexpr int kThreads = 256, kModeChunk = 32, kLanes = kThreads / kModeChunk;
 constexpr int64_t kFreqBlock = 256;  // frequencies per backward block
 constexpr int kFreqStage = 64;       // frequencies staged in shared memory at a time
-
-struct Dims {
-  int64_t H, N2, L, F;
-};
-
-template <class T>
-__device__ Cd load_pair(const T* p, int64_t i) {
-  return {double(p[2 * i]), double(p[2 * i + 1])};
-}
-
-// x (B, P_j), y (C_c, conj P_i) of mode (h, n), and u = dt W.
-template <class T, int NC, int R>
-__device__ void mode_xy(const T* wr, const T* wi, const T* P, const T* B, const T* C, double dt,
-                        int64_t h, int64_t n, const Dims& d, Cd* x, Cd* y, Cd& w) {
-  const int64_t hn = h * d.N2 + n;
-  w = {double(wr[hn]), double(wi[hn])};
-  x[0] = load_pair(B, hn);
-  for (int j = 0; j < R; ++j) x[1 + j] = load_pair(P, j * d.H * d.N2 + hn);
-  for (int c = 0; c < NC; ++c) y[c] = load_pair(C, c * d.H * d.N2 + hn);
-  for (int i = 0; i < R; ++i) y[NC + i] = ssm::conj(x[1 + i]);
-}
 
 // khat (NC, H, F) complex (scaled by 1/L), rsave (H, F, NP) complex or null; grid (ceil(F/256), H).
 template <class T, int NC, int R>
@@ -64,7 +40,7 @@ __global__ void __launch_bounds__(kThreads)
     const int nc = int(d.N2 - n0 < kModeChunk ? d.N2 - n0 : kModeChunk);
     if (threadIdx.x < nc) {
       Cd x[Pr::kX], y[Pr::kY], w;
-      mode_xy<T, NC, R>(wr, wi, P, B, C, dt, h, n0 + threadIdx.x, d, x, y, w);
+      mode_xy<T, NC, R>(wr, wi, P, B, C, h, n0 + threadIdx.x, d, x, y, w);
       s_u[threadIdx.x] = ssm::cast<T>(dt * w);
       for (int a = 0; a < Pr::kX; ++a)
         for (int b = 0; b < Pr::kY; ++b)
@@ -198,7 +174,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     Cd x[Pr::kX], y[Pr::kY], w;
-    mode_xy<T, NC, R>(wr, wi, P, B, C, dt, h, n, d, x, y, w);
+    mode_xy<T, NC, R>(wr, wi, P, B, C, h, n, d, x, y, w);
     const auto gr = ssm::s4_mode_grads<NC, R>(Av, Au, x, y, w, dt);
     const int64_t hn = h * d.N2 + n;
     g_wr[hn] = T(gr.gW.re), g_wi[hn] = T(gr.gW.im);
@@ -217,20 +193,6 @@ __global__ void __launch_bounds__(kThreads)
     for (int64_t n = 0; n < d.N2; ++n) s += ddelta[h * d.N2 + n];
     g_dt[h] = T(s * dt);
   }
-}
-
-// Batched inverse (C2R) or forward (R2C) real FFTs of length L over contiguous rows.
-template <class T>
-void real_fft(int dev, bool inverse, void* in, void* out, int64_t L, int64_t batch) {
-  fft::PlanKey key;
-  key.n = L, key.batch = batch, key.device = dev;
-  key.idist = inverse ? L / 2 + 1 : L, key.odist = inverse ? L : L / 2 + 1;
-  key.type = sizeof(T) == 4 ? (inverse ? CUFFT_C2R : CUFFT_R2C) : (inverse ? CUFFT_Z2D : CUFFT_D2Z);
-  fft::execute(key, in, out);
-}
-
-Dims dims_of(const Tensor& log_dt, const Tensor& W_re, int64_t L) {
-  return {log_dt.size(0), W_re.size(1), L, L / 2 + 1};
 }
 
 template <class T, int NC, int R>
@@ -276,45 +238,39 @@ void backward_impl(const std::vector<Tensor>& g, const Tensor& dK, const Tensor&
   COIL_CUDA_CHECK_LAUNCH();
 }
 
-template <class T>
-void forward_typed(const Tensor& K, const Tensor& rsave, const std::vector<Tensor>& in) {
-  const int64_t Cn = in[5].size(0), R = in[3].size(0);
-  if (Cn == 1 && R == 1) forward_impl<T, 1, 1>(K, rsave, in);
-  else if (Cn == 1) forward_impl<T, 1, 2>(K, rsave, in);
-  else if (R == 1) forward_impl<T, 2, 1>(K, rsave, in);
-  else forward_impl<T, 2, 2>(K, rsave, in);
-}
-
-template <class T>
-void backward_typed(const std::vector<Tensor>& g, const Tensor& dK, const Tensor& rsave,
-                    const std::vector<Tensor>& in) {
-  const int64_t Cn = in[5].size(0), R = in[3].size(0);
-  if (Cn == 1 && R == 1) backward_impl<T, 1, 1>(g, dK, rsave, in);
-  else if (Cn == 1) backward_impl<T, 1, 2>(g, dK, rsave, in);
-  else if (R == 1) backward_impl<T, 2, 1>(g, dK, rsave, in);
-  else backward_impl<T, 2, 2>(g, dK, rsave, in);
-}
-
 }  // namespace
+
+void s4_kernel_forward(S4Version v, const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
+                       const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
+                       const Tensor& C) {
+  DeviceGuard guard(K.device().index);
+  if (v == S4Version::v2) return s4_kernel_forward_v2(K, rsave, log_dt, W_re, W_im, P, B, C);
+  const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
+  dispatch_s4(K.dtype(), C.size(0), P.size(0),
+              [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
+}
+
+void s4_kernel_backward(S4Version v, const std::vector<Tensor>& grads, const Tensor& dK,
+                        const Tensor& rsave, const Tensor& log_dt, const Tensor& W_re,
+                        const Tensor& W_im, const Tensor& P, const Tensor& B, const Tensor& C) {
+  DeviceGuard guard(dK.device().index);
+  if (v == S4Version::v2)
+    return s4_kernel_backward_v2(grads, dK, rsave, log_dt, W_re, W_im, P, B, C);
+  const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
+  dispatch_s4(dK.dtype(), C.size(0), P.size(0),
+              [&]<class T, int NC, int R>() { backward_impl<T, NC, R>(grads, dK, rsave, in); });
+}
 
 void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
                        const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                        const Tensor& C) {
-  DeviceGuard guard(K.device().index);
-  const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch<DType::f32, DType::f64>(K.dtype(), "s4_kernel", [&](auto tag) {
-    forward_typed<typename decltype(tag)::type>(K, rsave, in);
-  });
+  s4_kernel_forward(kS4Default, K, rsave, log_dt, W_re, W_im, P, B, C);
 }
 
 void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave,
                         const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,
                         const Tensor& P, const Tensor& B, const Tensor& C) {
-  DeviceGuard guard(dK.device().index);
-  const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch<DType::f32, DType::f64>(dK.dtype(), "s4_kernel", [&](auto tag) {
-    backward_typed<typename decltype(tag)::type>(grads, dK, rsave, in);
-  });
+  s4_kernel_backward(kS4Default, grads, dK, rsave, log_dt, W_re, W_im, P, B, C);
 }
 
 }  // namespace coil::cuda
