@@ -31,7 +31,7 @@ inline constexpr int kStage = NP * sizeof(T) <= 16 ? 256 : 64;
 template <class T, int NP>
 struct FwdShape {
   static constexpr int kt = NP * sizeof(T) <= 16 ? 4 : NP * sizeof(T) <= 32 ? 2 : 1;
-  static constexpr int min_blocks = sizeof(T) == 4 ? 8 : 4;
+  static constexpr int min_blocks = sizeof(T) == 4 && NP <= 9 ? 8 : 4;
 };
 
 // 1/x: one MUFU.RCP in f32 (about 1 ulp, deterministic), a division in f64.
