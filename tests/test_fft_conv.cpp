@@ -75,20 +75,23 @@ double rel(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 const std::vector<Case> kCases = {
-    {2, 1, 3, 1, 1, true},      // L = 1
-    {2, 7, 5, 1, 7, false},     // odd L
-    {1, 129, 3, 1, 129, true},  // just past a power of two
-    {2, 100, 18, 1, 37, true},  // short kernel, H past the channel tile
-    {1, 257, 2, 1, 200, false},
-    {1, 700, 17, 1, 700, true},  // n = 2048: the FFT's depth-first recursion
-    {2, 1, 2, 2, 1, true},       // bidirectional: L = 1 has no anti-causal lag
-    {2, 9, 3, 2, 9, true},       // bidirectional, Lk = L: k1[L - 1] never reaches y
-    {1, 65, 4, 2, 30, false},    // bidirectional, short kernels
-    {3, 300, 2, 2, 300, true},   // bidirectional, n = 600 on the GPU, 1024 on the CPU
+    {2, 1, 3, 1, 1, true},        // L = 1
+    {2, 7, 5, 1, 7, false},       // odd L
+    {1, 129, 3, 1, 129, true},    // just past a power of two
+    {2, 100, 18, 1, 37, true},    // short kernel, H past the channel tile
+    {1, 257, 2, 1, 200, false},   // L > n/2: the first pass cannot skip the upper half
+    {1, 700, 17, 1, 700, true},   // n = 2048: the FFT's depth-first recursion
+    {1, 2100, 2, 1, 2100, true},  // n = 8192: blocks of n/8 above the L1 leaf size recurse
+    {2, 1, 2, 2, 1, true},        // bidirectional: L = 1 has no anti-causal lag
+    {2, 9, 3, 2, 9, true},        // bidirectional, Lk = L: k1[L - 1] never reaches y
+    {1, 65, 4, 2, 30, false},     // bidirectional, short kernels
+    {3, 300, 2, 2, 300, true},    // bidirectional, n = 600 on the GPU, 1024 on the CPU
     // Short bidirectional kernels need n >= L + Lk, one more than the causal L + Lk - 1: at
-    // L + Lk - 1 points lag L - 1 wraps onto lag -Lk (the CPU's n = 4 here, cuFFT's 7 below).
+    // L + Lk - 1 points lag L - 1 wraps onto lag -Lk (that rule gives 4, 7 and 8 points below;
+    // the last keeps the CPU, whose power of two is at least 8, on the edge).
     {2, 4, 3, 2, 1, true},
     {1, 5, 2, 2, 3, false},
+    {1, 5, 2, 2, 4, true},
 };
 
 }  // namespace
@@ -143,6 +146,35 @@ TEST_CASE("fft_conv's bidirectional lag -L kernel entry gets exactly zero gradie
   CHECK(dk[size_t(2 * 6 + 5)] == 0.0);  // k[1, 0, L - 1]
   CHECK(dk[size_t(3 * 6 + 5)] == 0.0);  // k[1, 1, L - 1]
   CHECK(dk[size_t(2 * 6 + 4)] != 0.0);  // lag -(L - 1) does reach y
+}
+
+// Only some gradients wanted: without du the backward runs no inverse transform of dy; without
+// dk and dD it accumulates no correlation.
+TEST_CASE("fft_conv computes any subset of its gradients") {
+  using cpu::fft_lanes::Isa;
+  Generator g(11);
+  const Case c{2, 150, 20, 1, 150, true};
+  const TensorOptions f64{DType::f64};
+  Tensor u = normal({c.B, c.L, c.H}, 0, 1, f64, &g), k = normal({c.C, c.H, c.Lk}, 0, 0.5, f64, &g);
+  Tensor D = normal({c.H}, 0, 1, f64, &g), dy = normal({c.B, c.L, c.H}, 0, 1, f64, &g);
+  const Direct ref = direct(c, values(u), values(k), values(D), values(dy));
+  for (Isa isa : {Isa::best, Isa::generic}) {
+    CAPTURE(int(isa));
+    cpu::fft_lanes::isa() = isa;
+    for (int mask = 1; mask < 8; ++mask) {  // bit 0: u, 1: k, 2: D require grad
+      CAPTURE(mask);
+      auto leaf = [](const Tensor& t, bool grad) {
+        Tensor r = core::clone(t);
+        return grad ? set_requires_grad(r) : r;
+      };
+      Tensor ut = leaf(u, mask & 1), kt = leaf(k, mask & 2), Dt = leaf(D, mask & 4);
+      backward(fft_conv(ut, kt, Dt), dy);
+      if (mask & 1) CHECK(rel(values(grad(ut)), ref.du) <= 1e-12);
+      if (mask & 2) CHECK(rel(values(grad(kt)), ref.dk) <= 1e-12);
+      if (mask & 4) CHECK(rel(values(grad(Dt)), ref.dD) <= 1e-12);
+    }
+  }
+  cpu::fft_lanes::isa() = Isa::best;
 }
 
 TEST_CASE("fft_conv gradients are bitwise the same with one thread and with several") {

@@ -60,8 +60,8 @@ std::unique_ptr<TableData<T>> make_tables(int64_t n) {
     return int32_t(r);
   };
   for (int64_t k = 0; k <= n / 2; ++k) {
-    d->pos.push_back(rev(k));
-    d->pos_neg.push_back(rev((n - k) & (n - 1)));
+    d->pos.push_back(int32_t(padded(rev(k), n)));
+    d->pos_neg.push_back(int32_t(padded(rev((n - k) & (n - 1)), n)));
   }
   d->view = {n, d->radix2.data(), d->radix4.data(), d->pos.data(), d->pos_neg.data()};
   return d;
@@ -97,7 +97,7 @@ void run(const Tensor& u, const Tensor& k, const Tensor& D, const Tensor& y, con
          const Tensor& du, const Tensor& dk, const Tensor& dD) {
   auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
   const int64_t L = u.size(1), Lk = k.size(2);
-  int64_t n = 2;
+  int64_t n = 8;  // the kernels' fused radix-8 first and last passes need 8 points
   while (n < fft_conv_min_size(L, Lk, k.size(0))) n *= 2;
   const bool backward = dy.defined();
   const int threads = omp_get_max_threads();

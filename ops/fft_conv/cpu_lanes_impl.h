@@ -152,31 +152,45 @@ const T* radix4_twiddles(const Tables<T>& t, int64_t m) {
   return t.radix4 + 6 * (m / 4 - 1);
 }
 
-// Two radix-2 DIF stages (spans m = 4q and 2q) on x[j + {0, q, 2q, 3q}]; w holds w_m^j, w_m^2j,
-// w_m^3j (unused where kUnit: j = 0, all twiddles 1).
+// Two radix-2 DIF stages (spans m = 4q and 2q) on the values at j + {0, q, 2q, 3q}; w holds
+// w_m^j, w_m^2j, w_m^3j (unused where kUnit: j = 0, all twiddles 1).
 template <class T, bool kUnit>
-inline void dif4_at(Cv<T>* x, int64_t q, int64_t j, const T* w) {
-  const Cv<T> x0 = x[j], x1 = x[j + q], x2 = x[j + 2 * q], x3 = x[j + 3 * q];
+inline void dif4_vals(Cv<T>& x0, Cv<T>& x1, Cv<T>& x2, Cv<T>& x3, const T* w) {
   const Cv<T> s0 = x0 + x2, e0 = x0 - x2, s1 = x1 + x3, e1 = times_i(x1 - x3);
-  x[j] = s0 + s1;
+  x0 = s0 + s1;
   if constexpr (kUnit) {
-    x[j + q] = s0 - s1, x[j + 2 * q] = e0 - e1, x[j + 3 * q] = e0 + e1;
+    x1 = s0 - s1, x2 = e0 - e1, x3 = e0 + e1;
   } else {
-    x[j + q] = mulw(s0 - s1, w[2], w[3]);
-    x[j + 2 * q] = mulw(e0 - e1, w[0], w[1]);
-    x[j + 3 * q] = mulw(e0 + e1, w[4], w[5]);
+    x1 = mulw(s0 - s1, w[2], w[3]), x2 = mulw(e0 - e1, w[0], w[1]), x3 = mulw(e0 + e1, w[4], w[5]);
   }
 }
 
-// Its transpose with conjugate twiddles (undoes dif4_at up to a factor 4).
+// Its transpose with conjugate twiddles (undoes dif4_vals up to a factor 4).
+template <class T, bool kUnit>
+inline void dit4_vals(Cv<T>& x0, Cv<T>& x1, Cv<T>& x2, Cv<T>& x3, const T* w) {
+  if constexpr (!kUnit) {
+    x1 = mulw_conj(x1, w[2], w[3]), x2 = mulw_conj(x2, w[0], w[1]), x3 = mulw_conj(x3, w[4], w[5]);
+  }
+  const Cv<T> p = x0 + x1, r = x0 - x1, e0 = x2 + x3, e1 = times_i(x2 - x3);
+  x0 = p + e0, x1 = r + e1, x2 = p - e0, x3 = r - e1;
+}
+
+// The same on x[j + {0, q, 2q, 3q}] in place (through locals: the compiler cannot tell that the
+// four slots do not alias).
+template <class T, bool kUnit, bool kDit>
+inline void radix4_at(Cv<T>* x, int64_t q, int64_t j, const T* w) {
+  Cv<T> x0 = x[j], x1 = x[j + q], x2 = x[j + 2 * q], x3 = x[j + 3 * q];
+  if constexpr (kDit) dit4_vals<T, kUnit>(x0, x1, x2, x3, w);
+  else dif4_vals<T, kUnit>(x0, x1, x2, x3, w);
+  x[j] = x0, x[j + q] = x1, x[j + 2 * q] = x2, x[j + 3 * q] = x3;
+}
+template <class T, bool kUnit>
+inline void dif4_at(Cv<T>* x, int64_t q, int64_t j, const T* w) {
+  radix4_at<T, kUnit, false>(x, q, j, w);
+}
 template <class T, bool kUnit>
 inline void dit4_at(Cv<T>* x, int64_t q, int64_t j, const T* w) {
-  Cv<T> y1 = x[j + q], u = x[j + 2 * q], v = x[j + 3 * q];
-  if constexpr (!kUnit) {
-    y1 = mulw_conj(y1, w[2], w[3]), u = mulw_conj(u, w[0], w[1]), v = mulw_conj(v, w[4], w[5]);
-  }
-  const Cv<T> y0 = x[j], p = y0 + y1, r = y0 - y1, e0 = u + v, e1 = times_i(u - v);
-  x[j] = p + e0, x[j + q] = r + e1, x[j + 2 * q] = p - e0, x[j + 3 * q] = r - e1;
+  radix4_at<T, kUnit, true>(x, q, j, w);
 }
 
 // The radix-4 pass of span m on the block x[0, m) (j = 0 needs no twiddles).
@@ -248,47 +262,120 @@ void dit(Cv<T>* x, int64_t m, const Tables<T>& t) {
     for (int64_t b = 0; b < m; b += s) dit4(x + b, s, radix4_twiddles(t, s));
 }
 
-// x <- the spectrum (bit-reversed) of the n samples load(0), ..., load(n - 1).
-template <class T, class Load>
-void forward_fft(Cv<T>* x, const Tables<T>& t, Load load) {
-  const int64_t h = t.n / 2;
-  for (int64_t j = 0; j < h; ++j) {
-    const Cv<T> a = load(j), b = load(j + h);
-    x[j] = a + b;
-    x[j + h] = mulw(a - b, t.radix2[2 * j], t.radix2[2 * j + 1]);
+// The first three DIF stages (spans n, n/2, n/4: radix 2, then radix 4 on each half) on the
+// points j + r n/8, r < 8, for each j < n/8, with nothing stored in between. kHalf: the samples
+// from n/2 on are zero (a causal convolution's padding), so they are neither loaded nor added.
+template <class T, bool kHalf, class Load>
+void dif8_first(Cv<T>* x, const Tables<T>& t, Load load) {
+  const int64_t q = t.n / 8, s = block_stride(t.n);
+  const T *w4 = radix4_twiddles(t, t.n / 2), *w2 = t.radix2;
+  for (int64_t j = 0; j < q; ++j) {
+    // Named values, not arrays: GCC keeps arrays of vector pairs on the stack.
+    const int64_t j1 = j + q, j2 = j + 2 * q, j3 = j + 3 * q;
+    Cv<T> a0 = load(j), a1 = load(j1), a2 = load(j2), a3 = load(j3), b0, b1, b2, b3;
+    if constexpr (kHalf) {
+      b0 = mulw(a0, w2[2 * j], w2[2 * j + 1]), b1 = mulw(a1, w2[2 * j1], w2[2 * j1 + 1]);
+      b2 = mulw(a2, w2[2 * j2], w2[2 * j2 + 1]), b3 = mulw(a3, w2[2 * j3], w2[2 * j3 + 1]);
+    } else {
+      const Cv<T> c0 = load(j + 4 * q), c1 = load(j1 + 4 * q), c2 = load(j2 + 4 * q),
+                  c3 = load(j3 + 4 * q);
+      b0 = mulw(a0 - c0, w2[2 * j], w2[2 * j + 1]), b1 = mulw(a1 - c1, w2[2 * j1], w2[2 * j1 + 1]);
+      b2 = mulw(a2 - c2, w2[2 * j2], w2[2 * j2 + 1]),
+      b3 = mulw(a3 - c3, w2[2 * j3], w2[2 * j3 + 1]);
+      a0 = a0 + c0, a1 = a1 + c1, a2 = a2 + c2, a3 = a3 + c3;
+    }
+    dif4_vals<T, false>(a0, a1, a2, a3, w4 + 6 * j);
+    Cv<T>* o = x + j;  // position j + r q sits at slot j + r s
+    o[0] = a0, o[s] = a1, o[2 * s] = a2, o[3 * s] = a3;
+    dif4_vals<T, false>(b0, b1, b2, b3, w4 + 6 * j);
+    o[4 * s] = b0, o[5 * s] = b1, o[6 * s] = b2, o[7 * s] = b3;
   }
-  dif(x, h, t), dif(x + h, h, t);
+}
+template <class T, class Load>
+void dif8_first(Cv<T>* x, const Tables<T>& t, int64_t count, Load load) {
+  if (count <= t.n / 2) dif8_first<T, true>(x, t, load);
+  else dif8_first<T, false>(x, t, load);
+}
+
+// Their transpose, the last three DIT stages, fused with store(i, v) for the outputs i < count
+// (those from n/2 on are not even computed when count <= n/2).
+template <class T, class Store>
+void dit8_last(Cv<T>* x, const Tables<T>& t, int64_t count, Store store) {
+  const int64_t q = t.n / 8, h = t.n / 2, s = block_stride(t.n);
+  const T *w4 = radix4_twiddles(t, h), *w2 = t.radix2;
+  const auto out = [&](int64_t i, Cv<T> a, Cv<T> b) {
+    const Cv<T> c = mulw_conj(b, w2[2 * i], w2[2 * i + 1]);
+    if (i < count) store(i, a + c);
+    if (i + h < count) store(i + h, a - c);
+  };
+  for (int64_t j = 0; j < q; ++j) {
+    const Cv<T>* o = x + j;  // position j + r q sits at slot j + r s
+    Cv<T> a0 = o[0], a1 = o[s], a2 = o[2 * s], a3 = o[3 * s];
+    Cv<T> b0 = o[4 * s], b1 = o[5 * s], b2 = o[6 * s], b3 = o[7 * s];
+    dit4_vals<T, false>(a0, a1, a2, a3, w4 + 6 * j);
+    dit4_vals<T, false>(b0, b1, b2, b3, w4 + 6 * j);
+    out(j, a0, b0), out(j + q, a1, b1), out(j + 2 * q, a2, b2), out(j + 3 * q, a3, b3);
+  }
+}
+
+// x <- the spectrum (bit-reversed) of the n samples load(0), ..., load(n - 1), of which those
+// from `count` on are zero. n >= 8.
+template <class T, class Load>
+void forward_fft(Cv<T>* x, const Tables<T>& t, int64_t count, Load load) {
+  const int64_t q = t.n / 8, s = block_stride(t.n);
+  dif8_first(x, t, count, load);
+  for (int64_t c = 0; c < 8; ++c) dif(x + c * s, q, t);
 }
 
 // store(i, v) for i < count of n times the inverse transform of the bit-reversed spectrum x
 // (x is overwritten).
 template <class T, class Store>
 void inverse_fft(Cv<T>* x, const Tables<T>& t, int64_t count, Store store) {
-  const int64_t h = t.n / 2;
-  dit(x, h, t), dit(x + h, h, t);
-  for (int64_t j = 0; j < h && j < count; ++j) {
-    const Cv<T> a = x[j], b = mulw_conj(x[j + h], t.radix2[2 * j], t.radix2[2 * j + 1]);
-    store(j, a + b);
-    if (j + h < count) store(j + h, a - b);
-  }
+  const int64_t q = t.n / 8, s = block_stride(t.n);
+  for (int64_t c = 0; c < 8; ++c) dit(x + c * s, q, t);
+  dit8_last(x, t, count, store);
 }
 
-// x <- the spectrum of rows [0, L) of a tile (src: channel h0 at time 0, rows H apart), zero
-// padded to n.
+// Forward FFT (count_in samples), bin(k) for each bin pair k = 0..n/2 (it may read and change x
+// at t.pos[k] and t.pos_neg[k]), then inverse FFT into store(i, v), i < count_out (no inverse
+// when count_out is 0). After dif8_first, block c of the spectrum's 8 blocks of n/8 positions
+// holds the bins k = rev3(c) mod 8, and bin n - k lies in the block of -k mod 8: the blocks are
+// finished and inverted pair by pair, so each pair's leaf passes and products stay in L1.
+template <class T, class Load, class Bin, class Store>
+void convolve_fft(Cv<T>* x, const Tables<T>& t, int64_t count_in, Load load, Bin bin,
+                  int64_t count_out, Store store) {
+  constexpr int64_t kBlockOf[8] = {0, 4, 2, 6, 1, 5, 3, 7};  // rev3 of a residue mod 8
+  const int64_t q = t.n / 8, s = block_stride(t.n);
+  dif8_first(x, t, count_in, load);
+  for (int64_t r = 0; r <= 4; ++r) {  // residues r and 8 - r (r = 0 and 4 are their own pair)
+    Cv<T>*x1 = x + kBlockOf[r] * s, *x2 = x + kBlockOf[(8 - r) % 8] * s;
+    dif(x1, q, t);
+    if (x2 != x1) dif(x2, q, t);
+    for (int64_t k = r; k <= t.n / 2; k += 8) bin(k);
+    if (x2 != x1)
+      for (int64_t k = 8 - r; k <= t.n / 2; k += 8) bin(k);
+    if (count_out == 0) continue;
+    dit(x1, q, t);
+    if (x2 != x1) dit(x2, q, t);
+  }
+  if (count_out > 0) dit8_last(x, t, count_out, store);
+}
+
+// Rows [0, L) of a tile (src: channel h0 at time 0, rows H apart) as samples, zero from L on.
 template <class T>
-void forward_rows(Cv<T>* x, const Tables<T>& t, const T* src, int64_t L, int64_t H, int64_t w) {
-  forward_fft(x, t, [&](int64_t i) {
+auto row_loader(const T* src, int64_t L, int64_t H, int64_t w) {
+  return [=](int64_t i) {
     if (i + kAhead < L) __builtin_prefetch(src + (i + kAhead) * H);
     return i < L ? load_row(src + i * H, w) : Cv<T>{};
-  });
+  };
 }
-// Rows [0, L) of dst <- n times the inverse transform of x (overwritten).
+// Samples to rows [0, L) of a tile.
 template <class T>
-void inverse_rows(T* dst, Cv<T>* x, const Tables<T>& t, int64_t L, int64_t H, int64_t w) {
-  inverse_fft(x, t, L, [&](int64_t i, Cv<T> v) {
+auto row_storer(T* dst, int64_t L, int64_t H, int64_t w) {
+  return [=](int64_t i, Cv<T> v) {
     if (i + kAhead < L) __builtin_prefetch(dst + (i + kAhead) * H, 1);
     store_row(dst + i * H, w, v);
-  });
+  };
 }
 
 // ---- the convolution -----------------------------------------------------------------------
@@ -310,7 +397,8 @@ struct Tiling {
   }
   Cv<T>* spectra(int64_t tile) const { return static_cast<Cv<T>*>(p.work) + tile * spec_slots; }
   Cv<T>* rows(int thread) const {
-    return static_cast<Cv<T>*>(p.work) + tiles * spec_slots + thread * rows_per_thread * p.n;
+    return static_cast<Cv<T>*>(p.work) + tiles * spec_slots +
+           thread * rows_per_thread * row_slots(p.n);
   }
 };
 
@@ -325,9 +413,11 @@ void kernel_spectra(const Tiling<T>& g, int64_t tile, Cv<T>* x) {
   const int64_t h0 = g.h0(tile), w = g.width(tile), n = p.n;
   const int64_t anti = p.Lk < p.L - 1 ? p.Lk : p.L - 1;
   const T inv_n = T(1) / T(n);
-  // The two-sided kernels in natural order, a channel (lane) at a time: k's rows are contiguous.
-  for (int64_t i = 0; i < n; ++i) x[i] = Cv<T>{};
-  T* lanes = reinterpret_cast<T*>(x);  // slot i, lane j at lanes[i * 2V + j] (GCC vectors alias T)
+  // The two-sided kernels in natural order, a channel (lane) at a time (k's rows are
+  // contiguous), staged in the tile's spectrum slots (n + 2 of them) until transformed into x.
+  Cv<T>* out = g.spectra(tile);
+  for (int64_t i = 0; i < n; ++i) out[i] = Cv<T>{};
+  T* lanes = reinterpret_cast<T*>(out);  // slot i, lane j at lanes[i * 2V + j] (vectors alias T)
   for (int64_t j = 0; j < w; ++j) {
     const T* k0 = p.k + (h0 + j) * p.Lk;
     for (int64_t i = 0; i < p.Lk; ++i) lanes[i * 2 * V + j] = k0[i] * inv_n;
@@ -337,8 +427,7 @@ void kernel_spectra(const Tiling<T>& g, int64_t tile, Cv<T>* x) {
       for (int64_t d = 1; d <= anti; ++d) lanes[(n - d) * 2 * V + j] = k1[d - 1] * inv_n;
     }
   }
-  forward_fft(x, p.tables, [&](int64_t i) { return x[i]; });
-  Cv<T>* out = g.spectra(tile);
+  forward_fft(x, p.tables, p.C == 2 ? n : p.Lk, [&](int64_t i) { return out[i]; });
   const T half = T(0.5);
   for (int64_t k = 0; k <= n / 2; ++k) {
     const Cv<T> z1 = x[p.tables.pos[k]], z2c = conj(x[p.tables.pos_neg[k]]);
@@ -348,19 +437,18 @@ void kernel_spectra(const Tiling<T>& g, int64_t tile, Cv<T>* x) {
   }
 }
 
-// x <- the packed spectrum of (A Ka, B Kb), or with kConj of (A conj Ka, B conj Kb).
+// Bins k and n - k of x <- those of the packed spectrum of (A Ka, B Kb), or with kConj of
+// (A conj Ka, B conj Kb).
 template <class T, bool kConj>
-void multiply(Cv<T>* x, const Cv<T>* spec, const Tables<T>& t) {
-  for (int64_t k = 0; k <= t.n / 2; ++k) {
-    const int32_t a = t.pos[k], b = t.pos_neg[k];
-    const Cv<T> z1 = x[a], z2 = x[b], P = spec[2 * k], M = spec[2 * k + 1];
-    if constexpr (kConj) {
-      x[a] = mul_conj(z1, P) + conj(mul(z2, M));
-      if (b != a) x[b] = mul(z2, P) + mul(conj(z1), M);
-    } else {
-      x[a] = mul(z1, P) + mul(conj(z2), M);
-      if (b != a) x[b] = mul_conj(z2, P) + conj(mul(z1, M));
-    }
+inline void multiply_bin(Cv<T>* x, const Cv<T>* spec, const Tables<T>& t, int64_t k) {
+  const int32_t a = t.pos[k], b = t.pos_neg[k];
+  const Cv<T> z1 = x[a], z2 = x[b], P = spec[2 * k], M = spec[2 * k + 1];
+  if constexpr (kConj) {
+    x[a] = mul_conj(z1, P) + conj(mul(z2, M));
+    if (b != a) x[b] = mul(z2, P) + mul(conj(z1), M);
+  } else {
+    x[a] = mul(z1, P) + mul(conj(z2), M);
+    if (b != a) x[b] = mul_conj(z2, P) + conj(mul(z1, M));
   }
 }
 
@@ -381,9 +469,12 @@ void forward_impl(const Problem<T>& p) {
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t tile = task / p.B, b = task % p.B, h0 = g.h0(tile), w = g.width(tile);
     Cv<T>* x = g.rows(omp_get_thread_num());
-    forward_rows(x, p.tables, p.u + b * p.L * p.H + h0, p.L, p.H, w);
-    multiply<T, false>(x, g.spectra(tile), p.tables);
-    inverse_rows(p.y + b * p.L * p.H + h0, x, p.tables, p.L, p.H, w);
+    const Cv<T>* spec = g.spectra(tile);
+    const int64_t off = b * p.L * p.H + h0;
+    convolve_fft(
+        x, p.tables, p.L, row_loader(p.u + off, p.L, p.H, w),
+        [&](int64_t k) { multiply_bin<T, false>(x, spec, p.tables, k); }, p.L,
+        row_storer(p.y + off, p.L, p.H, w));
   }
 }
 
@@ -401,18 +492,18 @@ void backward_impl(const Problem<T>& p) {
   for (int64_t tile = 0; tile < g.tiles; ++tile) {
     const int64_t h0 = g.h0(tile), w = g.width(tile);
     Cv<T>* xdy = g.rows(omp_get_thread_num());
-    Cv<T>*xu = xdy + n, *acc = xu + n;
+    Cv<T>*xu = xdy + row_slots(n), *acc = xu + row_slots(n);
     if (want_g)
-      for (int64_t i = 0; i < n; ++i) acc[i] = Cv<T>{};
+      for (int64_t i = 0; i < row_slots(n); ++i) acc[i] = Cv<T>{};
+    const Cv<T>* spec = g.spectra(tile);
     for (int64_t b = 0; b < p.B; ++b) {
       const int64_t off = b * p.L * p.H + h0;
-      forward_rows(xdy, p.tables, p.dy + off, p.L, p.H, w);
-      if (want_g) {
-        forward_rows(xu, p.tables, p.u + off, p.L, p.H, w);
-        // Per channel pair: 2 DYa = d1 + conj d2, 2 DYb = -i (d1 - conj d2), the same for U;
-        // acc gets 4 (DYa conj Ua + i DYb conj Ub) at bin k and its mirror at n - k (the 4 is
-        // taken out at the end).
-        for (int64_t k = 0; k <= n / 2; ++k) {
+      if (want_g) forward_fft(xu, p.tables, p.L, row_loader(p.u + off, p.L, p.H, w));
+      const auto bin = [&](int64_t k) {
+        if (want_g) {
+          // Per channel pair: 2 DYa = d1 + conj d2, 2 DYb = -i (d1 - conj d2), the same for U;
+          // acc gets 4 (DYa conj Ua + i DYb conj Ub) at bin k and its mirror at n - k (the 4 is
+          // taken out at the end).
           const int32_t a = p.tables.pos[k], c = p.tables.pos_neg[k];
           const Cv<T> d1 = xdy[a], d2c = conj(xdy[c]), u1 = xu[a], u2c = conj(xu[c]);
           // (-i x) conj(-i y) = x conj(y)
@@ -420,18 +511,19 @@ void backward_impl(const Problem<T>& p) {
           acc[a] = acc[a] + ga + times_i(gb);
           if (c != a) acc[c] = acc[c] + conj(ga) + times_i(conj(gb));
         }
-      }
-      if (want_du) {
-        multiply<T, true>(xdy, g.spectra(tile), p.tables);
-        inverse_rows(p.du + off, xdy, p.tables, p.L, p.H, w);
-      }
+        if (want_du) multiply_bin<T, true>(xdy, spec, p.tables, k);
+      };
+      // Without du only the forward transform of dy runs (count_out 0).
+      convolve_fft(xdy, p.tables, p.L, row_loader(p.dy + off, p.L, p.H, w), bin, want_du ? p.L : 0,
+                   row_storer(want_du ? p.du + off : nullptr, p.L, p.H, w));
     }
     if (!want_g) continue;
     const T s = T(0.25) / T(n);
     if (p.dk && p.C == 2)  // lags -(anti + 1) and beyond never reach y
       for (int64_t j = 0; j < w; ++j)
         for (int64_t l = anti; l < p.Lk; ++l) p.dk[(p.H + h0 + j) * p.Lk + l] = T(0);
-    inverse_fft(acc, p.tables, n, [&](int64_t i, Cv<T> v) {
+    // Only lags [0, Lk) and, bidirectional, the top `anti` indices are read.
+    inverse_fft(acc, p.tables, p.C == 2 ? n : p.Lk, [&](int64_t i, Cv<T> v) {
       const bool causal = i < p.Lk, anti_lag = p.C == 2 && i >= n - anti;
       if (!causal && !anti_lag) return;
       T lanes[2 * V];
