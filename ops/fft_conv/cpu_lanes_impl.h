@@ -452,29 +452,28 @@ inline void multiply_bin(Cv<T>* x, const Cv<T>* spec, const Tables<T>& t, int64_
   }
 }
 
-template <class T>
-void compute_spectra(const Tiling<T>& g) {
-#pragma omp parallel for schedule(static) num_threads(g.p.threads)
-  for (int64_t tile = 0; tile < g.tiles; ++tile)
-    kernel_spectra(g, tile, g.rows(omp_get_thread_num()));
-}
-
+// One parallel region per call, not one per loop: waking the sleeping threads of a passive
+// OpenMP runtime costs tens of microseconds each time.
 template <class T>
 void forward_impl(const Problem<T>& p) {
   const Tiling<T> g(p, 1);
-  compute_spectra(g);
   const int64_t tasks = g.tiles * p.B;
-  // Tile-major tasks: a thread's consecutive tasks share a tile, so its spectra stay in cache.
-#pragma omp parallel for schedule(static) num_threads(p.threads)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t tile = task / p.B, b = task % p.B, h0 = g.h0(tile), w = g.width(tile);
+#pragma omp parallel num_threads(p.threads)
+  {
     Cv<T>* x = g.rows(omp_get_thread_num());
-    const Cv<T>* spec = g.spectra(tile);
-    const int64_t off = b * p.L * p.H + h0;
-    convolve_fft(
-        x, p.tables, p.L, row_loader(p.u + off, p.L, p.H, w),
-        [&](int64_t k) { multiply_bin<T, false>(x, spec, p.tables, k); }, p.L,
-        row_storer(p.y + off, p.L, p.H, w));
+#pragma omp for schedule(static)
+    for (int64_t tile = 0; tile < g.tiles; ++tile) kernel_spectra(g, tile, x);
+      // Tile-major tasks: a thread's consecutive tasks share a tile, so its spectra stay in cache.
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t tile = task / p.B, b = task % p.B, h0 = g.h0(tile), w = g.width(tile);
+      const Cv<T>* spec = g.spectra(tile);
+      const int64_t off = b * p.L * p.H + h0;
+      convolve_fft(
+          x, p.tables, p.L, row_loader(p.u + off, p.L, p.H, w),
+          [&](int64_t k) { multiply_bin<T, false>(x, spec, p.tables, k); }, p.L,
+          row_storer(p.y + off, p.L, p.H, w));
+    }
   }
 }
 
@@ -485,7 +484,6 @@ template <class T>
 void backward_impl(const Problem<T>& p) {
   const Tiling<T> g(p, 3);
   const bool want_du = p.du != nullptr, want_g = p.dk || p.dD;
-  if (want_du) compute_spectra(g);
   const int64_t n = p.n, anti = p.Lk < p.L - 1 ? p.Lk : p.L - 1;
   constexpr int64_t V = kLanes<T>;
 #pragma omp parallel for schedule(static) num_threads(p.threads)
@@ -493,6 +491,7 @@ void backward_impl(const Problem<T>& p) {
     const int64_t h0 = g.h0(tile), w = g.width(tile);
     Cv<T>* xdy = g.rows(omp_get_thread_num());
     Cv<T>*xu = xdy + row_slots(n), *acc = xu + row_slots(n);
+    if (want_du) kernel_spectra(g, tile, acc);  // only this thread reads them: no barrier
     if (want_g)
       for (int64_t i = 0; i < row_slots(n); ++i) acc[i] = Cv<T>{};
     const Cv<T>* spec = g.spectra(tile);
