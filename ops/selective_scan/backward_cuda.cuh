@@ -32,36 +32,86 @@ struct BwdArgs {
   float* dinit;             // (Bt, Dch, N) or null
 };
 
+// 16 lanes x 1 state: 16 warps of 512 threads, one block per SM at 128 registers (round 3).
+// 8 lanes x 2 states: 8 warps of 256 threads, kMinBlocks per SM (the compiler keeps within
+// 65536 / (256 kMinBlocks) registers), and kStage: the next tile's inputs wait in shared memory
+// (f32: cp.async), not in registers held across the scan, B/C tiles double-buffered, and the
+// values kept from the commit to the epilogue (u, softplus') in shared memory too.
 template <int NL>
 struct BwdShape {
   static constexpr int kWarps = NL == 16 ? 16 : 8, kThreads = 32 * kWarps;
   static constexpr int CPW = 32 / NL, BC = kWarps * CPW, E = kT * BC / kThreads;
+  static constexpr int kMinBlocks = NL == 8 ? 2 : 1;
+  static constexpr bool kStage = NL == 8;
+  // Staging floats per thread: 5 input columns of E slots, S checkpoint states, 2 x E kept
+  // values, and the S states entering each of the tile's kT / 8 windows.
+  static constexpr int kStageFloats =
+      kStage ? 7 * E + (1 + kT / 8) * (32 / NL / 2) + sizeof(BCSlots<kBCElems / kThreads>) / 4 : 0;
 };
 
-// Planes of the dB/dC staging area per warp: NL == 16 pre-reduces its two channels with one
-// shuffle (lanes < 16 keep dB, lanes >= 16 dC), NL == 32 stages dB and dC of every slot.
+// Planes of the dB/dC staging area per warp: NL < 32 pre-reduces the warp's CPW channels (one
+// group) with shuffles, so that each lane stages one value (stage_dbc); NL == 32 stages dB and
+// dC of every slot.
 template <int NL, int S>
 constexpr int red_planes() {
-  return NL == 16 ? 1 : 2 * S;
+  return NL < 32 ? 1 : 2 * S;
 }
 
 // Shared memory: 5 channel planes (dt, dt*u, the gated dout g, and the per-step sums pb, aq),
 // the B and C tiles, the dB/dC staging area, and one warp mask per group slot.
-inline int64_t backward_smem_floats(int NL, int S, int bc_rows) {
-  const int warps = NL == 16 ? 16 : 8, BC = warps * (32 / NL), W = kT / S;
-  const int64_t red = int64_t(warps) * (NL == 16 ? 1 : 2 * S) * 32 * (W + 1);
-  return int64_t(5 * BC + 2 * bc_rows) * kPad + std::max<int64_t>(red, 2 * 32 * warps) + BC;
+// Steps per window of the reverse scan (states kept in registers): the whole tile for S == 1.
+template <int NL, int S>
+constexpr int window_steps() {
+  return S == 1 ? kT : NL == 8 ? 8 : kT / S;
+}
+
+// With kStage, a second B/C buffer and the staging area (kStageFloats per thread) follow.
+template <int NL, int S>
+int64_t backward_smem_floats(int bc_rows) {
+  using Sh = BwdShape<NL>;
+  const int W = window_steps<NL, S>(), nbuf = Sh::kStage ? 2 : 1;
+  const int64_t red = int64_t(Sh::kWarps) * (NL < 32 ? 1 : 2 * S) * 32 * (W + 1);
+  return int64_t(5 * Sh::BC + 2 * nbuf * bc_rows) * kPad +
+         std::max<int64_t>(red, 2 * Sh::kThreads) + Sh::BC + Sh::kStageFloats * Sh::kThreads;
+}
+
+// NL < 32: sums v = {dB, dC} of each of the lane's S states (v[2s + tensor]) over the warp's
+// CPW = 2S channels, halving the values a lane carries at each level (a transposing reduction
+// over the lane bits above the NL lanes of a channel): lane ends with v[0] = the warp total of
+// value lane / NL, at state (lane / NL / 2) * NL + lane % NL. About 2S shuffles per lane and step.
+template <int NL, int S>
+__device__ __forceinline__ float stage_dbc(float (&v)[2 * S], int lane) {
+  static_assert(2 * S == 32 / NL, "one staged value per lane");
+  int h = S;
+#pragma unroll
+  for (int o = 16; o >= NL; o /= 2, h /= 2) {
+    const bool up = lane & o;
+#pragma unroll
+    for (int i = 0; i < S; ++i) {
+      if (i < h) {
+        const float send = up ? v[i] : v[i + h];
+        const float keep = up ? v[i + h] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+      }
+    }
+  }
+  return v[0];
 }
 
 template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
-__global__ void __launch_bounds__(BwdShape<NL>::kThreads)
+__global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBlocks)
     backward_kernel(const ScanArgs a, const BwdArgs o) {
   using Sh = BwdShape<NL>;
   constexpr int BC = Sh::BC, CPW = Sh::CPW, E = Sh::E, kThreads = Sh::kThreads;
-  constexpr int NP = NL * S, W = kT / S, K = red_planes<NL, S>(), kStride = kThreads / BC;
-  constexpr int RW = NL == 16 ? 16 : W;  // steps per reduction of the per-step sums over states
-  constexpr int kQ = K * 32;             // staged values per (warp, step)
-  static_assert(NL != 16 || S == 1, "the pre-reduced dB/dC staging assumes one slot");
+  constexpr int NP = NL * S, W = window_steps<NL, S>(), K = red_planes<NL, S>(),
+                kStride = kThreads / BC;
+  constexpr int RW = NL < 32 ? NL : W;  // steps per reduction of the per-step sums over states
+  constexpr int kQ = K * 32;            // staged values per (warp, step)
+  constexpr bool kStage = Sh::kStage, kAsync = kStage && sizeof(T) == 4;
+  constexpr int kSlots = kBCElems / kThreads;
+  static_assert(
+      !kStage || Sh::kStageFloats == 7 * E + (1 + kT / W) * S + int(sizeof(BCSlots<kSlots>)) / 4,
+      "staging layout");
   static_assert((kQ & (kQ - 1)) == 0, "staged values per step must be a power of two");
   extern __shared__ float4 smem_f4[];
   float* const sm = reinterpret_cast<float*>(smem_f4);
@@ -71,13 +121,18 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   float* const s_g = sm + 2 * BC * kPad;   // dout * silu(z)
   float* const s_pb = sm + 3 * BC * kPad;  // sum_n dh B
   float* const s_aq = sm + 4 * BC * kPad;  // sum_n A a h_prev dh
-  float* const s_B = sm + 5 * BC * kPad;
-  float* const s_C = s_B + bc_rows * kPad;
-  float* const s_red = s_C + bc_rows * kPad;
+  float* const s_B0 = sm + 5 * BC * kPad;  // B/C tiles (kStage: buffer k % 2 holds tile k)
+  auto bc_buf = [&](int k) { return s_B0 + (kStage ? (k & 1) * 2 * bc_rows * kPad : 0); };
+  float* const s_red = s_B0 + (kStage ? 4 : 2) * bc_rows * kPad;
   // Per group slot (group - first group of the block): the mask of warps whose channels are in
   // it, so that the dB/dC reduction sums exactly those, in warp order.
   uint32_t* const s_wmask =
       reinterpret_cast<uint32_t*>(s_red + std::max(Sh::kWarps * K * 32 * (W + 1), 2 * kThreads));
+  // kStage: this thread's staging slots, slot j at s_stage[j * kThreads]: input columns
+  // (u, delta, dout, z, ypre) x E, then S checkpoint states, then u and softplus' x E.
+  float* const s_stage = reinterpret_cast<float*>(s_wmask) + BC + threadIdx.x;
+  float* const s_keep = s_stage + (5 * E + S) * kThreads;
+  float* const s_hst = s_keep + 2 * E * kThreads;  // state s entering window j: [j * S + s]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int l = lane % NL, cs = warp * CPW + lane / NL;
@@ -128,14 +183,21 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   float eD_acc = 0.f, ebias_acc = 0.f;
   const T* const Bb = static_cast<const T*>(a.B) + b * a.B_sb;
   const T* const Cb = static_cast<const T*>(a.C) + b * a.C_sb;
-  constexpr int kSlots = kBCElems / kThreads;
-  BCSlots<kSlots> bcs;
+  // kStage: this thread's B/C slots live in shared memory (13 words apart: no bank conflicts),
+  // read once per tile, instead of in registers.
+  BCSlots<kSlots> bcs_reg;
+  BCSlots<kSlots>& bcs =
+      kStage ? reinterpret_cast<BCSlots<kSlots>*>(s_hst + kT / W * S * kThreads - threadIdx.x)[tid]
+             : bcs_reg;
   if constexpr (kSmemBC) bcs.init(tid, kThreads, bc_rows, NP, g_lo, a.G, N);
   const int64_t nc = l < N ? l : N - 1;
   const T* const Bl = Bb + g * N + nc;
   const T* const Cl = Cb + g * N + nc;
 
-  T pu[E], pd[E], pz[E], pdo[E], py[E], pB[kSlots], pC[kSlots];
+  // Input columns 0 u, 1 delta, 2 dout, 3 z, 4 ypre of the next tile.
+  Columns<T, E, kStride, 5, kThreads, kAsync> col;
+  col.stage = s_stage;
+  T pB[kSlots], pC[kSlots];
   float ph0[S];
   bool pr = false;
   // Kept from the commit of a tile to its du / ddelta epilogue: u, d softplus, and D * g.
@@ -143,19 +205,31 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
   auto fetch = [&](int k) {
     const int tk = k * kT;
     const int last = last_step(L, tk);
-    load_column<E, kStride>(pu, a.u, a.u_sb, a.u_st, b, edc, tk, et0, last);
-    load_column<E, kStride>(pd, a.delta, a.dl_sb, a.dl_st, b, edc, tk, et0, last);
-    load_column<E, kStride>(pdo, o.dout, L * Dch, Dch, b, edc, tk, et0, last);
-    if (has_z) load_column<E, kStride>(pz, a.z, a.z_sb, a.z_st, b, edc, tk, et0, last);
-    if (has_z && !kSummary)
-      load_column<E, kStride>(py, o.ypre, L * Dch, Dch, b, edc, tk, et0, last);
+    col.load(0, a.u, a.u_sb, a.u_st, b, edc, tk, et0, last);
+    col.load(1, a.delta, a.dl_sb, a.dl_st, b, edc, tk, et0, last);
+    col.load(2, o.dout, L * Dch, Dch, b, edc, tk, et0, last);
+    if (has_z) col.load(3, a.z, a.z_sb, a.z_st, b, edc, tk, et0, last);
+    if (has_z && !kSummary) col.load(4, o.ypre, L * Dch, Dch, b, edc, tk, et0, last);
     if constexpr (kSmemBC) {
-      if constexpr (!kSummary) bcs.load(pB, Bb, a.B_st, tk, last);
-      bcs.load(pC, Cb, a.C_st, tk, last);
+      float* const sB = bc_buf(k);
+      if constexpr (kAsync) {
+        if constexpr (!kSummary)
+          bcs.load_async(sB, reinterpret_cast<const float*>(Bb), a.B_st, tk, last);
+        bcs.load_async(sB + bc_rows * kPad, reinterpret_cast<const float*>(Cb), a.C_st, tk, last);
+      } else {
+        if constexpr (!kSummary) bcs.load(pB, Bb, a.B_st, tk, last);
+        bcs.load(pC, Cb, a.C_st, tk, last);
+      }
     }
     if constexpr (!kSummary) {
 #pragma unroll
-      for (int s = 0; s < S; ++s) ph0[s] = ck && s * NL + l < N ? ck[int64_t(k) * N + s * NL] : 0.f;
+      for (int s = 0; s < S; ++s) {
+        const bool ok = ck && s * NL + l < N;
+        if constexpr (kAsync)
+          cp_async4(s_stage + (5 * E + s) * kThreads, ok ? ck + int64_t(k) * N + s * NL : o.ckpt,
+                    !ok);
+        else ph0[s] = ok ? ck[int64_t(k) * N + s * NL] : 0.f;
+      }
     }
     if constexpr (kReset) pr = tk + lane < L && a.reset[b * a.r_sb + (tk + lane) * a.r_st];
   };
@@ -165,20 +239,21 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
     const int tk = k * kT;
     const int last = last_step(L, tk);
     T* const dzrow = opaque(static_cast<T*>(o.dz) + (b * L + tk) * Dch + ed);
+    if constexpr (kAsync) async_wait();
 #pragma unroll
     for (int i = 0; i < E; ++i) {
       const int tt = et0 + i * kStride, at = ec * kPad + tt;
       const bool ok = edok && tt <= last;
-      const float u = to_f(pu[i]), v = to_f(pd[i]) + ebias, dout = to_f(pdo[i]);
+      const float u = col.get(0, i), v = col.get(1, i) + ebias, dout = col.get(2, i);
       float sig = 1.f;
       const float dt = ok ? (a.softplus ? softplus(v, &sig) : v) : 0.f;
       float g = dout;
       if (has_z) {
-        const float zz = to_f(pz[i]), sz = sigmoid(zz);
+        const float zz = col.get(3, i), sz = sigmoid(zz);
         g = dout * zz * sz;
         if (!kSummary && ok && o.dz)
           __stcs(dzrow + uint32_t(tt) * uint32_t(Dch),
-                 from_f<T>(dout * to_f(py[i]) * sz * fmaf(zz, 1.f - sz, 1.f)));
+                 from_f<T>(dout * col.get(4, i) * sz * fmaf(zz, 1.f - sz, 1.f)));
       }
       g = ok ? g : 0.f;
       s_dt[at] = dt;
@@ -186,12 +261,14 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
       s_g[at] = g;
       if constexpr (!kSummary) {
         if (ok) eD_acc = fmaf(g, u, eD_acc);
-        eu[i] = u, esig[i] = sig, eDg[i] = eD * g;
+        if constexpr (kStage) s_keep[i * kThreads] = u, s_keep[(E + i) * kThreads] = sig;
+        else eu[i] = u, esig[i] = sig, eDg[i] = eD * g;
       }
     }
-    if constexpr (kSmemBC) {
-      if constexpr (!kSummary) bcs.commit(pB, s_B);
-      bcs.commit(pC, s_C);
+    if constexpr (kSmemBC && !kAsync) {
+      float* const sB = bc_buf(k);
+      if constexpr (!kSummary) bcs.commit(pB, sB);
+      bcs.commit(pC, sB + bc_rows * kPad);
     }
     return kReset ? __ballot_sync(0xffffffffu, pr) : 0u;
   };
@@ -204,11 +281,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
       return s * NL + l < N ? to_f(__ldg(gl + (tk + min(t, last)) * st + s * NL)) : 0.f;
     }
   };
-  auto step = [&](float(&h)[S], int tk, int last, int t, uint32_t mask) {
+  auto step = [&](float(&h)[S], const float* sB, int tk, int last, int t, uint32_t mask) {
     const float dt = s_dt[cs * kPad + t], x = s_x[cs * kPad + t];
 #pragma unroll
     for (int s = 0; s < S; ++s) {
-      const float bx = bc_at(s_B, Bl, a.B_st, tk, last, t, s) * x;
+      const float bx = bc_at(sB, Bl, a.B_st, tk, last, t, s) * x;
       const float av = ex2(dt * A2[s]);
       h[s] = kReset && ((mask >> t) & 1u) ? bx : fmaf(av, h[s], bx);
     }
@@ -227,9 +304,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
     const int tk = k * kT;
     const int last = last_step(L, tk);
     const uint32_t mask = commit(k);
+    const float* const sB = bc_buf(k);  // this tile's B and C
+    const float* const sC = sB + bc_rows * kPad;
     float h0[S];
 #pragma unroll
-    for (int s = 0; s < S; ++s) h0[s] = ph0[s];
+    for (int s = 0; s < S; ++s) h0[s] = kAsync ? s_stage[(5 * E + s) * kThreads] : ph0[s];
     __syncthreads();
     if (k > k_begin) fetch(k - 1);
     if constexpr (kSummary) {
@@ -240,7 +319,7 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
 #pragma unroll
         for (int s = 0; s < S; ++s) {
           const float av = rs ? 0.f : ex2(dtt * A2[s]);
-          const float Cn = bc_at(s_C, Cl, a.C_st, tk, last, t, s);
+          const float Cn = bc_at(sC, Cl, a.C_st, tk, last, t, s);
           dh_after[s] = av * fmaf(Cn, gt, dh_after[s]);
           P[s] *= av;
         }
@@ -256,12 +335,12 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
           const float4 dt4 = ld4(s_dt + cs * kPad + t4), x4 = ld4(s_x + cs * kPad + t4);
           float Bv[4];
           if constexpr (kSmemBC) {
-            const float4 B4 = ld4(s_B + (gi * NP + l) * kPad + t4);
+            const float4 B4 = ld4(sB + (gi * NP + l) * kPad + t4);
 #pragma unroll
             for (int j = 0; j < 4; ++j) Bv[j] = el(B4, j);
           } else {
 #pragma unroll
-            for (int j = 0; j < 4; ++j) Bv[j] = bc_at(s_B, Bl, a.B_st, tk, last, t4 + j, 0);
+            for (int j = 0; j < 4; ++j) Bv[j] = bc_at(sB, Bl, a.B_st, tk, last, t4 + j, 0);
           }
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
@@ -270,23 +349,39 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
             hs[t4 + j] = h;
           }
         }
+      } else if constexpr (kStage) {
+        // The state entering every window, kept in this thread's staging slots.
+        float h[S];
+#pragma unroll
+        for (int s = 0; s < S; ++s) h[s] = h0[s], s_hst[s * kThreads] = h[s];
+#pragma unroll 1
+        for (int t = 0; t < kT - W; ++t) {
+          step(h, sB, tk, last, t, mask);
+          if ((t + 1) % W == 0) {
+#pragma unroll
+            for (int s = 0; s < S; ++s) s_hst[((t + 1) / W * S + s) * kThreads] = h[s];
+          }
+        }
       }
       // 2. Reverse scan, window by window (one window of kT steps when S == 1).
 #pragma unroll 1
-      for (int j = S - 1; j >= 0; --j) {
+      for (int j = kT / W - 1; j >= 0; --j) {
         const int tw0 = S == 1 ? 0 : j * W;  // a compile-time 0 keeps hs[] in registers
         float hw[W][S], hstart[S];           // the window's states (S > 1)
         if constexpr (S > 1) {
+          // The state entering the window: staged, or recomputed from the tile's start.
           float h[S];
 #pragma unroll
-          for (int s = 0; s < S; ++s) h[s] = h0[s];
+          for (int s = 0; s < S; ++s) h[s] = kStage ? s_hst[(j * S + s) * kThreads] : h0[s];
+          if constexpr (!kStage) {
 #pragma unroll 1
-          for (int t = 0; t < tw0; ++t) step(h, tk, last, t, mask);
+            for (int t = 0; t < tw0; ++t) step(h, sB, tk, last, t, mask);
+          }
 #pragma unroll
           for (int s = 0; s < S; ++s) hstart[s] = h[s];
 #pragma unroll
           for (int t = 0; t < W; ++t) {
-            step(h, tk, last, tw0 + t, mask);
+            step(h, sB, tk, last, tw0 + t, mask);
 #pragma unroll
             for (int s = 0; s < S; ++s) hw[t][s] = h[s];
           }
@@ -310,8 +405,8 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
               if constexpr (kSmemBC) {
 #pragma unroll
                 for (int s = 0; s < S; ++s) {
-                  B4[s] = ld4(s_B + (gi * NP + s * NL + l) * kPad + t - 3);
-                  C4[s] = ld4(s_C + (gi * NP + s * NL + l) * kPad + t - 3);
+                  B4[s] = ld4(sB + (gi * NP + s * NL + l) * kPad + t - 3);
+                  C4[s] = ld4(sC + (gi * NP + s * NL + l) * kPad + t - 3);
                 }
               }
             }
@@ -320,8 +415,8 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
             float pb = 0.f, aq = 0.f, dBv[S], dCv[S];
 #pragma unroll
             for (int s = 0; s < S; ++s) {
-              const float Bn = kSmemBC ? el(B4[s], t & 3) : bc_at(s_B, Bl, a.B_st, tk, last, t, s);
-              const float Cn = kSmemBC ? el(C4[s], t & 3) : bc_at(s_C, Cl, a.C_st, tk, last, t, s);
+              const float Bn = kSmemBC ? el(B4[s], t & 3) : bc_at(sB, Bl, a.B_st, tk, last, t, s);
+              const float Cn = kSmemBC ? el(C4[s], t & 3) : bc_at(sC, Cl, a.C_st, tk, last, t, s);
               const float hp = tw == 0 ? hstart[s] : hw[tw > 0 ? tw - 1 : 0][s];
               const float av = rs ? 0.f : ex2(dtt * A2[s]);
               const float dh = fmaf(Cn, gt, dh_after[s]);
@@ -335,11 +430,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
             }
             pbv[r] = pb;
             aqv[r] = aq;
-            if constexpr (NL == 16) {
-              const bool hi = lane >= 16;
-              const float send = hi ? dBv[0] : dCv[0], keep = hi ? dCv[0] : dBv[0];
-              s_red[(warp * 32 + lane) * (W + 1) + tw] =
-                  keep + __shfl_xor_sync(0xffffffffu, send, 16);
+            if constexpr (NL < 32) {
+              float v[2 * S];
+#pragma unroll
+              for (int s = 0; s < S; ++s) v[2 * s] = dBv[s], v[2 * s + 1] = dCv[s];
+              s_red[(warp * 32 + lane) * (W + 1) + tw] = stage_dbc<NL, S>(v, lane);
             } else {
 #pragma unroll
               for (int s = 0; s < S; ++s) {
@@ -355,8 +450,9 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
         // dB, dC: sum the block's channels of each group in warp order -> one partial per block.
         for (int tw = e_tw0, rem = e_rem0; tw < W;) {
           const int gslot = rem / kQ, q = rem & (kQ - 1);
-          const int tensor = NL == 16 ? q >> 4 : (q >> 5) & 1;
-          const int n = NL == 16 ? q & 15 : (q >> 6) * 32 + (q & 31);
+          // NL < 32: q is the staging lane (stage_dbc); NL == 32: (slot, tensor, lane).
+          const int tensor = NL < 32 ? (q / NL) & 1 : (q >> 5) & 1;
+          const int n = NL < 32 ? (q / NL / 2) * NL + q % NL : (q >> 6) * 32 + (q & 31);
           const int t = tw0 + tw;
           if (t <= last && g_lo + gslot <= g_hi && n < N) {
             const uint32_t wm = s_wmask[gslot];
@@ -386,8 +482,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads)
           if (tt >= tw0 && tt < tw0 + W && edok && tt <= last) {
             const float pb = s_pb[at];
             const uint32_t oi = uint32_t(tt) * uint32_t(Dch);
-            if (o.du) __stcs(du_row + oi, from_f<T>(fmaf(s_dt[at], pb, eDg[i])));
-            const float dd = fmaf(eu[i], pb, s_aq[at]) * esig[i];
+            const float Dg = kStage ? eD * s_g[at] : eDg[i];
+            if (o.du) __stcs(du_row + oi, from_f<T>(fmaf(s_dt[at], pb, Dg)));
+            const float ui = kStage ? s_keep[i * kThreads] : eu[i];
+            const float dd =
+                fmaf(ui, pb, s_aq[at]) * (kStage ? s_keep[(E + i) * kThreads] : esig[i]);
             ebias_acc += dd;
             if (o.ddelta) __stcs(dd_row + oi, from_f<T>(dd));
           }

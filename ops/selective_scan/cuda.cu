@@ -159,18 +159,28 @@ Config forward_config(const SelectiveScanParams& p, int ngs) {
   return {32, 8};
 }
 
-template <class T, int NL, int S, bool kSmem>
+// Round of the 8-lane f32 forward: 3 = inputs prefetched into registers (the round-3 kernel),
+// 4 = u, delta, z staged in shared memory by cp.async (kStage). COIL_SELECTIVE_SCAN_FWD=3 or 4
+// forces one (the kernel lab times both).
+inline constexpr int kDefaultFwdRound = 3;
+
+bool forward_staged() {
+  const char* env = std::getenv("COIL_SELECTIVE_SCAN_FWD");
+  return (env && std::atoi(env) > 0 ? std::atoi(env) : kDefaultFwdRound) >= 4;
+}
+
+template <class T, int NL, int S, bool kSmem, bool kStage = false>
 void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, int dev) {
   constexpr int BC = FwdShape<NL>::BC;
-  const size_t bytes = size_t(forward_smem_floats(BC, kSmem ? a.ngs * NL * S : 0)) * 4;
+  const size_t bytes = size_t(forward_smem_floats<NL, kStage>(kSmem ? a.ngs * NL * S : 0)) * 4;
   const unsigned gx = unsigned((a.Dch + BC - 1) / BC);
-  auto kernel = a.reset ? forward_kernel<T, NL, S, true, kSmem, false>
-                        : forward_kernel<T, NL, S, false, kSmem, false>;
+  auto kernel = a.reset ? forward_kernel<T, NL, S, true, kSmem, false, kStage>
+                        : forward_kernel<T, NL, S, false, kSmem, false, kStage>;
   set_smem(kernel, bytes);
   std::shared_ptr<Storage> sums;
   if constexpr (kChunkable<S, kSmem>) {
-    auto summary = a.reset ? forward_kernel<T, NL, S, true, kSmem, true>
-                           : forward_kernel<T, NL, S, false, kSmem, true>;
+    auto summary = a.reset ? forward_kernel<T, NL, S, true, kSmem, true, kStage>
+                           : forward_kernel<T, NL, S, false, kSmem, true, kStage>;
     sums = prepare_chunks(
         a, kernel, summary, kFwdThreads, bytes, gx, a.h0, false, dev, [&](dim3 grid) {
           summary<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr, nullptr);
@@ -185,7 +195,9 @@ void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, i
 template <class T>
 void forward_typed(ScanArgs a, Config c, bool smem, void* o, float* fs, float* ck, void* yp,
                    int dev) {
-  if (c.nl == 8) launch_forward<T, 8, 2, true>(a, o, fs, ck, yp, dev);
+  if (c.nl == 8 && sizeof(T) == 4 && forward_staged())
+    launch_forward<T, 8, 2, true, sizeof(T) == 4>(a, o, fs, ck, yp, dev);
+  else if (c.nl == 8) launch_forward<T, 8, 2, true>(a, o, fs, ck, yp, dev);
   else if (c.nl == 16 && smem) launch_forward<T, 16, 1, true>(a, o, fs, ck, yp, dev);
   else if (c.nl == 16) launch_forward<T, 16, 1, false>(a, o, fs, ck, yp, dev);
   else if (c.s == 1 && smem) launch_forward<T, 32, 1, true>(a, o, fs, ck, yp, dev);
@@ -208,7 +220,17 @@ struct CkptLayout {
 // ---------------------------------------------------------------------------------------------
 // Backward
 
-Config backward_config(const SelectiveScanParams& p, int64_t cpg) {
+// Round of the N <= 16 backward: 3 = 16 lanes x 1 state (512 threads, the round-3 kernel), 4 = 8
+// lanes x 2 states (256 threads, several blocks per SM). COIL_SELECTIVE_SCAN_BWD=3 or 4 forces
+// one (the kernel lab times both).
+inline constexpr int kDefaultBwdRound = 3;
+
+// ngs: groups per block at BC = 32 (BwdShape<16> and <8> alike). 8 x 2 needs the warp's four
+// channels in one group and the B/C tiles in shared memory.
+Config backward_config(const SelectiveScanParams& p, int64_t cpg, int ngs) {
+  const char* env = std::getenv("COIL_SELECTIVE_SCAN_BWD");
+  const int round = env && std::atoi(env) > 0 ? std::atoi(env) : kDefaultBwdRound;
+  if (p.state <= 16 && round >= 4 && cpg % 4 == 0 && ngs * 16 <= 32) return {8, 2};
   if (p.state <= 16 && cpg % 2 == 0) return {16, 1};
   if (p.state <= 32) return {32, 1};
   if (p.state <= 64) return {32, 2};
@@ -231,7 +253,7 @@ struct BwdPartials {
 template <class T, int NL, int S, bool kSmem>
 int launch_backward(ScanArgs a, BwdArgs o, BwdPartials& parts, int dev) {
   using Sh = BwdShape<NL>;
-  const size_t bytes = size_t(backward_smem_floats(NL, S, kSmem ? a.ngs * NL * S : 0)) * 4;
+  const size_t bytes = size_t(backward_smem_floats<NL, S>(kSmem ? a.ngs * NL * S : 0)) * 4;
   const unsigned gx = unsigned((a.Dch + Sh::BC - 1) / Sh::BC);
   auto kernel = a.reset ? backward_kernel<T, NL, S, true, kSmem, false>
                         : backward_kernel<T, NL, S, false, kSmem, false>;
@@ -252,6 +274,7 @@ int launch_backward(ScanArgs a, BwdArgs o, BwdPartials& parts, int dev) {
 
 template <class T>
 int backward_typed(ScanArgs a, Config c, bool smem, BwdArgs o, BwdPartials& parts, int dev) {
+  if (c.nl == 8) return launch_backward<T, 8, 2, true>(a, o, parts, dev);
   if (c.nl == 16 && smem) return launch_backward<T, 16, 1, true>(a, o, parts, dev);
   if (c.nl == 16) return launch_backward<T, 16, 1, false>(a, o, parts, dev);
   if (c.s == 1 && smem) return launch_backward<T, 32, 1, true>(a, o, parts, dev);
@@ -337,10 +360,11 @@ void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpo
   DeviceGuard guard(dev);
   const int64_t Bt = p.batch, L = p.length, Dch = p.channels, N = p.state, G = p.groups;
   if (Bt * Dch * L == 0) return;
-  const Config c = backward_config(p, Dch / G);
-  const int BC = c.nl == 16 ? BwdShape<16>::BC : BwdShape<32>::BC;
+  static_assert(BwdShape<8>::BC == BwdShape<16>::BC);
+  const Config c = backward_config(p, Dch / G, groups_per_block(Dch, Dch / G, BwdShape<16>::BC));
+  const int BC = c.nl == 32 ? BwdShape<32>::BC : BwdShape<16>::BC;
   ScanArgs a = make_args(p, BC);
-  const bool smem = c.s == 1 && a.ngs * c.nl <= 32;
+  const bool smem = c.nl == 8 || (c.s == 1 && a.ngs * c.nl <= 32);
   const int64_t ncx = (Dch + BC - 1) / BC;
   const size_t part_n = size_t(ncx * Bt * L * a.ngs * N);
   Storage part_B(part_n * 4, p.device), part_C(part_n * 4, p.device);

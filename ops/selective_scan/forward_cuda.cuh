@@ -12,6 +12,8 @@
 // With chunks over L (ScanArgs::tpc), block z scans one chunk of tiles. kSummary is the chunked
 // scan's first pass: the chunk's state from zero and the product of its decays, no output.
 // With ypre (the backward's dz needs it), the epilogue also stores y + D*u before the gate.
+// kStage (f32, round 4): the next tile's u, delta and z wait in shared memory (cp.async), not
+// in registers held across the scan.
 #pragma once
 #include "ops/selective_scan/scan_tile_cuda.cuh"
 
@@ -26,12 +28,15 @@ struct FwdShape {
   static constexpr int E = kT * BC / kFwdThreads;  // tile elements per thread
 };
 
-// Floats of dynamic shared memory the forward needs.
-inline int64_t forward_smem_floats(int BC, int bc_rows) {
-  return (2 * (4 * BC + 2 * bc_rows) + BC) * int64_t(kPad);
+// Floats of dynamic shared memory the forward needs; kStage adds 3 columns x E per thread.
+template <int NL, bool kStage>
+int64_t forward_smem_floats(int bc_rows) {
+  constexpr int BC = FwdShape<NL>::BC;
+  return (2 * (4 * BC + 2 * bc_rows) + BC) * int64_t(kPad) +
+         (kStage ? 3 * FwdShape<NL>::E * kFwdThreads : 0);
 }
 
-template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
+template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary, bool kStage>
 __global__ void __launch_bounds__(kFwdThreads, 3)
     forward_kernel(const ScanArgs a, T* __restrict__ out, float* __restrict__ final_state,
                    float* __restrict__ ckpt, T* __restrict__ ypre) {
@@ -43,6 +48,7 @@ __global__ void __launch_bounds__(kFwdThreads, 3)
   const int bc_rows = kSmemBC ? a.ngs * NP : 0;  // (group, state) rows of the B and C tiles
   const int buf_floats = (4 * BC + 2 * bc_rows) * kPad;
   float* const s_y = sm + 2 * buf_floats;
+  static_assert(!kStage || sizeof(T) == 4, "staged columns are f32");
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int l = lane % NL, cs = warp * CPW + lane / NL;
@@ -91,14 +97,16 @@ __global__ void __launch_bounds__(kFwdThreads, 3)
 
   // B and C: cp.async into the tile's buffer for f32; prefetch registers for bf16.
   constexpr bool kAsyncBC = kSmemBC && sizeof(T) == 4;
-  T pu[E], pd[E], pz[E], pB[kSlots], pC[kSlots];
+  Columns<T, E, kStride, 3, kFwdThreads, kStage> col;  // u, delta, z of the next tile
+  col.stage = s_y + BC * kPad + tid;
+  T pB[kSlots], pC[kSlots];
   bool pr = false;
   auto fetch = [&](int k, int buf) {
     const int tk = k * kT;
     const int last = last_step(L, tk);
-    load_column<E, kStride>(pu, a.u, a.u_sb, a.u_st, b, edc, tk, et0, last);
-    load_column<E, kStride>(pd, a.delta, a.dl_sb, a.dl_st, b, edc, tk, et0, last);
-    if (has_z) load_column<E, kStride>(pz, a.z, a.z_sb, a.z_st, b, edc, tk, et0, last);
+    col.load(0, a.u, a.u_sb, a.u_st, b, edc, tk, et0, last);
+    col.load(1, a.delta, a.dl_sb, a.dl_st, b, edc, tk, et0, last);
+    if (has_z) col.load(2, a.z, a.z_sb, a.z_st, b, edc, tk, et0, last);
     if constexpr (kAsyncBC) {
       float* sB = sm + buf * buf_floats + 4 * BC * kPad;
       bcs.load_async(sB, reinterpret_cast<const float*>(Bb), a.B_st, tk, last);
@@ -115,21 +123,22 @@ __global__ void __launch_bounds__(kFwdThreads, 3)
   auto commit = [&](int k, int buf) -> uint32_t {
     float* base = sm + buf * buf_floats;
     const int last = last_step(L, k * kT);
+    if constexpr (kStage) async_wait();
 #pragma unroll
     for (int i = 0; i < E; ++i) {
       const int tt = et0 + i * kStride, at = ec * kPad + tt;
-      const float u = to_f(pu[i]), v = to_f(pd[i]) + ebias;
+      const float u = col.get(0, i), v = col.get(1, i) + ebias;
       const bool ok = edok && tt <= last;
       const float dt = ok ? (a.softplus ? softplus(v) : v) : 0.f;
       base[at] = dt;
       base[BC * kPad + at] = ok ? dt * u : 0.f;
       if constexpr (!kSummary) {
         base[2 * BC * kPad + at] = eD * u;
-        base[3 * BC * kPad + at] = has_z ? silu(to_f(pz[i])) : 1.f;
+        base[3 * BC * kPad + at] = has_z ? silu(col.get(2, i)) : 1.f;
       }
     }
     if constexpr (kAsyncBC) {
-      async_wait();
+      if constexpr (!kStage) async_wait();  // kStage waited above
     } else if constexpr (kSmemBC) {
       float* sB = base + 4 * BC * kPad;
       bcs.commit(pB, sB);

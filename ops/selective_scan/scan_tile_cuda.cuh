@@ -118,6 +118,51 @@ __device__ __forceinline__ void load_column(T (&r)[E], const void* p, int64_t sb
     r[i] = __ldg(base + uint32_t(min(et0 + i * kStride, last)) * uint32_t(st));
 }
 
+// Copies 4 bytes global -> shared without passing through registers; zero: store 0 instead
+// (src is not read, but must be a valid address). Complete with async_wait().
+__device__ __forceinline__ void cp_async4(float* dst, const float* src, bool zero = false) {
+  const uint32_t d = uint32_t(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src),
+               "r"(zero ? 0 : 4));
+}
+
+// Waits for this thread's cp.async copies.
+__device__ __forceinline__ void async_wait() { asm volatile("cp.async.wait_all;\n" ::); }
+
+// load_column for f32 through cp.async: slot i goes to dst[i * threads] (this thread's slots of
+// a staging area; no registers held until the values are used).
+template <int E, int kStride>
+__device__ __forceinline__ void load_column_async(float* dst, int threads, const void* p,
+                                                  int64_t sb, int64_t st, int64_t b, int64_t ch,
+                                                  int tk, int et0, int last) {
+  const float* base = opaque(static_cast<const float*>(p) + (b * sb + ch) + int64_t(tk) * st);
+#pragma unroll
+  for (int i = 0; i < E; ++i)
+    cp_async4(dst + i * threads, base + uint32_t(min(et0 + i * kStride, last)) * uint32_t(st));
+}
+
+// kC input columns of a tile (load_column's slots) between their fetch and their use: in
+// registers, or with kAsync (f32 only) in this thread's slots of a shared staging area, slot
+// (c, i) at stage[(c * E + i) * kThreads], filled by cp.async: no registers held meanwhile.
+// get() reads a column once async_wait() has returned.
+template <class T, int E, int kStride, int kC, int kThreads, bool kAsync>
+struct Columns {
+  static_assert(!kAsync || sizeof(T) == 4, "cp.async stages f32 columns");
+  T r[kAsync ? 1 : kC][E];
+  float* stage;  // this thread's slot (0, 0)
+  __device__ __forceinline__ void load(int c, const void* p, int64_t sb, int64_t st, int64_t b,
+                                       int64_t ch, int tk, int et0, int last) {
+    if constexpr (kAsync)
+      load_column_async<E, kStride>(stage + c * E * kThreads, kThreads, p, sb, st, b, ch, tk, et0,
+                                    last);
+    else load_column<E, kStride>(r[c], p, sb, st, b, ch, tk, et0, last);
+  }
+  __device__ __forceinline__ float get(int c, int i) const {
+    if constexpr (kAsync) return stage[(c * E + i) * kThreads];
+    else return to_f(r[c][i]);
+  }
+};
+
 // Loader slots of a block of kWarps warps over BC channels x kT steps. Each warp reads rows of
 // kCW consecutive channels (32 bytes: whole sectors) at 32 / kCW steps, so global loads and
 // stores use full sectors and the column writes into the padded shared rows (stride kPad) hit
@@ -177,13 +222,9 @@ struct BCSlots {
     const float* base = opaque(p + int64_t(tk) * st);
 #pragma unroll
     for (int j = 0; j < kSlots; ++j)
-      if (at[j] >= 0) {
-        const float* src = base + (uint32_t(min(tt[j], last)) * uint32_t(st) + off[j]);
-        const uint32_t dst = uint32_t(__cvta_generic_to_shared(s + at[j]));
-        const int bytes = (zero >> j) & 1u ? 0 : 4;
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src),
-                     "r"(bytes));
-      }
+      if (at[j] >= 0)
+        cp_async4(s + at[j], base + (uint32_t(min(tt[j], last)) * uint32_t(st) + off[j]),
+                  (zero >> j) & 1u);
   }
   template <class T>
   __device__ __forceinline__ void commit(const T (&r)[kSlots], float* s) const {
@@ -192,9 +233,6 @@ struct BCSlots {
       if (at[j] >= 0) s[at[j]] = (zero >> j) & 1u ? 0.f : to_f(r[j]);
   }
 };
-
-// Waits for this thread's cp.async copies.
-__device__ __forceinline__ void async_wait() { asm volatile("cp.async.wait_all;\n" ::); }
 
 // float4 of a shared-memory row at a step that is a multiple of 4, and its element j.
 __device__ __forceinline__ float4 ld4(const float* p) {
