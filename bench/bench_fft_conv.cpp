@@ -7,9 +7,10 @@
 //   coil_bench_fft_conv [--device cpu|cuda|all] [--reps N>=20]
 //
 // Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
-// innermost), v2 (the default) as (B*H/2, n) "rows" (contiguous transforms). CPU: the radix-4
-// FFT with one channel pair per SIMD lane (ops/fft_conv/cpu_lanes.h), built for AVX2 + FMA and
-// for the baseline instruction set.
+// innermost), v2 (the default) as (B*H/2, n) "rows" (contiguous transforms), v3 "fused" keeps
+// each transform on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond). Every CUDA
+// version is checked against direct f64 sums. CPU: the radix-4 FFT with one channel pair per
+// SIMD lane (ops/fft_conv/cpu_lanes.h), built for AVX2 + FMA and for the baseline instruction set.
 // GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
 #include <fmt/format.h>
 #include <omp.h>
@@ -114,6 +115,80 @@ void check(Device dev) {
       worst, worst <= 1e-5 ? "" : "  MISMATCH");
 }
 
+#if defined(COIL_WITH_CUDA)
+std::vector<double> host64(const Tensor& t) {
+  return coil::core::to(coil::core::to(t, Device::cpu()), coil::DType::f64).to_vector<double>();
+}
+
+// Max relative difference of y and du at channels (b, h), and of dk and dD at channel h, from
+// direct float64 sums: for sizes where direct() over every channel would take minutes.
+double sampled_rel(const Set& s, const std::vector<std::pair<int64_t, int64_t>>& channels) {
+  const auto u = host64(s.u), k = host64(s.k), D = host64(s.D), dy = host64(s.dy);
+  const auto y = host64(s.y), du = host64(s.du), dk = host64(s.dk), dD = host64(s.dD);
+  const int64_t B = s.u.size(0), L = s.u.size(1), H = s.u.size(2), C = s.k.size(0);
+  double diff = 0, scale = 1e-30;
+  auto cmp = [&](double got, double want) {
+    diff = std::max(diff, std::abs(got - want)), scale = std::max(scale, std::abs(want));
+  };
+  for (auto [b, h] : channels) {
+    auto at = [&, h](int64_t bb, int64_t t) { return size_t((bb * L + t) * H + h); };
+    auto w = [&, h](int64_t lag) {  // the weight of u[t - lag] in y[t]
+      double x = lag >= 0 ? k[size_t(h * L + lag)] : C == 2 ? k[size_t((H + h) * L - lag - 1)] : 0;
+      return lag == 0 ? x + D[size_t(h)] : x;
+    };
+    for (int64_t t = 0; t < L; ++t) {
+      double yt = 0, dut = 0;
+      for (int64_t q = 0; q < L; ++q) yt += w(t - q) * u[at(b, q)], dut += w(q - t) * dy[at(b, q)];
+      cmp(y[at(b, t)], yt), cmp(du[at(b, t)], dut);
+    }
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t l = 0; l < L; ++l) {  // dk[c, h, l]: lag l (c 0) or -(l + 1) (c 1)
+        double g = 0;
+        for (int64_t bb = 0; bb < B; ++bb)
+          for (int64_t t = 0; t < L; ++t) {
+            const int64_t q = c == 0 ? t - l : t + l + 1;
+            if (q >= 0 && q < L) g += dy[at(bb, t)] * u[at(bb, q)];
+          }
+        cmp(dk[size_t((c * H + h) * L + l)], g);
+        if (c == 0 && l == 0) cmp(dD[size_t(h)], g);
+      }
+  }
+  return diff / scale;
+}
+
+// Every CUDA version against direct f64 sums: every channel at awkward sizes (L 1, odd L and H,
+// B 1, L 4097 past the fused kernel's 8192 points), sampled channels at the timed sizes.
+void check_versions(Device dev) {
+  using coil::cuda::FftConvLayout;
+  const FftConvLayout saved = coil::cuda::fft_conv_layout();
+  for (auto [layout, name] : {std::pair{FftConvLayout::columns, "v1 columns"},
+                              {FftConvLayout::rows, "v2 rows"},
+                              {FftConvLayout::fused, "v3 fused"}}) {
+    coil::cuda::fft_conv_layout() = layout;
+    double full = 0, sampled = 0;
+    for (int64_t C : {1, 2})
+      for (auto [B, L, H] : {std::tuple{1, 1, 1}, {2, 333, 5}, {1, 4097, 3}, {3, 4096, 3}}) {
+        Set s(B, L, H, C, dev, 43 + uint64_t(C));
+        s.forward(), s.backward();
+        const auto ref = direct(s);
+        full = std::max(
+            {full, rel(s.y, ref[0]), rel(s.du, ref[1]), rel(s.dk, ref[2]), rel(s.dD, ref[3])});
+      }
+    for (auto [B, L, H] : {std::tuple{16, 4096, 256}, {8, 1024, 1024}}) {
+      Set s(B, L, H, 1, dev, 7);
+      s.forward(), s.backward();
+      sampled = std::max(sampled, sampled_rel(s, {{0, 0}, {B - 1, H - 1}, {B / 2, H / 2 + 1}}));
+    }
+    fmt::print(
+        "  check {} vs direct f64 (y/du/dk/dD): L 1, 333, 4097, 4096 (B 1-3, H 1-5, causal and "
+        "bidirectional) {:.2e}{}; B 16 L 4096 H 256 and B 8 L 1024 H 1024 (3 channels) "
+        "{:.2e}{}\n",
+        name, full, full <= 1e-5 ? "" : "  MISMATCH", sampled, sampled <= 1e-5 ? "" : "  MISMATCH");
+  }
+  coil::cuda::fft_conv_layout() = saved;
+}
+#endif
+
 void row(const std::string& a, const std::string& b, const std::string& c, const std::string& d,
          const std::string& e, const std::string& f, const std::string& g) {
   fmt::print("  {:<22} {:>10} {:>10} {:>10} {:>10} {:>11} {:>8}\n", a, b, c, d, e, f, g);
@@ -134,7 +209,9 @@ void bench(Device dev, const Workload& w, int reps) {
 #if defined(COIL_WITH_CUDA)
   using coil::cuda::FftConvLayout;
   if (dev.is_cuda())
-    versions = {{"v1 columns", int(FftConvLayout::columns)}, {"v2 rows", int(FftConvLayout::rows)}};
+    versions = {{"v1 columns", int(FftConvLayout::columns)},
+                {"v2 rows", int(FftConvLayout::rows)},
+                {"v3 fused", int(FftConvLayout::fused)}};
   const FftConvLayout saved = coil::cuda::fft_conv_layout();
 #endif
   auto set_layout = [](int layout) {
@@ -205,6 +282,9 @@ int main(int argc, char** argv) {
     for (Device dev : devices) {
       fmt::print("\n=== {}: {} ===\n", dev.str(), coil::bench::device_name(dev));
       check(dev);
+#if defined(COIL_WITH_CUDA)
+      if (dev.is_cuda()) check_versions(dev);
+#endif
       if (dev.is_cuda()) {
         // Targets: issue 8, H200 f32.
         for (const Workload& w : {Workload{16, 4096, 256, 0.620, 1.876, 0.155, 0.625},

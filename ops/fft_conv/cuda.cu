@@ -5,13 +5,18 @@
 // kernel spectrum and repacks W = A Ka + i B Kb, whose inverse FFT is y_a + i y_b. D is folded
 // into lag 0 of the kernel and 1/n into its spectrum, so a forward is: pad, FFT, multiply, IFFT,
 // crop. The backward reduces dk (and dD, its lag 0) over the batch inside one thread per
-// (pair, bin), in batch order: no atomics, bitwise reproducible.
+// (pair, bin), in batch order: no atomics, bitwise reproducible. The fused layout, where it fits,
+// does y and du in one on-chip kernel each and the correlation spectra for dk and dD with per-chunk
+// partial sums reduced in chunk order (fused_cuda.cuh).
+#include <bit>
 #include <memory>
 
 #include "core/cuda/launch.cuh"
 #include "core/dispatch.h"
 #include "core/storage.h"
 #include "ops/common/fft_plans_cuda.cuh"
+#include "ops/fft_conv/cx_cuda.cuh"
+#include "ops/fft_conv/fused_cuda.cuh"
 #include "ops/fft_conv/kernels.h"
 
 namespace coil::cuda {
@@ -25,32 +30,11 @@ FftConvLayout& fft_conv_layout() {
 
 namespace {
 
-template <class T>
-struct alignas(2 * sizeof(T)) Cx {
-  T re, im;
-};
-template <class T>
-__device__ __forceinline__ Cx<T> operator+(Cx<T> a, Cx<T> b) {
-  return {a.re + b.re, a.im + b.im};
-}
-template <class T>
-__device__ __forceinline__ Cx<T> mul(Cx<T> a, Cx<T> b) {
-  return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
-}
-template <class T>
-__device__ __forceinline__ Cx<T> conj(Cx<T> a) {
-  return {a.re, -a.im};
-}
-template <class T>
-__device__ __forceinline__ Cx<T> times_i(Cx<T> a) {
-  return {-a.im, a.re};
-}
-// The spectra at bin k of the two real channels packed in z, from Z[k] = z1 and Z[n-k] = z2.
-template <class T>
-__device__ __forceinline__ void unpack(Cx<T> z1, Cx<T> z2, Cx<T>& a, Cx<T>& b) {
-  a = {T(0.5) * (z1.re + z2.re), T(0.5) * (z1.im - z2.im)};
-  b = {T(0.5) * (z1.im + z2.im), T(0.5) * (z2.re - z1.re)};
-}
+using fftc::conj;
+using fftc::Cx;
+using fftc::mul;
+using fftc::repack;
+using fftc::unpack;
 
 template <class T>
 struct Fft;
@@ -63,10 +47,19 @@ struct Fft<double> {
   static constexpr cufftType r2c = CUFFT_D2Z, c2c = CUFFT_Z2Z;
 };
 
+// log2 of the fused kernel's FFT size (the power of two at or above the minimum), or 0 where the
+// fused kernel is not asked for or does not fit.
+int fused_log2(int64_t L, int64_t Lk, int64_t C, FftConvLayout layout) {
+  const int log2n = std::bit_width(uint64_t(fft_conv_min_size(L, Lk, C) - 1));
+  return layout == FftConvLayout::fused && log2n <= fused::kMaxLog2 ? log2n : 0;
+}
+
 // Shapes and the packed layout. Pair p of batch b is row r = b * P + p; bin i of row r lives
-// at Z[i * si + r * sr].
+// at Z[i * si + r * sr]. The fused kernel's size serves the packed path too (for dk and dD).
 struct Geo {
-  int64_t B, L, H, C, Lk, n, P, R, anti;
+  int64_t B, L, H, C, Lk;
+  int log2n_fused;  // 0: not fused
+  int64_t n, P, R, anti;
   int64_t si, sr;      // packed spectra
   int64_t kf_k, kf_h;  // kernel spectra (nc bins per channel): bin k of channel h
   bool columns;
@@ -76,7 +69,8 @@ struct Geo {
         H(u.size(2)),
         C(k.size(0)),
         Lk(k.size(2)),
-        n(fft_conv_size(L, Lk, C)),
+        log2n_fused(fused_log2(L, Lk, C, layout)),
+        n(log2n_fused ? int64_t(1) << log2n_fused : fft_conv_size(L, Lk, C)),
         P((H + 1) / 2),
         R(B * P),
         anti(fft_conv_anti_lags(L, Lk)),
@@ -190,9 +184,10 @@ __global__ void multiply_kernel(Cx<T>* __restrict__ Z, const Cx<T>* __restrict__
     Cx<T> ka = kf[k * g.kf_k + 2 * p * g.kf_h];
     Cx<T> kb = 2 * p + 1 < g.H ? kf[k * g.kf_k + (2 * p + 1) * g.kf_h] : Cx<T>{T(0), T(0)};
     if (conj_k) ka = conj(ka), kb = conj(kb);
-    const Cx<T> ya = mul(a, ka), yb = mul(b, kb);
-    *z1 = ya + times_i(yb);
-    if (k2 != k) *z2 = conj(ya) + times_i(conj(yb));
+    Cx<T> w1, w2;
+    repack(mul(a, ka), mul(b, kb), w1, w2);
+    *z1 = w1;
+    if (k2 != k) *z2 = w2;
   }
 }
 
@@ -229,16 +224,17 @@ __global__ void backward_multiply_kernel(Cx<T>* __restrict__ Zdy, const Cx<T>* _
         gb = gb + mul(db, conj(ub));
       }
       if (kf) {
-        const Cx<T> ya = mul(da, ka), yb = mul(db, kb);
-        *z1 = ya + times_i(yb);
-        if (k2 != k) *z2 = conj(ya) + times_i(conj(yb));
+        Cx<T> w1, w2;
+        repack(mul(da, ka), mul(db, kb), w1, w2);
+        *z1 = w1;
+        if (k2 != k) *z2 = w2;
       }
     }
     if (gz) {
-      ga = {ga.re * inv_n, ga.im * inv_n};
-      gb = {gb.re * inv_n, gb.im * inv_n};
-      gz[p * g.n + k] = ga + times_i(gb);
-      if (k2 != k) gz[p * g.n + k2] = conj(ga) + times_i(conj(gb));
+      Cx<T> w1, w2;
+      repack(Cx<T>{ga.re * inv_n, ga.im * inv_n}, Cx<T>{gb.re * inv_n, gb.im * inv_n}, w1, w2);
+      gz[p * g.n + k] = w1;
+      if (k2 != k) gz[p * g.n + k2] = w2;
     }
   }
 }
@@ -276,7 +272,8 @@ struct Workspace {
   Workspace(const Tensor& u, const Tensor& k)
       : g(u, k, fft_conv_layout()), dev(u.device().index), s(stream(dev)) {}
 
-  // Kernel spectra (1/n and D folded in) into a new Storage.
+  // Kernel spectra (1/n and D folded in) into a new Storage: bins 0..n/2 in the packed layout,
+  // or for the fused kernel in its bin pair slot order.
   std::unique_ptr<Storage> spectra(const Tensor& k, const Tensor& D) const {
     const int64_t nc = g.n / 2 + 1;
     Storage kn(size_t(g.H * g.n) * sizeof(T), Device::cuda(dev));
@@ -284,8 +281,26 @@ struct Workspace {
     build_kernel<T><<<grid_for(g.H * g.n, dev), kBlock, 0, s>>>(
         static_cast<T*>(kn.data()), k.data<T>(), D.defined() ? D.data<T>() : nullptr, g);
     COIL_CUDA_CHECK_LAUNCH();
-    fft::execute({g.n, g.H, 1, g.n, g.kf_k, g.kf_h, Fft<T>::r2c, dev}, kn.data(), kf->data());
+    if (g.log2n_fused)
+      fused::spectra(static_cast<Cx<T>*>(kf->data()), static_cast<const T*>(kn.data()), g.H,
+                     g.log2n_fused, s);
+    else fft::execute({g.n, g.H, 1, g.n, g.kf_k, g.kf_h, Fft<T>::r2c, dev}, kn.data(), kf->data());
     return kf;
+  }
+  // y <- x convolved with the fused kernel spectra kf (conj_k: the adjoint).
+  void fused_convolve(T* y, const T* x, const Storage& kf, bool conj_k) const {
+    COIL_CHECK(g.B <= 65535, "[fft_conv] too large a batch for the fused CUDA grid: B {}", g.B);
+    fused::convolve(y, x, static_cast<const Cx<T>*>(kf.data()), g.B, g.L, g.H, g.log2n_fused,
+                    conj_k, s);
+  }
+  // dk and dD (either may be undefined) from the packed correlation spectra gz (P, n), 1/n
+  // folded in.
+  void kernel_grads_from(const Tensor& dk, const Tensor& dD, Storage& gz) const {
+    fft::execute({g.n, g.P, 1, g.n, 1, g.n, Fft<T>::c2c, dev}, gz.data(), gz.data(), CUFFT_INVERSE);
+    kernel_grads<T><<<grid_for(g.C * g.H * g.Lk, dev), kBlock, 0, s>>>(
+        dk.defined() ? dk.data<T>() : nullptr, dD.defined() ? dD.data<T>() : nullptr,
+        static_cast<const Cx<T>*>(gz.data()), g);
+    COIL_CUDA_CHECK_LAUNCH();
   }
   // A packed spectrum of x (B, L, H), transformed forward.
   std::unique_ptr<Storage> packed_spectrum(const T* x) const {
@@ -308,6 +323,7 @@ template <class T>
 void forward_impl(const Tensor& y, const Tensor& u, const Tensor& k, const Tensor& D) {
   const Workspace<T> w(u, k);
   auto kf = w.spectra(k, D);
+  if (w.g.log2n_fused) return w.fused_convolve(y.data<T>(), u.data<T>(), *kf, false);
   auto Z = w.packed_spectrum(u.data<T>());
   multiply_kernel<T><<<grid_for(w.g.R * (w.g.n / 2 + 1), w.dev), kBlock, 0, w.s>>>(
       static_cast<Cx<T>*>(Z->data()), static_cast<const Cx<T>*>(kf->data()), w.g, false);
@@ -322,6 +338,16 @@ void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const T
   const Geo& g = w.g;
   const bool want_du = du.defined(), want_g = dk.defined() || dD.defined();
   if (!want_du && !want_g) return;
+  if (g.log2n_fused) {
+    if (want_du) w.fused_convolve(du.data<T>(), dy.data<T>(), *w.spectra(k, D), true);
+    if (!want_g) return;
+    Storage gz(size_t(g.P * g.n) * sizeof(Cx<T>), u.device());
+    Storage part(size_t(fused::partials_size<T>(g.B, g.H, g.log2n_fused)) * sizeof(Cx<T>),
+                 u.device());
+    fused::correlate(static_cast<Cx<T>*>(gz.data()), static_cast<Cx<T>*>(part.data()), dy.data<T>(),
+                     u.data<T>(), g.B, g.L, g.H, g.log2n_fused, w.dev, w.s);
+    return w.kernel_grads_from(dk, dD, gz);
+  }
   auto kf = want_du ? w.spectra(k, D) : nullptr;
   auto Zdy = w.packed_spectrum(dy.data<T>());
   auto Zu = want_g ? w.packed_spectrum(u.data<T>()) : nullptr;
@@ -334,12 +360,7 @@ void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const T
       cx(Zdy), cx(Zu), cx(kf), cx(gz), g);
   COIL_CUDA_CHECK_LAUNCH();
   if (want_du) w.inverse_and_crop(du.data<T>(), *Zdy);
-  if (!want_g) return;
-  fft::execute({g.n, g.P, 1, g.n, 1, g.n, Fft<T>::c2c, w.dev}, gz->data(), gz->data(),
-               CUFFT_INVERSE);
-  kernel_grads<T><<<grid_for(g.C * g.H * g.Lk, w.dev), kBlock, 0, w.s>>>(
-      dk.defined() ? dk.data<T>() : nullptr, dD.defined() ? dD.data<T>() : nullptr, cx(gz), g);
-  COIL_CUDA_CHECK_LAUNCH();
+  if (want_g) w.kernel_grads_from(dk, dD, *gz);
 }
 
 }  // namespace

@@ -41,9 +41,10 @@ COIL_FFT_CONV_KERNELS
 namespace cuda {
 COIL_FFT_CONV_KERNELS
 // Memory layout of the packed spectra on the GPU: (B*P, n) "rows" (the default) or (n, B*P)
-// "columns", P = ceil(H/2) channel pairs. A knob for the kernel lab (bench/bench_fft_conv.cpp)
-// and the tests, not for users.
-enum class FftConvLayout { columns, rows };
+// "columns", P = ceil(H/2) channel pairs; or "fused": on-chip kernels for y, du and the dk/dD
+// spectra (ops/fft_conv/fused_cuda.cuh) where the power-of-two size n fits (n <= 8192), rows
+// otherwise. A knob for the kernel lab (bench/bench_fft_conv.cpp) and the tests, not for users.
+enum class FftConvLayout { columns, rows, fused };
 FftConvLayout& fft_conv_layout();
 }  // namespace cuda
 #undef COIL_FFT_CONV_KERNELS

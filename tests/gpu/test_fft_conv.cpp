@@ -1,6 +1,7 @@
 // FFT convolution on CUDA: outputs and gradients equal the CPU's (f64 to 1e-12, f32 to 1e-5) at
-// sizes the harness samples do not reach (long sequences, odd H, short kernels), in both packed
-// layouts; bitwise-reproducible gradients at a training-sized shape.
+// sizes the harness samples do not reach (long sequences, odd H, short kernels), in every layout
+// (the fused kernel's sizes n 2 to 8192 with 4, 2 and 1 pairs a block, and L 4097, past it, where
+// it falls back to rows); bitwise-reproducible gradients at a training-sized shape.
 // Calls the cuda:: kernels directly, so it exists only in CUDA builds.
 #if defined(COIL_WITH_CUDA)
 #include <doctest/doctest.h>
@@ -40,12 +41,14 @@ std::vector<Tensor> inputs(const Shape5& s, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, both layouts, outputs and gradients") {
-  const std::vector<Shape5> shapes = {{2, 1000, 5, 1, 600},  {3, 1024, 64, 1, 1024},
-                                      {2, 777, 3, 2, 777},   {1, 1, 1, 1, 1},
-                                      {2, 4097, 17, 2, 100}, {1, 3, 2, 2, 3}};
+TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs and gradients") {
+  const std::vector<Shape5> shapes = {
+      {2, 1000, 5, 1, 600},  {3, 1024, 64, 1, 1024}, {2, 777, 3, 2, 777},   {1, 1, 1, 1, 1},
+      {2, 4097, 17, 2, 100}, {1, 3, 2, 2, 3},        {1, 4096, 3, 1, 4096}, {2, 2048, 7, 2, 2048},
+      {1, 4097, 5, 1, 4097}, {3, 33, 9, 1, 33}};
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
-  for (auto layout : {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows}) {
+  for (auto layout :
+       {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows, cuda::FftConvLayout::fused}) {
     cuda::fft_conv_layout() = layout;
     for (const Shape5& s : shapes) {
       CAPTURE(int(layout));
@@ -70,12 +73,18 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, both layouts, outputs
 
 TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
   const auto in = inputs({8, 2048, 96, 2, 2048}, 3);
-  const auto a = run(in, DType::f32, Device::cuda(), true);
-  const auto b = run(in, DType::f32, Device::cuda(), true);
-  for (size_t i = 0; i < a.size(); ++i) {
-    CAPTURE(i);
-    CHECK(bitwise_equal(a[i], b[i]));
+  const cuda::FftConvLayout saved = cuda::fft_conv_layout();
+  for (auto layout : {cuda::FftConvLayout::rows, cuda::FftConvLayout::fused}) {
+    cuda::fft_conv_layout() = layout;
+    CAPTURE(int(layout));
+    const auto a = run(in, DType::f32, Device::cuda(), true);
+    const auto b = run(in, DType::f32, Device::cuda(), true);
+    for (size_t i = 0; i < a.size(); ++i) {
+      CAPTURE(i);
+      CHECK(bitwise_equal(a[i], b[i]));
+    }
   }
+  cuda::fft_conv_layout() = saved;
 }
 
 #endif  // COIL_WITH_CUDA

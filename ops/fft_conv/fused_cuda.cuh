@@ -1,0 +1,383 @@
+// The fused CUDA FFT convolution (FftConvLayout::fused): one block per (batch row, G channel
+// pairs) runs a whole convolution on chip. It reads u straight from (B, L, H), transforms two real
+// channels as one complex sequence (as cuda.cu does) in shared memory, multiplies by the kernel
+// spectra, transforms back and writes y (B, L, H): u and y cross global memory once each.
+//
+// The FFT is radix-2 decimation in frequency (forward, natural order in, bit-reversed order out)
+// and decimation in time with conjugate twiddles (inverse, bit-reversed in, natural out), so no
+// permutation pass is needed. Each pass runs up to 4 radix-2 levels on 16 values a thread holds in
+// registers; the first forward pass loads from global memory (times >= L read as zero, never
+// stored) and the last inverse pass stores the first L times straight to global memory. The
+// kernel spectra come from the same FFT (spectrum_kernel) in the order the multiply reads them.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/cuda/context.h"
+#include "core/cuda/launch.cuh"
+#include "ops/fft_conv/cx_cuda.cuh"
+
+namespace coil::cuda::fused {
+
+using fftc::Cx;
+
+constexpr int kThreads = 256;
+constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 68 KB of shared memory, 3 blocks per SM
+
+// Channel pairs per block: about 64 KB of shared memory (4 pairs of 2048 f32 points make 32 bytes
+// of u per time step, a full sector).
+inline int pairs_per_block(int64_t n, size_t elem_bytes) {
+  return int(std::clamp<int64_t>(int64_t(65536) / (n * int64_t(2 * elem_bytes)), 1, 4));
+}
+// Shared memory: G transforms (padded, see at()), plus with `acc` G accumulators of n/2 + 1 bins.
+template <class T>
+size_t smem_bytes(int log2n, int G, bool acc = false) {
+  const size_t n = size_t(1) << log2n;
+  return size_t(G) * (n + n / 16 + (acc ? n / 2 + 1 : 0)) * sizeof(Cx<T>);
+}
+
+// Batch rows per block of corr_kernel: enough (channel group, chunk) blocks to fill an H200 about
+// four times over. A function of the shapes only, so the reduction order is the same on every GPU.
+inline int64_t rows_per_chunk(int64_t B, int64_t H, int G) {
+  const int64_t groups = (H + G - 1) / G, chunks = std::clamp<int64_t>(528 / groups, 1, B);
+  return (B + chunks - 1) / chunks;
+}
+
+// Element i of pair g in shared memory: one spare slot per 16 elements spreads every pass's
+// strided accesses over all banks; pairs interleave so neighbouring threads take neighbouring g.
+template <int G>
+__device__ __forceinline__ int at(int i, int g) {
+  return (i + (i >> 4)) * G + g;
+}
+
+__device__ __forceinline__ void sin_cos_pi(float x, float* s, float* c) { sincospif(x, s, c); }
+__device__ __forceinline__ void sin_cos_pi(double x, double* s, double* c) { sincospi(x, s, c); }
+
+// x * exp(-i pi e / 8) (forward) or x * exp(+i pi e / 8) (Inv), e in [0, 8): the twiddles inside
+// a pass; e is a constant once the pass's loops unroll.
+template <class T, bool Inv>
+__device__ __forceinline__ Cx<T> rot16(Cx<T> x, int e) {
+  if (e == 0) return x;
+  if (e == 4) return Inv ? Cx<T>{-x.im, x.re} : Cx<T>{x.im, -x.re};
+  const double cos_pi8[5] = {1.0, 0.92387953251128674, 0.70710678118654752, 0.38268343236508977,
+                             0.0};
+  const T c = T(e <= 4 ? cos_pi8[e] : -cos_pi8[8 - e]), s = T(cos_pi8[e <= 4 ? 4 - e : e - 4]);
+  return Inv ? Cx<T>{x.re * c - x.im * s, x.im * c + x.re * s}
+             : Cx<T>{x.re * c + x.im * s, x.im * c - x.re * s};
+}
+
+// M radix-2 levels on the R = 2^M values x[j] = v[i0 + j s] (lo = i0 mod s) of one transform,
+// half spans s, 2s, .., 2^(M-1) s. Level l's butterfly (j, j + 2^l) has the twiddle
+// W_{2^(l+1) s}^(lo + (j mod 2^l) s) = b_l * W_{2^(l+1)}^(j mod 2^l), W_m = exp(-2 pi i / m), with
+// b_l = W_{2^(l+1) s}^lo from one sincospi and squarings (conjugated for the inverse).
+template <class T, int M, bool Inv>
+__device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], int lo, int s) {
+  Cx<T> b[M];
+  T sn, cs;
+  sin_cos_pi(T(lo) / T(s << (M - 1)), &sn, &cs);
+  b[M - 1] = {cs, Inv ? sn : -sn};
+#pragma unroll
+  for (int l = M - 1; l > 0; --l) b[l - 1] = mul(b[l], b[l]);
+#pragma unroll
+  for (int step = 0; step < M; ++step) {
+    const int l = Inv ? step : M - 1 - step, w = 1 << l;
+#pragma unroll
+    for (int j = 0; j < (1 << M); ++j) {
+      if (j & w) continue;
+      const int e = (j & (w - 1)) << (3 - l);
+      const Cx<T> a = x[j];
+      if (Inv) {  // decimation in time: twiddle, then butterfly
+        const Cx<T> c = mul(rot16<T, Inv>(x[j + w], e), b[l]);
+        x[j] = a + c;
+        x[j + w] = a - c;
+      } else {  // decimation in frequency: butterfly, then twiddle
+        const Cx<T> c = x[j + w];
+        x[j] = a + c;
+        x[j + w] = mul(rot16<T, Inv>(a - c, e), b[l]);
+      }
+    }
+  }
+}
+
+// One pass over every group of every pair of the block: load(i, g) -> butterflies -> store.
+template <class T, int G, int M, bool Inv, class Load, class Store>
+__device__ __forceinline__ void pass(int log2n, int s, const Load& load, const Store& store) {
+  const int groups = (1 << (log2n - M)) * G;
+  for (int q = threadIdx.x; q < groups; q += blockDim.x) {
+    const int g = q % G, r = q / G, lo = r & (s - 1), i0 = ((r - lo) << M) + lo;
+    Cx<T> x[1 << M];
+#pragma unroll
+    for (int j = 0; j < (1 << M); ++j) x[j] = load(i0 + j * s, g);
+    butterflies<T, M, Inv>(x, lo, s);
+#pragma unroll
+    for (int j = 0; j < (1 << M); ++j) store(i0 + j * s, g, x[j]);
+  }
+}
+
+template <class T, int G, bool Inv, class Load, class Store>
+__device__ __forceinline__ void pass_of(int m, int log2n, int s, const Load& load,
+                                        const Store& store) {
+  switch (m) {
+    case 1:
+      pass<T, G, 1, Inv>(log2n, s, load, store);
+      break;
+    case 2:
+      pass<T, G, 2, Inv>(log2n, s, load, store);
+      break;
+    case 3:
+      pass<T, G, 3, Inv>(log2n, s, load, store);
+      break;
+    default:
+      pass<T, G, 4, Inv>(log2n, s, load, store);
+      break;
+  }
+}
+
+// Pass k (0-based) covers levels [max(0, top - 4), top), top = log2n - 4k. Forward runs k = 0..;
+// inverse the same passes in reverse. Ends with the block synchronised.
+template <class T, int G, class Load>
+__device__ void forward_fft(Cx<T>* z, int log2n, const Load& load) {
+  auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
+  auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
+  for (int top = log2n; top > 0; top -= 4) {
+    const int bot = top > 4 ? top - 4 : 0;
+    if (top == log2n) pass_of<T, G, false>(top - bot, log2n, 1 << bot, load, sstore);
+    else pass_of<T, G, false>(top - bot, log2n, 1 << bot, sload, sstore);
+    __syncthreads();
+  }
+}
+template <class T, int G, class Store>
+__device__ void inverse_fft(Cx<T>* z, int log2n, const Store& store) {
+  auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
+  auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
+  const int passes = (log2n + 3) / 4;
+  for (int k = passes - 1; k >= 0; --k) {
+    const int top = log2n - 4 * k, bot = top > 4 ? top - 4 : 0;
+    if (k == 0) pass_of<T, G, true>(top - bot, log2n, 1 << bot, sload, store);
+    else pass_of<T, G, true>(top - bot, log2n, 1 << bot, sload, sstore);
+    __syncthreads();
+  }
+}
+
+// Bin pair slot sl in [0, n/2]: the bit-reversed positions j, j2 of bins k and n - k. Position 0
+// is bin 0, position 1 bin n/2; positions [2^q, 2^(q+1)) hold the bins whose lowest set bit is
+// log2n - 1 - q, and there bin n - k sits at the mirror image 3 * 2^q - 1 - j of bin k. Slots
+// [2^(q-1), 2^q) take the lower half of that octave, so neighbouring slots touch neighbouring
+// positions.
+__device__ __forceinline__ void bin_pair(int sl, int n, int& j, int& j2) {
+  if (sl == 0 || sl == n / 2) {
+    j = j2 = sl == 0 ? 0 : 1;
+    return;
+  }
+  const int half = 1 << (31 - __clz(sl));
+  j = sl + half;
+  j2 = 6 * half - 1 - j;
+}
+
+// Channel pairs of a strided (time, channel) array x[t * ts + c * cs]: pair p is channels 2p and
+// 2p + 1 as one complex value; channels >= H and times >= len are zero.
+template <class T>
+__device__ __forceinline__ Cx<T> load_pair(const T* x, int64_t ts, int64_t cs, int64_t len,
+                                           int64_t H, int64_t p, int64_t t) {
+  Cx<T> v{T(0), T(0)};
+  const int64_t c = 2 * p;
+  if (t < len && c < H) {
+    const T* e = x + t * ts + c * cs;
+    v.re = e[0];
+    if (c + 1 < H) v.im = e[cs];
+  }
+  return v;
+}
+
+// kf (H, n/2 + 1) <- the spectra of kn (H, n) (the two-sided kernels, D and 1/n folded in) in
+// bin pair slot order (bin_pair). Block: pairs [G x, G x + G).
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+    spectrum_kernel(Cx<T>* __restrict__ kf, const T* __restrict__ kn, int64_t H, int log2n) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
+  const int n = 1 << log2n, slots = n / 2 + 1;
+  const int64_t p0 = int64_t(blockIdx.x) * G;
+  forward_fft<T, G>(z, log2n, [=](int i, int g) { return load_pair(kn, 1, n, n, H, p0 + g, i); });
+  for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
+    const int g = q % G, sl = q / G;
+    const int64_t c = 2 * (p0 + g);
+    if (c >= H) continue;
+    int j, j2;
+    bin_pair(sl, n, j, j2);
+    Cx<T> a, b;
+    fftc::unpack(z[at<G>(j, g)], z[at<G>(j2, g)], a, b);
+    kf[c * slots + sl] = a;
+    if (c + 1 < H) kf[(c + 1) * slots + sl] = b;
+  }
+}
+
+// y (B, L, H) <- x (B, L, H) convolved with the kernel spectra kf (spectrum_kernel's output), or
+// with their conjugates (conj_k: the adjoint, du from dy). Block: pairs [G x, G x + G) of batch
+// row y.
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+    conv_kernel(T* __restrict__ y, const T* __restrict__ x, const Cx<T>* __restrict__ kf, int64_t L,
+                int64_t H, int log2n, bool conj_k) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
+  const int n = 1 << log2n, slots = n / 2 + 1;
+  const int64_t p0 = int64_t(blockIdx.x) * G, row = int64_t(blockIdx.y) * L * H;
+  const T* xr = x + row;
+  forward_fft<T, G>(z, log2n, [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); });
+  for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
+    const int g = q % G, sl = q / G;
+    const int64_t c = 2 * (p0 + g);
+    if (c >= H) continue;
+    int j, j2;
+    bin_pair(sl, n, j, j2);
+    Cx<T> a, b, ka = kf[c * slots + sl], kb{T(0), T(0)};
+    if (c + 1 < H) kb = kf[(c + 1) * slots + sl];
+    if (conj_k) ka = fftc::conj(ka), kb = fftc::conj(kb);
+    fftc::unpack(z[at<G>(j, g)], z[at<G>(j2, g)], a, b);
+    Cx<T> z1, z2;
+    fftc::repack(mul(a, ka), mul(b, kb), z1, z2);
+    z[at<G>(j, g)] = z1;
+    if (j2 != j) z[at<G>(j2, g)] = z2;
+  }
+  __syncthreads();
+  T* yr = y + row;
+  inverse_fft<T, G>(z, log2n, [=](int i, int g, Cx<T> v) {
+    const int64_t c = 2 * (p0 + g);
+    if (i >= L || c >= H) return;
+    T* e = yr + int64_t(i) * H + c;
+    e[0] = v.re;
+    if (c + 1 < H) e[1] = v.im;
+  });
+}
+
+// part (chunks, H, n/2 + 1) <- for channels [G x, G x + G) and the batch rows [b0, b0 + rows) of
+// chunk y: sum_b DY_b,h conj(U_b,h) at bin pair slot sl (bin k; bin n - k is its conjugate), rows
+// in order. One FFT per (row, channel): z = dy + i u packs the two real signals.
+template <class T, int G>
+__global__ void __launch_bounds__(kThreads)
+    corr_kernel(Cx<T>* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ u,
+                int64_t B, int64_t L, int64_t H, int64_t rows, int log2n) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
+  const int n = 1 << log2n, slots = n / 2 + 1;
+  Cx<T>* acc = z + G * (n + n / 16);  // (slots, G): each thread keeps its own entries
+  const int64_t h0 = int64_t(blockIdx.x) * G, b0 = int64_t(blockIdx.y) * rows;
+  const int64_t b1 = b0 + rows < B ? b0 + rows : B;
+  for (int q = threadIdx.x; q < slots * G; q += blockDim.x) acc[q] = {T(0), T(0)};
+  for (int64_t b = b0; b < b1; ++b) {
+    const T *dyr = dy + b * L * H, *ur = u + b * L * H;
+    forward_fft<T, G>(z, log2n, [=](int i, int g) {
+      const int64_t h = h0 + g;
+      Cx<T> v{T(0), T(0)};
+      if (i < L && h < H) v = {dyr[int64_t(i) * H + h], ur[int64_t(i) * H + h]};
+      return v;
+    });
+    for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
+      const int g = q % G;
+      int j, j2;
+      bin_pair(q / G, n, j, j2);
+      Cx<T> d, v;
+      fftc::unpack(z[at<G>(j, g)], z[at<G>(j2, g)], d, v);
+      acc[q] = acc[q] + mul(d, fftc::conj(v));
+    }
+    __syncthreads();  // z is read; the next row's FFT may overwrite it
+  }
+  for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
+    const int64_t h = h0 + q % G;
+    if (h < H) part[(blockIdx.y * H + h) * slots + q / G] = acc[q];
+  }
+}
+
+// gz (P, n) <- the chunks' sums of part, in chunk order, times 1/n, packed per channel pair
+// (2p, 2p + 1) in natural bin order: cuda.cu's inverse FFT and kernel_grads take it from there.
+template <class T>
+__global__ void reduce_kernel(Cx<T>* __restrict__ gz, const Cx<T>* __restrict__ part,
+                              int64_t chunks, int64_t H, int log2n) {
+  const int n = 1 << log2n, slots = n / 2 + 1;
+  const int64_t P = (H + 1) / 2;
+  const T inv_n = T(1) / T(n);
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < P * slots;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t p = idx / slots, ha = 2 * p;
+    const int sl = int(idx - p * slots);
+    Cx<T> ga{T(0), T(0)}, gb{T(0), T(0)};
+    for (int64_t c = 0; c < chunks; ++c) {
+      ga = ga + part[(c * H + ha) * slots + sl];
+      if (ha + 1 < H) gb = gb + part[(c * H + ha + 1) * slots + sl];
+    }
+    int j, j2;
+    bin_pair(sl, n, j, j2);
+    const int k = int(__brev(unsigned(j)) >> (32 - log2n));
+    Cx<T> w1, w2;
+    fftc::repack(Cx<T>{ga.re * inv_n, ga.im * inv_n}, Cx<T>{gb.re * inv_n, gb.im * inv_n}, w1, w2);
+    gz[p * n + k] = w1;
+    if (j2 != j) gz[p * n + (n - k)] = w2;
+  }
+}
+
+// The launches, on `s`: grid (ceil(channels / G), rows), G from pairs_per_block.
+template <class Kernel>
+void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, cudaStream_t s,
+            auto... args) {
+  COIL_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const dim3 grid(unsigned((channels + G - 1) / G), unsigned(rows));
+  kernel<<<grid, kThreads, smem, s>>>(args...);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
+// One of kernel<T, 1 | 2 | 4> by G.
+#define COIL_FUSED_BY_G(kernel, T, G, ...) \
+  switch (G) {                             \
+    case 1:                                \
+      launch(kernel<T, 1>, __VA_ARGS__);   \
+      break;                               \
+    case 2:                                \
+      launch(kernel<T, 2>, __VA_ARGS__);   \
+      break;                               \
+    default:                               \
+      launch(kernel<T, 4>, __VA_ARGS__);   \
+      break;                               \
+  }
+
+template <class T>
+void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, cudaStream_t s) {
+  const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
+  COIL_FUSED_BY_G(spectrum_kernel, T, G, smem_bytes<T>(log2n, G), G, (H + 1) / 2, 1, s, kf, kn, H,
+                  log2n);
+}
+
+template <class T>
+void convolve(T* y, const T* x, const Cx<T>* kf, int64_t B, int64_t L, int64_t H, int log2n,
+              bool conj_k, cudaStream_t s) {
+  const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
+  COIL_FUSED_BY_G(conv_kernel, T, G, smem_bytes<T>(log2n, G), G, (H + 1) / 2, B, s, y, x, kf, L, H,
+                  log2n, conj_k);
+}
+
+// Elements of correlate()'s partial spectra.
+template <class T>
+int64_t partials_size(int64_t B, int64_t H, int log2n) {
+  const int64_t rows = rows_per_chunk(B, H, pairs_per_block(int64_t(1) << log2n, sizeof(T)));
+  return (B + rows - 1) / rows * H * ((int64_t(1) << (log2n - 1)) + 1);
+}
+
+// gz (P, n) <- the packed correlation spectra of dy and u (B, L, H), reduced over the batch in a
+// fixed order: corr_kernel per (channel group, chunk) into part (partials_size), reduce_kernel.
+template <class T>
+void correlate(Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, int64_t B, int64_t L, int64_t H,
+               int log2n, int device, cudaStream_t s) {
+  const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
+  const int64_t rows = rows_per_chunk(B, H, G), chunks = (B + rows - 1) / rows;
+  COIL_FUSED_BY_G(corr_kernel, T, G, smem_bytes<T>(log2n, G, true), G, H, chunks, s, part, dy, u, B,
+                  L, H, rows, log2n);
+  const int64_t work = (H + 1) / 2 * ((int64_t(1) << (log2n - 1)) + 1);
+  reduce_kernel<T><<<grid_for(work, device), kBlock, 0, s>>>(gz, part, chunks, H, log2n);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+#undef COIL_FUSED_BY_G
+
+}  // namespace coil::cuda::fused
