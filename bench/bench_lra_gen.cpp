@@ -1,5 +1,6 @@
 // Throughput of the LRA generators (issue 12's targets: all 100k ListOps examples in under a
-// minute on 2 cores; Pathfinder-32 >= 2000 images/s on 2 cores), files written to a temp dir.
+// minute on 2 cores; Pathfinder-32 >= 2000 images/s on 2 cores), files written to a temp dir;
+// Pathfinder also timed rendering alone, without the PNG encoding and file system.
 // Usage: coil_bench_lra_gen [--threads N] [--images N] [--listops-only|--pathfinder-only]
 #include <fmt/format.h>
 #include <omp.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "data/lra/generate.h"
 
@@ -73,10 +75,25 @@ int main(int argc, char** argv) {
   }
   if (pathfinder) {
     for (int res : {32, 128}) {
+      // Rendering alone (no PNG, no files): the generator's own cost.
+      const SnakeParams p = snake_params(res);
+      const int64_t count = res == 32 ? images : std::max<int64_t>(1, images / 10);
+      Timing r = time_of([&] {
+#pragma omp parallel num_threads(threads)
+        {
+          std::vector<uint8_t> px(size_t(res) * res);
+#pragma omp for schedule(dynamic, 16)
+          for (int64_t g = 0; g < count; ++g)
+            render_pathfinder(p, res, 0, g, pathfinder_label_of(g), px.data());
+        }
+      });
+      fmt::print("pathfinder{} render only: {} images: wall {:.2f} s, CPU {:.2f} s = {:.0f} "
+                 "images/s on {} idle cores\n",
+                 res, count, r.wall, r.cpu, double(count) * threads / r.cpu, threads);
       PathfinderGenOptions o;
       o.out = (root / fmt::format("pf{}", res)).string();
       o.resolution = res;
-      o.count = res == 32 ? images : std::max<int64_t>(1, images / 10);
+      o.count = count;
       o.threads = threads;
       Timing t = time_of([&] { generate_pathfinder(o); });
       fmt::print(

@@ -1,6 +1,7 @@
 // LRA generators: ListOps targets against an independent evaluator, lengths in range, no
-// duplicates; Pathfinder labels against a flood fill on the rendered pixels, balanced splits;
-// identical files for the same seed whatever the thread count; the `coil data` subcommands.
+// duplicates; Pathfinder labels against gap-tolerant connectivity on the pixels, dashed snakes,
+// balanced splits; identical files for the same seed whatever the thread count; the `coil data`
+// subcommands.
 #include <doctest/doctest.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/error.h"
 #include "data/lra/generate.h"
 #include "data/lra/lra.h"
 #include "test_lra_support.h"
@@ -75,29 +77,31 @@ std::string dir_fingerprint(const fs::path& root) {
   return out;
 }
 
-// 8-connected flood fill over pixels > threshold from marker a; true when it reaches marker b.
-bool connected(const std::vector<uint8_t>& px, int res, const double* m, int threshold) {
-  auto at = [&](double x, double y) { return int(y) * res + int(x); };
-  int a = at(m[0], m[1]), b = at(m[2], m[3]);
-  REQUIRE(int(px[a]) > threshold);
-  REQUIRE(int(px[b]) > threshold);
-  std::vector<char> seen(px.size(), 0);
-  std::vector<int> todo{a};
-  seen[a] = 1;
-  while (!todo.empty()) {
-    int p = todo.back();
-    todo.pop_back();
-    if (p == b) return true;
-    int i = p % res, j = p / res;
-    for (int dj = -1; dj <= 1; ++dj)
-      for (int di = -1; di <= 1; ++di) {
-        int x = i + di, y = j + dj;
-        if (x < 0 || y < 0 || x >= res || y >= res) continue;
-        int q = y * res + x;
-        if (!seen[q] && int(px[q]) > threshold) seen[q] = 1, todo.push_back(q);
-      }
+// The ink pixels (> 0) linked to pixel `from` by steps of Chebyshev length <= link, i.e. across
+// gaps of up to link - 1 blank pixels (link = 1: plain 8-connectivity). Pixels with `done` set
+// are skipped; the ones reached are marked in it.
+std::vector<int> linked(const std::vector<uint8_t>& px, int res, int from, int link,
+                        std::vector<char>& done) {
+  std::vector<int> out{from};
+  done[from] = 1;
+  for (size_t k = 0; k < out.size(); ++k) {
+    int i = out[k] % res, j = out[k] / res;
+    for (int y = std::max(0, j - link); y <= std::min(res - 1, j + link); ++y)
+      for (int x = std::max(0, i - link); x <= std::min(res - 1, i + link); ++x)
+        if (!done[y * res + x] && px[y * res + x] > 0) done[y * res + x] = 1, out.push_back(y * res + x);
   }
-  return false;
+  return out;
+}
+
+// The number of 8-connected pieces the pixels `set` form.
+int pieces(const std::vector<uint8_t>& px, int res, const std::vector<int>& set) {
+  std::vector<uint8_t> only(px.size(), 0);
+  for (int q : set) only[q] = 1;
+  std::vector<char> done(px.size(), 0);
+  int n = 0;
+  for (int q : set)
+    if (!done[q]) linked(only, res, q, 1, done), ++n;
+  return n;
 }
 
 }  // namespace
@@ -156,31 +160,50 @@ TEST_CASE("lra listops generator: same seed -> identical files for 1 and 2 threa
   CHECK(read_bytes(a / "basic_train.tsv") != read_bytes(c / "basic_train.tsv"));
 }
 
-TEST_CASE("lra pathfinder generator: every label agrees with connectivity on the pixels") {
+// Snakes are dashed (a gap of 2 * margin between successive paddles), so plain pixel
+// connectivity says nothing; the generator instead keeps ink of different snakes more than
+// 2 * margin pixels apart (Chebyshev) while each gap spans at most 2 * margin. Linking ink across
+// gaps of that size must therefore join the two markers exactly on positives: a wrong label, a
+// distractor or second snake brought too close, or a gap grown too wide all fail here.
+TEST_CASE("lra pathfinder generator: labels agree with gap-tolerant connectivity; snakes dashed") {
   for (int res : {32, 128}) {
     const SnakeParams p = snake_params(res);
-    const int n = res == 32 ? 2000 : 200;
+    const int n = res == 32 ? 2000 : 200, link = 2 * p.margin;
     std::vector<uint8_t> px(res * res);
-    int agree = 0, positives = 0;
-    double ink = 0;
+    int agree = 0, positives = 0, solid = 0;
+    double ink = 0, dashes = 0;
     for (int g = 0; g < n; ++g) {
       double m[4];
       int label = pathfinder_label_of(g);
       render_pathfinder(p, res, 11, g, label, px.data(), m);
-      // Any ink (0), 1/8 and ~1/4 of full scale: pixels within half a pixel of a line's axis,
-      // which chain the line 8-connectedly, hold at least thickness / 2 = 0.25 (64 of 255).
-      bool ok = true;
-      for (int threshold : {0, 32, 60}) ok = ok && connected(px, res, m, threshold) == (label == 1);
-      agree += ok;
+      int a = int(m[1]) * res + int(m[0]), b = int(m[3]) * res + int(m[2]);
+      REQUIRE(px[a] > 0);
+      REQUIRE(px[b] > 0);
+      std::vector<char> done(px.size(), 0);
+      std::vector<int> snake = linked(px, res, a, link, done);
+      agree += bool(done[b]) == (label == 1);
       positives += label;
-      CHECK(std::hypot(m[0] - m[2], m[1] - m[3]) >= p.seed_distance);
-      for (uint8_t v : px) ink += v > 32;
+      CHECK(std::hypot(m[0] - m[2], m[1] - m[3]) > 2 * p.marker_radius);
+      if (label == 1) {
+        int k = pieces(px, res, snake);
+        dashes += k;
+        solid += k == 1;  // the markers' snake as one unbroken stroke
+      }
+      for (uint8_t v : px) ink += v > 0;
     }
-    MESSAGE("resolution ", res, ": ", agree, " of ", n, " labels agree; inked pixels per image ",
+    MESSAGE("resolution ", res, ": ", agree, " of ", n, " labels agree; 8-connected pieces per "
+            "marked snake ", dashes / positives, " (", solid, " unbroken); inked pixels per image ",
             ink / n);
     CHECK(agree == n);
     CHECK(positives == n / 2);
+    // A regression to continuous strokes makes a snake one piece.
+    CHECK(dashes / positives >= (res == 32 ? 4 : 15));
+    CHECK(solid * 10 < positives);
   }
+  SnakeParams thin = snake_params(32);
+  thin.thickness = 0.25;  // its gaps could lose their end pixels: refused
+  std::vector<uint8_t> px(32 * 32);
+  CHECK_THROWS_AS(render_pathfinder(thin, 32, 0, 0, 0, px.data()), coil::Error);
 }
 
 TEST_CASE("lra pathfinder generator: released layout, balanced splits, same seed same files") {

@@ -25,16 +25,17 @@ struct ListOpsGenStats {
 
 ListOpsGenStats generate_listops(const ListOpsGenOptions& options);
 
-// The snake parameters of one resolution (pathfinder.cpp documents the choices).
+// The snake parameters of one resolution (pathfinder_gen.cpp documents the choices).
 struct SnakeParams {
   int contour_length;     // paddles of each of the two main snakes
   double paddle_length;   // pixels
   double thickness;       // line width in pixels (antialiased)
-  int margin;             // blank pixels kept between different snakes (Chebyshev)
-  double continuity;      // largest turn between paddles, in units of 45 degrees
-  double seed_distance;   // smallest distance between the two markers, pixels
+  int margin;             // paddle margin: successive paddles of a snake are 2 * margin apart; ink
+                          // of different snakes more than 2 * margin (Chebyshev)
+  double continuity;      // turns weighted cos^2(continuity * turn), up to 90 / continuity degrees
+  double seed_distance;   // distance between the starts of the two main snakes, pixels
   double marker_radius;   // pixels
-  int distractors;        // distractor snakes
+  int distractors;        // distractor snakes (dropped when they do not fit)
   int distractor_length;  // paddles each
 };
 SnakeParams snake_params(int resolution);  // 32 (pathfinder32) or 128 (Path-X hard)
