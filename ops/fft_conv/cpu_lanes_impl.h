@@ -50,8 +50,9 @@ struct Cv {
 };
 static_assert(sizeof(Cv<float>) == kSlotBytes && sizeof(Cv<double>) == kSlotBytes);
 
-constexpr int64_t kAhead = 16;  // rows of u and y prefetched ahead: their stride defeats the
-                                // hardware prefetchers (measured 10% of the forward)
+constexpr int64_t kAhead = 4;   // rows of u and y prefetched ahead in each of the first and last
+                                // passes' four row streams (their stride defeats the hardware
+                                // prefetchers); of 1-64, 4 measured best with cold caches
 constexpr int64_t kLeaf = 256;  // spans up to this many slots (16 KB) finish in L1
 
 template <class T>
