@@ -50,9 +50,10 @@ struct Cv {
 };
 static_assert(sizeof(Cv<float>) == kSlotBytes && sizeof(Cv<double>) == kSlotBytes);
 
-constexpr int64_t kAhead = 4;   // rows of u and y prefetched ahead in each of the first and last
-                                // passes' four row streams (their stride defeats the hardware
-                                // prefetchers); of 1-64, 4 measured best with cold caches
+// Rows of u and y prefetched ahead in each of the first and last passes' four row streams (their
+// stride defeats the hardware prefetchers): into L1 kAhead rows ahead, into L2 kAheadL2 rows
+// ahead (against L1 alone at 4 rows: -14% forward, -17% backward CPU time, caches flushed).
+constexpr int64_t kAhead = 4, kAheadL2 = 16;
 constexpr int64_t kLeaf = 256;  // spans up to this many slots (16 KB) finish in L1
 
 template <class T>
@@ -367,6 +368,7 @@ template <class T>
 auto row_loader(const T* src, int64_t L, int64_t H, int64_t w) {
   return [=](int64_t i) {
     if (i + kAhead < L) __builtin_prefetch(src + (i + kAhead) * H);
+    if (i + kAheadL2 < L) __builtin_prefetch(src + (i + kAheadL2) * H, 0, 2);
     return i < L ? load_row(src + i * H, w) : Cv<T>{};
   };
 }
@@ -375,6 +377,7 @@ template <class T>
 auto row_storer(T* dst, int64_t L, int64_t H, int64_t w) {
   return [=](int64_t i, Cv<T> v) {
     if (i + kAhead < L) __builtin_prefetch(dst + (i + kAhead) * H, 1);
+    if (i + kAheadL2 < L) __builtin_prefetch(dst + (i + kAheadL2) * H, 1, 2);
     store_row(dst + i * H, w, v);
   };
 }
