@@ -46,22 +46,30 @@ ssm::S4dMode mode_at(const T* log_dt, const T* ar, const T* ai, int64_t h, int64
 }
 
 // The powers of one channel's modes: w (2 N2 x T) holds Re z_n^j in row n and Im z_n^j in row
-// N2 + n; a (N2 x R) holds z_n^(tT).
+// N2 + n; a (N2 x R) holds z_n^(tT). The modes run in the inner loops, so their N2 recurrences
+// (serial chains of complex products) overlap, and no modulo per block: this halved the time
+// spent here (mode-outer loops: ~1/4 of the kernel's). Every value is the same product as before.
 struct Powers {
   std::vector<double> w;
   std::vector<Cd> a;
   Powers(const std::vector<ssm::S4dMode>& modes, const Dims& d)
       : w(size_t(2 * d.N2 * d.T())), a(size_t(d.N2 * d.R())) {
-    const int64_t T = d.T(), R = d.R(), per_anchor = std::max<int64_t>(1, kAnchor / T);
-    for (int64_t n = 0; n < d.N2; ++n) {
-      const ssm::S4dMode& m = modes[size_t(n)];
-      Cd p{1, 0};
-      for (int64_t j = 0; j < T; ++j, p = p * m.z)
-        w[size_t(n * T + j)] = p.re, w[size_t((d.N2 + n) * T + j)] = p.im;
-      const Cd step = ssm::pow_anchor<double>(m.lz, double(T));
-      for (int64_t t = 0; t < R; ++t)
-        a[size_t(n * R + t)] = t % per_anchor == 0 ? ssm::pow_anchor<double>(m.lz, double(t * T))
-                                                   : a[size_t(n * R + t - 1)] * step;
+    const int64_t T = d.T(), R = d.R(), N2 = d.N2, per_anchor = std::max<int64_t>(1, kAnchor / T);
+    std::vector<Cd> p(size_t(N2), Cd{1, 0}), step;
+    for (int64_t j = 0; j < T; ++j)
+      for (int64_t n = 0; n < N2; ++n) {
+        Cd& pn = p[size_t(n)];
+        w[size_t(n * T + j)] = pn.re, w[size_t((N2 + n) * T + j)] = pn.im;
+        pn = pn * modes[size_t(n)].z;
+      }
+    for (const ssm::S4dMode& m : modes) step.push_back(ssm::pow_anchor<double>(m.lz, double(T)));
+    for (int64_t t0 = 0; t0 < R; t0 += per_anchor) {
+      for (int64_t n = 0; n < N2; ++n)  // z^0 = 1 exactly: no exp and sincos for the first
+        a[size_t(n * R + t0)] =
+            t0 == 0 ? Cd{1, 0} : ssm::pow_anchor<double>(modes[size_t(n)].lz, double(t0 * T));
+      for (int64_t t = t0 + 1; t < std::min(R, t0 + per_anchor); ++t)
+        for (int64_t n = 0; n < N2; ++n)
+          a[size_t(n * R + t)] = a[size_t(n * R + t - 1)] * step[size_t(n)];
     }
   }
 };
