@@ -87,27 +87,48 @@ TEST_CASE("f32 sigmoid, silu, gelu and their backwards match double references")
   }
 }
 
-TEST_CASE("the baseline and AVX2 loops of vec_kernels agree with double references") {
-  std::vector<float> x, g;
+TEST_CASE("the baseline, AVX2 and AVX-512 loops of vec_kernels agree with double references") {
+  std::vector<float> x, g, a;
   for (int i = 0; i < 1001; ++i) {  // an odd length: vector bodies and scalar tails
     x.push_back(-12.0f + 0.024f * float(i));
     g.push_back(1.0f - 0.002f * float(i));
+    a.push_back(0.5f - 0.003f * float(i));
   }
   __builtin_cpu_init();
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  using Fwd = void (*)(UnaryOp, float*, const float*, int64_t);
-  using Bwd = void (*)(UnaryOp, float*, const float*, const float*, int64_t);
-  std::vector<std::pair<Fwd, Bwd>> isas = {{vec::generic::unary_f32, vec::generic::unary_grad_f32}};
-  if (avx2) isas.push_back({vec::avx2::unary_f32, vec::avx2::unary_grad_f32});
-  for (auto [fwd, bwd] : isas) {
-    std::vector<float> y(x.size()), dx(x.size());
-    fwd(UnaryOp::gelu_erf, y.data(), x.data(), int64_t(x.size()));
-    bwd(UnaryOp::silu, dx.data(), x.data(), g.data(), int64_t(x.size()));
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw");
+  struct Loops {
+    const char* isa;
+    void (*fwd)(UnaryOp, float*, const float*, int64_t);
+    void (*bwd)(UnaryOp, float*, const float*, const float*, int64_t);
+    void (*glu)(float*, const float*, const float*, int64_t);
+    void (*glu_grad)(float*, float*, const float*, const float*, const float*, int64_t);
+  };
+  std::vector<Loops> isas = {{"generic", vec::generic::unary_f32, vec::generic::unary_grad_f32,
+                              vec::generic::glu_f32, vec::generic::glu_grad_f32}};
+  if (avx2)
+    isas.push_back({"avx2", vec::avx2::unary_f32, vec::avx2::unary_grad_f32, vec::avx2::glu_f32,
+                    vec::avx2::glu_grad_f32});
+  if (avx512)
+    isas.push_back({"avx512", vec::avx512::unary_f32, vec::avx512::unary_grad_f32,
+                    vec::avx512::glu_f32, vec::avx512::glu_grad_f32});
+  const auto n = int64_t(x.size());
+  for (const Loops& l : isas) {
+    CAPTURE(l.isa);
+    std::vector<float> y(x.size()), dx(x.size()), out(x.size()), da(x.size()), db(x.size());
+    l.fwd(UnaryOp::gelu_erf, y.data(), x.data(), n);
+    l.bwd(UnaryOp::silu, dx.data(), x.data(), g.data(), n);
+    l.glu(out.data(), a.data(), x.data(), n);  // GLU's halves: a gated by sigmoid(x)
+    l.glu_grad(da.data(), db.data(), a.data(), x.data(), g.data(), n);
     for (size_t i = 0; i < x.size(); ++i) {
-      double xi = x[i];
+      double xi = x[i], s = sigm(xi);
       CHECK(y[i] == doctest::Approx(xi * cdf(xi)).epsilon(1e-6).scale(0.3));
-      CHECK(dx[i] ==
-            doctest::Approx(g[i] * sigm(xi) * (1 + xi * (1 - sigm(xi)))).epsilon(1e-6).scale(1.0));
+      CHECK(dx[i] == doctest::Approx(g[i] * s * (1 + xi * (1 - s))).epsilon(1e-6).scale(1.0));
+      CHECK(out[i] == doctest::Approx(a[i] * s).epsilon(1e-6).scale(0.3));
+      CHECK(da[i] == doctest::Approx(g[i] * s).epsilon(1e-6).scale(0.3));
+      CHECK(db[i] == doctest::Approx(g[i] * a[i] * s * (1 - s)).epsilon(1e-6).scale(0.3));
     }
   }
 }

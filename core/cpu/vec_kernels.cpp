@@ -1,4 +1,5 @@
-// The baseline loops of core/cpu/vec_kernels.h and the choice between them and the AVX2 ones.
+// The baseline loops of core/cpu/vec_kernels.h and the choice between them, the AVX2 and the
+// AVX-512 ones.
 #define COIL_VEC_ISA generic
 #include "core/cpu/vec_kernels_impl.h"
 #undef COIL_VEC_ISA
@@ -6,13 +7,26 @@
 namespace coil::cpu::vec {
 namespace {
 
-bool use_avx2() {
-  static const bool has = [] {
+enum class Isa { generic, avx2, avx512 };
+
+Isa isa() {
+  static const Isa best = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Isa::generic;
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+    return avx512 ? Isa::avx512 : Isa::avx2;
   }();
-  return has;
+  return best;
 }
+
+// Calls fn of the namespace of the widest instruction set this CPU has.
+#define COIL_VEC_CALL(fn, ...)                                  \
+  switch (isa()) {                                              \
+    case Isa::avx512: return avx512::fn(__VA_ARGS__);           \
+    case Isa::avx2: return avx2::fn(__VA_ARGS__);               \
+    default: return generic::fn(__VA_ARGS__);                   \
+  }
 
 }  // namespace
 
@@ -21,11 +35,19 @@ bool has_f32_loop(UnaryOp op) {
 }
 
 void unary_f32(UnaryOp op, float* out, const float* x, int64_t n) {
-  use_avx2() ? avx2::unary_f32(op, out, x, n) : generic::unary_f32(op, out, x, n);
+  COIL_VEC_CALL(unary_f32, op, out, x, n)
 }
 
 void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n) {
-  use_avx2() ? avx2::unary_grad_f32(op, dx, x, g, n) : generic::unary_grad_f32(op, dx, x, g, n);
+  COIL_VEC_CALL(unary_grad_f32, op, dx, x, g, n)
+}
+
+void glu_f32(float* out, const float* a, const float* b, int64_t n) {
+  COIL_VEC_CALL(glu_f32, out, a, b, n)
+}
+
+void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n) {
+  COIL_VEC_CALL(glu_grad_f32, da, db, a, b, g, n)
 }
 
 }  // namespace coil::cpu::vec

@@ -1,6 +1,6 @@
 // Contiguous f32 loops of the transcendental elementwise ops (sigmoid, silu, gelu_erf; forward
-// and backward) on core/cpu/vec_math.h, compiled for the build's baseline and for AVX2 + FMA.
-// The AVX2 loops (twice the lanes, fused multiply-adds) run on CPUs that have both.
+// and backward) and of GLU's halves on core/cpu/vec_math.h, compiled for the build's baseline,
+// for AVX2 + FMA and for AVX-512; each CPU runs the widest set it has.
 #pragma once
 #include <cstdint>
 
@@ -14,15 +14,24 @@ bool has_f32_loop(UnaryOp op);
 void unary_f32(UnaryOp op, float* out, const float* x, int64_t n);
 // dx[i] = g[i] * op'(x[i]) for i < n; dx may be x or g.
 void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);
+// GLU (ops/glu): out[i] = a[i] * sigmoid(b[i]) for i < n.
+void glu_f32(float* out, const float* a, const float* b, int64_t n);
+// da[i] = g[i] * sigmoid(b[i]), db[i] = g[i] * a[i] * sigmoid'(b[i]).
+void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n);
 
 // The same loops for one instruction set each (vec_kernels_impl.h).
 #define COIL_DECLARE_VEC_LOOPS                                       \
   void unary_f32(UnaryOp op, float* out, const float* x, int64_t n); \
-  void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);
+  void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n); \
+  void glu_f32(float* out, const float* a, const float* b, int64_t n);                   \
+  void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n);
 namespace generic {
 COIL_DECLARE_VEC_LOOPS
 }
 namespace avx2 {
+COIL_DECLARE_VEC_LOOPS
+}
+namespace avx512 {
 COIL_DECLARE_VEC_LOOPS
 }
 #undef COIL_DECLARE_VEC_LOOPS
