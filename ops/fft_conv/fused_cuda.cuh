@@ -24,6 +24,10 @@ namespace coil::cuda::fused {
 using fftc::Cx;
 
 constexpr int kThreads = 256;
+// Blocks per SM the register budget must allow: f32 transforms of 68-70 KB fit 3 per SM (2 with
+// corr_kernel's accumulators); f64 is left to the compiler.
+template <class T>
+constexpr int kMinBlocks = sizeof(T) == 4 ? 3 : 1;
 constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 68 KB of shared memory, 3 blocks per SM
 
 // Channel pairs per block: about 64 KB of shared memory (4 pairs of 2048 f32 points make 32 bytes
@@ -194,7 +198,7 @@ __device__ __forceinline__ Cx<T> load_pair(const T* x, int64_t ts, int64_t cs, i
 // kf (H, n/2 + 1) <- the spectra of kn (H, n) (the two-sided kernels, D and 1/n folded in) in
 // bin pair slot order (bin_pair). Block: pairs [G x, G x + G).
 template <class T, int G>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
     spectrum_kernel(Cx<T>* __restrict__ kf, const T* __restrict__ kn, int64_t H, int log2n) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
@@ -218,7 +222,7 @@ __global__ void __launch_bounds__(kThreads)
 // with their conjugates (conj_k: the adjoint, du from dy). Block: pairs [G x, G x + G) of batch
 // row y.
 template <class T, int G>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
     conv_kernel(T* __restrict__ y, const T* __restrict__ x, const Cx<T>* __restrict__ kf, int64_t L,
                 int64_t H, int log2n, bool conj_k) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
