@@ -46,6 +46,7 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr int kCandidates = 16;      // directions considered for one paddle (the original: ~10)
 constexpr int kDistractorTries = 5;  // attempts at one distractor snake (the original's 1 + 4)
 constexpr int kMainTries = 1000;     // attempts at the two main snakes before an error
+constexpr int kFreeDraws = 100;      // pixels drawn to find a free start for a distractor
 
 struct Pt {
   double x, y;
@@ -133,13 +134,18 @@ class Canvas {
     recording_ = false;
   }
 
-  // The unblocked pixels away from the border: where distractors may start.
-  void free_pixels(std::vector<int>& out) const {
-    out.clear();
-    const int lo = int(edge()), hi = res_ - 1 - lo;
-    for (int j = lo; j <= hi; ++j)
-      for (int i = lo; i <= hi; ++i)
-        if (!blocked_[j * res_ + i]) out.push_back(j * res_ + i);
+  // A point drawn uniformly over the unblocked pixels away from the border (by rejection), where
+  // a distractor may start; false after kFreeDraws blocked draws, i.e. when about 1% or less of
+  // the canvas is free, where the original stops adding snakes.
+  bool free_point(ExampleRng& rng, Pt& out) const {
+    const int lo = int(edge()), n = res_ - 2 * lo;
+    for (int t = 0; t < kFreeDraws; ++t) {
+      const int i = lo + int(rng.below(n)), j = lo + int(rng.below(n));
+      if (blocked_[j * res_ + i]) continue;
+      out = {i + rng.uniform(), j + rng.uniform()};
+      return true;
+    }
+    return false;
   }
   double edge() const { return p_.thickness / 2 + 1; }
 
@@ -193,6 +199,9 @@ class Canvas {
   bool place(Snake& s, Pt a, Pt b, double dir, Pt u, const Pt* marker) {
     unit_.clear(), zone_.clear();
     const uint8_t own = uint8_t(2 << s.slot);
+    // The pixels holding the endpoints get ink: a quick refusal before staging the whole paddle.
+    if ((blocked_[int(a.y) * res_ + int(a.x)] | blocked_[int(b.y) * res_ + int(b.x)]) & ~own)
+      return false;
     if (!stage(a, b, p_.thickness / 2, own)) return false;
     if (marker && !stage(*marker, *marker, p_.marker_radius, own)) return false;
     block(s.zone, 1);
@@ -299,16 +308,12 @@ void render_pathfinder(const SnakeParams& p, int res, uint64_t seed, int64_t g, 
       markers[0] = s[origin].start.x, markers[1] = s[origin].start.y;
       markers[2] = s[terminal].end.x, markers[3] = s[terminal].end.y;
     }
-    // Distractors start at a point of an unblocked pixel drawn uniformly, as the original draws
-    // its seeds among the free coordinates; one that does not fit is dropped.
-    std::vector<int> starts;
+    // Distractors start at free points, as the original draws its seeds among the free
+    // coordinates; one that does not fit is dropped.
     for (int d = 0; d < p.distractors; ++d) {
-      canvas.free_pixels(starts);
-      for (int t = 0; t < kDistractorTries && !starts.empty(); ++t) {
-        const int q = starts[rng.below(int64_t(starts.size()))];
-        const Pt start{q % res + rng.uniform(), q / res + rng.uniform()};
+      Pt start;
+      for (int t = 0; t < kDistractorTries && canvas.free_point(rng, start); ++t)
         if (grow_distractor(canvas, s[0], rng, start, p.distractor_length)) break;
-      }
     }
     canvas.to_bytes(pixels);
     return;
