@@ -6,9 +6,10 @@
 // units). Versions: v1 = 16 lanes x 1 state per (b, d), v2 = 8 lanes x 2 states (forward, N <= 16);
 // both chunk L when Bt x channel blocks cannot fill the GPU (the default path); "unchunked" turns
 // that off (the first round's kernels' parallelism); the check also runs v2 with chunks of 2 tiles.
-// Backward rounds (COIL_SELECTIVE_SCAN_BWD): r3 = 16 lanes x 1 state, 512 threads; r4 = 8 lanes
-// x 2 states, 256 threads, inputs staged in shared memory; the check runs v1-v3 with r3 and v4
-// (v2 + r4), v5 (v4 in chunks of 2 tiles); the table times fwd+bwd with each.
+// Rounds (COIL_SELECTIVE_SCAN_FWD / _BWD): r3 = the round-3 kernels; r4 = the f32 8-lane forward
+// with u, delta, z staged in shared memory, and the 8 lanes x 2 states backward (256 threads,
+// inputs staged in shared memory). The check runs v1-v3 with r3, v4 (v2 with r4) and v5 (v4 in
+// chunks of 2 tiles); the table times fwd v2 and fwd+bwd with each.
 // --profile W runs only workload W (0-3 of the table): two rounds of the forward alone, then the
 // forward with checkpoints and the backward, for a profiler (ncu --launch-skip 3 --launch-count 3
 // --kernel-name regex:"forward_kernel|backward_kernel" sees the second round); the kernels are the
@@ -121,23 +122,25 @@ void backward(const Scan& s, Outputs& o, const Tensor& dfinal) {
   else cuda::selective_scan_backward(s.p, o.ckpt, s.dout, dfinal, o.g);
 }
 
-// Backward round 3 or 4 (see the top); 0: the op's default.
-void set_bwd(int round) {
-  if (round) setenv("COIL_SELECTIVE_SCAN_BWD", round == 3 ? "3" : "4", 1);
-  else unsetenv("COIL_SELECTIVE_SCAN_BWD");
+// Forward and backward round 3 or 4 (see the top); 0: the op's defaults.
+void set_round(int round) {
+  for (const char* var : {"COIL_SELECTIVE_SCAN_FWD", "COIL_SELECTIVE_SCAN_BWD"}) {
+    if (round) setenv(var, round == 3 ? "3" : "4", 1);
+    else unsetenv(var);
+  }
 }
 // Forward 1: 16 lanes x 1 state; 2: 8 lanes x 2 states; 3: version 2 with L in chunks of 2
-// tiles; backward r3 for those, r4 for 4 (= 2) and 5 (= 3).
+// tiles; round 3 for those, round 4 for 4 (= 2) and 5 (= 3).
 void set_version(int v) {
   setenv("COIL_SELECTIVE_SCAN_LANES", v == 1 ? "16" : "8", 1);
   if (v == 3 || v == 5) setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "2", 1);
   else unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
-  set_bwd(v >= 4 ? 4 : 3);
+  set_round(v >= 4 ? 4 : 3);
 }
 // Chunks over L on (the kernels' own choice) or off (one chunk: every tile in one block).
-void set_chunking(bool on, int bwd_round = 0) {
+void set_chunking(bool on, int round = 0) {
   unsetenv("COIL_SELECTIVE_SCAN_LANES");
-  set_bwd(bwd_round);
+  set_round(round);
   if (on) unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
   else setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "1000000000", 1);
 }
@@ -268,11 +271,11 @@ int main(int argc, char** argv) {
                bw * 1e-12, exp_rate * 1e-12, sms, khz / 1000);
 
     std::string table =
-        "| workload (N 16, G 1, z, bias, softplus, D) | fwd v1 ms | fwd v2 ms | fwd+bwd r3 ms | "
-        "fwd+bwd r4 ms | unchunked fwd / fwd+bwd ms | fwd floor ms (bytes / exp) | fwd / floor | "
-        "fwd+bwd floor ms | best fwd+bwd / floor | anchor / coil fwd | anchor / coil fwd+bwd | "
-        "target fwd / fwd+bwd met |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "| workload (N 16, G 1, z, bias, softplus, D) | fwd v1 ms | fwd v2 ms | fwd v2 r4 ms | "
+        "fwd+bwd r3 ms | fwd+bwd r4 ms | unchunked fwd / fwd+bwd ms | "
+        "fwd floor ms (bytes / exp) | fwd / floor | fwd+bwd floor ms | best fwd+bwd / floor | "
+        "anchor / coil fwd | anchor / coil fwd+bwd | target fwd / fwd+bwd met |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const Workload& w : kWorkloads) {
       Scan s = make_scan(w.Bt, w.L, w.Dch, 1, w.dt, DType::f32, gpu, false, 42);
       Outputs o = alloc_outputs(s, DType::f32, gpu);
@@ -282,9 +285,9 @@ int main(int argc, char** argv) {
           forward(s, o, false);
         };
       };
-      auto fwd_bwd = [&](bool chunks, int bwd_round) {
-        return [&, chunks, bwd_round] {
-          set_chunking(chunks, bwd_round);
+      auto fwd_bwd = [&](bool chunks, int round) {
+        return [&, chunks, round] {
+          set_chunking(chunks, round);
           forward(s, o, true);
           backward(s, o, Tensor());
         };
@@ -293,10 +296,10 @@ int main(int argc, char** argv) {
         set_chunking(false);
         forward(s, o, false);
       };
-      const auto t = coil::bench::time_all(
-          gpu, opt.reps,
-          {fwd_v(1), fwd_v(2), fwd_bwd(true, 3), fwd_plain, fwd_bwd(false, 0), fwd_bwd(true, 4)},
-          3);
+      const auto t = coil::bench::time_all(gpu, opt.reps,
+                                           {fwd_v(1), fwd_v(2), fwd_bwd(true, 3), fwd_plain,
+                                            fwd_bwd(false, 0), fwd_bwd(true, 4), fwd_v(4)},
+                                           3);
       set_chunking(true);
       const double act = double(w.Bt * w.L * w.Dch), bcn = double(w.Bt * w.L * kN);
       const double es = double(dtype_size(w.dt));
@@ -306,13 +309,13 @@ int main(int argc, char** argv) {
                                                                      // C; du, ddelta, dz, dB, dC
       const double f_floor = std::max(fwd_bytes / bw, exps / exp_rate);
       const double fb_floor = std::max(fb_bytes / bw, 2 * exps / exp_rate);
-      const double fwd = std::min(t[0], t[1]), fb = std::min(t[2], t[5]);
+      const double fwd = std::min({t[0], t[1], t[6]}), fb = std::min(t[2], t[5]);
       table += fmt::format(
-          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} / {:.3f} | {:.3f} ({:.3f} / {:.3f}) | "
-          "{:.2f} | {:.3f} | {:.2f} | {:.1f}x | {:.1f}x | {} / {} |\n",
-          w.name, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, t[5] * 1e3, t[3] * 1e3, t[4] * 1e3,
-          f_floor * 1e3, fwd_bytes / bw * 1e3, exps / exp_rate * 1e3, fwd / f_floor, fb_floor * 1e3,
-          fb / fb_floor, w.anchor_fwd / (fwd * 1e3), w.anchor_fb / (fb * 1e3),
+          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} / {:.3f} | "
+          "{:.3f} ({:.3f} / {:.3f}) | {:.2f} | {:.3f} | {:.2f} | {:.1f}x | {:.1f}x | {} / {} |\n",
+          w.name, t[0] * 1e3, t[1] * 1e3, t[6] * 1e3, t[2] * 1e3, t[5] * 1e3, t[3] * 1e3,
+          t[4] * 1e3, f_floor * 1e3, fwd_bytes / bw * 1e3, exps / exp_rate * 1e3, fwd / f_floor,
+          fb_floor * 1e3, fb / fb_floor, w.anchor_fwd / (fwd * 1e3), w.anchor_fb / (fb * 1e3),
           fwd * 1e3 <= w.target_fwd ? "yes" : "NO", fb * 1e3 <= w.target_fb ? "yes" : "NO");
     }
     fmt::print("{}", table);

@@ -41,7 +41,7 @@ template <int NL>
 struct BwdShape {
   static constexpr int kWarps = NL == 16 ? 16 : 8, kThreads = 32 * kWarps;
   static constexpr int CPW = 32 / NL, BC = kWarps * CPW, E = kT * BC / kThreads;
-  static constexpr int kMinBlocks = NL == 8 ? 2 : 1;
+  static constexpr int kMinBlocks = NL == 8 ? 2 : 0;  // 0: none (ptxas' own register target)
   static constexpr bool kStage = NL == 8;
   // Staging floats per thread: 5 input columns of E slots, S checkpoint states, 2 x E kept
   // values, and the S states entering each of the tile's kT / 8 windows.
@@ -472,27 +472,28 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
           tw += e_dtw, rem += e_drem;
           if (rem >= per_step) rem -= per_step, ++tw;
         }
-        // du, ddelta, and the ddelta_bias sum, once per (t, d) of the window.
-        const int64_t orow = (b * L + tk) * Dch + ed;
-        T* const du_row = opaque(static_cast<T*>(o.du) + orow);
-        T* const dd_row = opaque(static_cast<T*>(o.ddelta) + orow);
-#pragma unroll
-        for (int i = 0; i < E; ++i) {
-          const int tt = et0 + i * kStride, at = ec * kPad + tt;
-          if (tt >= tw0 && tt < tw0 + W && edok && tt <= last) {
-            const float pb = s_pb[at];
-            const uint32_t oi = uint32_t(tt) * uint32_t(Dch);
-            const float Dg = kStage ? eD * s_g[at] : eDg[i];
-            if (o.du) __stcs(du_row + oi, from_f<T>(fmaf(s_dt[at], pb, Dg)));
-            const float ui = kStage ? s_keep[i * kThreads] : eu[i];
-            const float dd =
-                fmaf(ui, pb, s_aq[at]) * (kStage ? s_keep[(E + i) * kThreads] : esig[i]);
-            ebias_acc += dd;
-            if (o.ddelta) __stcs(dd_row + oi, from_f<T>(dd));
-          }
-        }
-        __syncthreads();
+        if (j > 0) __syncthreads();  // the next window restages s_red
       }
+      // du, ddelta, and the ddelta_bias sum, once per (t, d) of the tile (the planes s_pb and
+      // s_aq hold every window's steps).
+      const int64_t orow = (b * L + tk) * Dch + ed;
+      T* const du_row = opaque(static_cast<T*>(o.du) + orow);
+      T* const dd_row = opaque(static_cast<T*>(o.ddelta) + orow);
+#pragma unroll
+      for (int i = 0; i < E; ++i) {
+        const int tt = et0 + i * kStride, at = ec * kPad + tt;
+        if (edok && tt <= last) {
+          const float pb = s_pb[at];
+          const uint32_t oi = uint32_t(tt) * uint32_t(Dch);
+          const float Dg = kStage ? eD * s_g[at] : eDg[i];
+          if (o.du) __stcs(du_row + oi, from_f<T>(fmaf(s_dt[at], pb, Dg)));
+          const float ui = kStage ? s_keep[i * kThreads] : eu[i];
+          const float dd = fmaf(ui, pb, s_aq[at]) * (kStage ? s_keep[(E + i) * kThreads] : esig[i]);
+          ebias_acc += dd;
+          if (o.ddelta) __stcs(dd_row + oi, from_f<T>(dd));
+        }
+      }
+      __syncthreads();  // the next commit overwrites the planes
     }
   }
   if (dok) {

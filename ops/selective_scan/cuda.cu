@@ -230,7 +230,8 @@ inline constexpr int kDefaultBwdRound = 3;
 Config backward_config(const SelectiveScanParams& p, int64_t cpg, int ngs) {
   const char* env = std::getenv("COIL_SELECTIVE_SCAN_BWD");
   const int round = env && std::atoi(env) > 0 ? std::atoi(env) : kDefaultBwdRound;
-  if (p.state <= 16 && round >= 4 && cpg % 4 == 0 && ngs * 16 <= 32) return {8, 2};
+  const bool warp_in_group = p.groups == 1 || cpg % 4 == 0;
+  if (p.state <= 16 && round >= 4 && warp_in_group && ngs * 16 <= 32) return {8, 2};
   if (p.state <= 16 && cpg % 2 == 0) return {16, 1};
   if (p.state <= 32) return {32, 1};
   if (p.state <= 64) return {32, 2};
