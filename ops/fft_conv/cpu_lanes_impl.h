@@ -7,9 +7,11 @@
 // The FFT: radix-2 decimation in frequency (forward, output in bit-reversed order) and its exact
 // transpose, decimation in time (inverse, bit-reversed input), so the pointwise products work in
 // bit-reversed order and no permutation pass is needed. Two radix-2 stages run fused as one
-// radix-4 pass (3 twiddle products per 4 points); spans above kLeaf recurse depth-first so each
-// sub-block's remaining passes run in L1. The forward's first stage is fused with loading the
-// rows (and the zero padding), the inverse's last with storing the first L outputs.
+// radix-4 pass (3 twiddle products per 4 points). The forward's first three stages run as one
+// pass fused with loading the rows (a causal convolution's zero half is never loaded), the
+// inverse's last three with storing the first L outputs (the cropped ones are never computed);
+// in between, the 8 blocks of n/8 points are transformed, multiplied and transformed back a
+// pair at a time in L1 (convolve_fft). Blocks above kLeaf recurse depth-first.
 #include <omp.h>
 
 #include <cstdint>
@@ -457,7 +459,8 @@ inline void multiply_bin(Cv<T>* x, const Cv<T>* spec, const Tables<T>& t, int64_
 }
 
 // One parallel region per call, not one per loop: waking the sleeping threads of a passive
-// OpenMP runtime costs tens of microseconds each time.
+// OpenMP runtime costs tens of microseconds each time. Tasks are tile-major: a thread's
+// consecutive tasks share a tile, so its spectra stay in cache.
 template <class T>
 void forward_impl(const Problem<T>& p) {
   const Tiling<T> g(p, 1);
@@ -467,7 +470,6 @@ void forward_impl(const Problem<T>& p) {
     Cv<T>* x = g.rows(omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t tile = 0; tile < g.tiles; ++tile) kernel_spectra(g, tile, x);
-      // Tile-major tasks: a thread's consecutive tasks share a tile, so its spectra stay in cache.
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t tile = task / p.B, b = task % p.B, h0 = g.h0(tile), w = g.width(tile);
