@@ -87,9 +87,10 @@ int main(int argc, char** argv) {
             render_pathfinder(p, res, 0, g, pathfinder_label_of(g), px.data());
         }
       });
-      fmt::print("pathfinder{} render only: {} images: wall {:.2f} s, CPU {:.2f} s = {:.0f} "
-                 "images/s on {} idle cores\n",
-                 res, count, r.wall, r.cpu, double(count) * threads / r.cpu, threads);
+      fmt::print(
+          "pathfinder{} render only: {} images: wall {:.2f} s, CPU {:.2f} s = {:.0f} "
+          "images/s on {} idle cores\n",
+          res, count, r.wall, r.cpu, double(count) * threads / r.cpu, threads);
       PathfinderGenOptions o;
       o.out = (root / fmt::format("pf{}", res)).string();
       o.resolution = res;

@@ -88,7 +88,8 @@ std::vector<int> linked(const std::vector<uint8_t>& px, int res, int from, int l
     int i = out[k] % res, j = out[k] / res;
     for (int y = std::max(0, j - link); y <= std::min(res - 1, j + link); ++y)
       for (int x = std::max(0, i - link); x <= std::min(res - 1, i + link); ++x)
-        if (!done[y * res + x] && px[y * res + x] > 0) done[y * res + x] = 1, out.push_back(y * res + x);
+        if (!done[y * res + x] && px[y * res + x] > 0)
+          done[y * res + x] = 1, out.push_back(y * res + x);
   }
   return out;
 }
@@ -191,9 +192,8 @@ TEST_CASE("lra pathfinder generator: labels agree with gap-tolerant connectivity
       }
       for (uint8_t v : px) ink += v > 0;
     }
-    MESSAGE("resolution ", res, ": ", agree, " of ", n, " labels agree; 8-connected pieces per "
-            "marked snake ", dashes / positives, " (", solid, " unbroken); inked pixels per image ",
-            ink / n);
+    MESSAGE("resolution ", res, ": ", agree, " of ", n, " labels agree; pieces per marked snake ",
+            dashes / positives, " (", solid, " unbroken); inked pixels per image ", ink / n);
     CHECK(agree == n);
     CHECK(positives == n / 2);
     // A regression to continuous strokes makes a snake one piece.

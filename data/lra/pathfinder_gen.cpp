@@ -69,7 +69,7 @@ struct Span {  // pixels x0..x1 of one row
 // is held: the next paddle is meant to come near it, so its zone (the pixels within reach of its
 // ink) blocks only the other snakes until the next paddle is placed or the snake is finished.
 struct Snake {
-  int slot = 0;  // 0 or 1: which bit of the blocked map marks the held zone
+  int slot = 0;            // 0 or 1: which bit of the blocked map marks the held zone
   Pt start{}, end{}, u{};  // u: unit direction of the last paddle
   double dir = 0;          // its angle
   Ink ink;
@@ -262,8 +262,8 @@ class Canvas {
   std::vector<uint8_t> blocked_;
   std::vector<std::pair<int, uint8_t>> undo_;  // (pixel, value before) since the checkpoint
   bool recording_ = false;
-  std::vector<int> row_lo_, row_hi_;           // inked columns of each row of the shape staged
-  Ink unit_;                                   // the paddle being staged
+  std::vector<int> row_lo_, row_hi_;  // inked columns of each row of the shape staged
+  Ink unit_;                          // the paddle being staged
   std::vector<Span> zone_;
 };
 
@@ -281,10 +281,11 @@ bool grow_distractor(Canvas& c, Snake& s, ExampleRng& rng, Pt start, int n) {
 
 void render_pathfinder(const SnakeParams& p, int res, uint64_t seed, int64_t g, int label,
                        uint8_t* pixels, double* markers) {
-  COIL_CHECK(p.thickness >= 0.5 && p.margin >= 1,
-             "[lra pathfinder] thickness {} and margin {}: need >= 0.5 and >= 1 px, else the ink of "
-             "successive paddles may not come within 2 * margin pixels",
-             p.thickness, p.margin);
+  COIL_CHECK(
+      p.thickness >= 0.5 && p.margin >= 1,
+      "[lra pathfinder] thickness {} and margin {}: need >= 0.5 and >= 1 px, else the ink of "
+      "successive paddles may not come within 2 * margin pixels",
+      p.thickness, p.margin);
   ExampleRng rng(seed, g);
   Canvas canvas(p, res);
   Snake s[2];
