@@ -419,21 +419,30 @@ void kernel_spectra(const Tiling<T>& g, int64_t tile, Cv<T>* x) {
   const int64_t h0 = g.h0(tile), w = g.width(tile), n = p.n;
   const int64_t anti = p.Lk < p.L - 1 ? p.Lk : p.L - 1;
   const T inv_n = T(1) / T(n);
-  // The two-sided kernels in natural order, a channel (lane) at a time (k's rows are
-  // contiguous), staged in the tile's spectrum slots (n + 2 of them) until transformed into x.
+  // The two-sided kernels in natural order, staged in the tile's spectrum slots (n + 2 of them)
+  // until transformed into x; slots the first pass never reads (count <= n/2) are not zeroed.
+  // Blocks of 16 steps: k's rows are contiguous in time, each slot is one cache line for all
+  // channels, so a block's lines stay in L1 while every channel's steps are copied in.
+  const int64_t count = p.C == 2 ? n : p.Lk, used = count <= n / 2 ? n / 2 : n;
   Cv<T>* out = g.spectra(tile);
-  for (int64_t i = 0; i < n; ++i) out[i] = Cv<T>{};
+  for (int64_t i = 0; i < used; ++i) out[i] = Cv<T>{};
   T* lanes = reinterpret_cast<T*>(out);  // slot i, lane j at lanes[i * 2V + j] (vectors alias T)
+  constexpr int64_t kSteps = 16;
+  for (int64_t i0 = 0; i0 < p.Lk; i0 += kSteps) {
+    const int64_t i1 = i0 + kSteps < p.Lk ? i0 + kSteps : p.Lk;
+    for (int64_t j = 0; j < w; ++j) {
+      const T* k0 = p.k + (h0 + j) * p.Lk;
+      for (int64_t i = i0; i < i1; ++i) lanes[i * 2 * V + j] = k0[i] * inv_n;
+    }
+  }
   for (int64_t j = 0; j < w; ++j) {
-    const T* k0 = p.k + (h0 + j) * p.Lk;
-    for (int64_t i = 0; i < p.Lk; ++i) lanes[i * 2 * V + j] = k0[i] * inv_n;
     if (p.D) lanes[j] += p.D[h0 + j] * inv_n;
     if (p.C == 2) {
       const T* k1 = p.k + (p.H + h0 + j) * p.Lk;
       for (int64_t d = 1; d <= anti; ++d) lanes[(n - d) * 2 * V + j] = k1[d - 1] * inv_n;
     }
   }
-  forward_fft(x, p.tables, p.C == 2 ? n : p.Lk, [&](int64_t i) { return out[i]; });
+  forward_fft(x, p.tables, count, [&](int64_t i) { return out[i]; });
   const T half = T(0.5);
   for (int64_t k = 0; k <= n / 2; ++k) {
     const Cv<T> z1 = x[p.tables.pos[k]], z2c = conj(x[p.tables.pos_neg[k]]);
