@@ -26,8 +26,8 @@ using fftc::Cx;
 constexpr int kThreads = 256;
 // Blocks per SM the register budget must allow: f32 transforms of 68-70 KB fit 3 per SM (2 with
 // corr_kernel's accumulators); f64 is left to the compiler.
-template <class T>
-constexpr int kMinBlocks = sizeof(T) == 4 ? 3 : 1;
+template <class T, bool acc = false>
+constexpr int kMinBlocks = sizeof(T) == 4 ? (acc ? 2 : 3) : 1;
 constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 68 KB of shared memory, 3 blocks per SM
 
 // Channel pairs per block: about 64 KB of shared memory (4 pairs of 2048 f32 points make 32 bytes
@@ -35,11 +35,22 @@ constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 68 KB of shared memo
 inline int pairs_per_block(int64_t n, size_t elem_bytes) {
   return int(std::clamp<int64_t>(int64_t(65536) / (n * int64_t(2 * elem_bytes)), 1, 4));
 }
-// Shared memory: G transforms (padded, see at()), plus with `acc` G accumulators of n/2 + 1 bins.
+// Passes of the FFT: pass k covers levels [bot, top), top = log2n - 4k, bot = max(0, top - 4);
+// its groups start at lo in [0, 2^bot) and need the twiddles W_{2^top}^lo (fill_twiddles).
+__host__ __device__ constexpr int pass_bottom(int top) { return top > 4 ? top - 4 : 0; }
+__host__ __device__ constexpr int twiddle_count(int log2n) {
+  int count = 0;
+  for (int top = log2n; top > 0; top -= 4) count += 1 << pass_bottom(top);
+  return count;
+}
+
+// Shared memory: G transforms (padded, see at()), with `acc` G accumulators of n/2 + 1 bins, and
+// the twiddle tables (about n/15 values).
 template <class T>
 size_t smem_bytes(int log2n, int G, bool acc = false) {
   const size_t n = size_t(1) << log2n;
-  return size_t(G) * (n + n / 16 + (acc ? n / 2 + 1 : 0)) * sizeof(Cx<T>);
+  return (size_t(G) * (n + n / 16 + (acc ? n / 2 + 1 : 0)) + size_t(twiddle_count(log2n))) *
+         sizeof(Cx<T>);
 }
 
 // Batch rows per block of corr_kernel: enough (channel group, chunk) blocks to fill an H200 about
@@ -72,16 +83,29 @@ __device__ __forceinline__ Cx<T> rot16(Cx<T> x, int e) {
              : Cx<T>{x.re * c + x.im * s, x.im * c - x.re * s};
 }
 
+// tw <- the twiddle table of every pass, in pass order: W_{2^top}^lo for lo in [0, 2^bot). The
+// block must synchronise before the first pass reads it.
+template <class T>
+__device__ void fill_twiddles(Cx<T>* tw, int log2n) {
+  for (int top = log2n; top > 0; top -= 4) {
+    const int s = 1 << pass_bottom(top);
+    for (int lo = threadIdx.x; lo < s; lo += blockDim.x) {
+      T sn, cs;
+      sin_cos_pi(T(lo) / T(1 << (top - 1)), &sn, &cs);
+      tw[lo] = {cs, -sn};
+    }
+    tw += s;
+  }
+}
+
 // M radix-2 levels on the R = 2^M values x[j] = v[i0 + j s] (lo = i0 mod s) of one transform,
 // half spans s, 2s, .., 2^(M-1) s. Level l's butterfly (j, j + 2^l) has the twiddle
 // W_{2^(l+1) s}^(lo + (j mod 2^l) s) = b_l * W_{2^(l+1)}^(j mod 2^l), W_m = exp(-2 pi i / m), with
-// b_l = W_{2^(l+1) s}^lo from one sincospi and squarings (conjugated for the inverse).
+// b_(M-1) = W_{2^M s}^lo from the table and b_(l-1) = b_l^2 (conjugated for the inverse).
 template <class T, int M, bool Inv>
-__device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], int lo, int s) {
+__device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], Cx<T> w) {
   Cx<T> b[M];
-  T sn, cs;
-  sin_cos_pi(T(lo) / T(s << (M - 1)), &sn, &cs);
-  b[M - 1] = {cs, Inv ? sn : -sn};
+  b[M - 1] = Inv ? fftc::conj(w) : w;
 #pragma unroll
   for (int l = M - 1; l > 0; --l) b[l - 1] = mul(b[l], b[l]);
 #pragma unroll
@@ -107,60 +131,63 @@ __device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], int lo, int s) {
 
 // One pass over every group of every pair of the block: load(i, g) -> butterflies -> store.
 template <class T, int G, int M, bool Inv, class Load, class Store>
-__device__ __forceinline__ void pass(int log2n, int s, const Load& load, const Store& store) {
+__device__ __forceinline__ void pass(int log2n, int s, const Cx<T>* tw, const Load& load,
+                                     const Store& store) {
   const int groups = (1 << (log2n - M)) * G;
   for (int q = threadIdx.x; q < groups; q += blockDim.x) {
     const int g = q % G, r = q / G, lo = r & (s - 1), i0 = ((r - lo) << M) + lo;
     Cx<T> x[1 << M];
 #pragma unroll
     for (int j = 0; j < (1 << M); ++j) x[j] = load(i0 + j * s, g);
-    butterflies<T, M, Inv>(x, lo, s);
+    butterflies<T, M, Inv>(x, tw[lo]);
 #pragma unroll
     for (int j = 0; j < (1 << M); ++j) store(i0 + j * s, g, x[j]);
   }
 }
 
 template <class T, int G, bool Inv, class Load, class Store>
-__device__ __forceinline__ void pass_of(int m, int log2n, int s, const Load& load,
+__device__ __forceinline__ void pass_of(int m, int log2n, int s, const Cx<T>* tw, const Load& load,
                                         const Store& store) {
   switch (m) {
     case 1:
-      pass<T, G, 1, Inv>(log2n, s, load, store);
+      pass<T, G, 1, Inv>(log2n, s, tw, load, store);
       break;
     case 2:
-      pass<T, G, 2, Inv>(log2n, s, load, store);
+      pass<T, G, 2, Inv>(log2n, s, tw, load, store);
       break;
     case 3:
-      pass<T, G, 3, Inv>(log2n, s, load, store);
+      pass<T, G, 3, Inv>(log2n, s, tw, load, store);
       break;
     default:
-      pass<T, G, 4, Inv>(log2n, s, load, store);
+      pass<T, G, 4, Inv>(log2n, s, tw, load, store);
       break;
   }
 }
 
-// Pass k (0-based) covers levels [max(0, top - 4), top), top = log2n - 4k. Forward runs k = 0..;
-// inverse the same passes in reverse. Ends with the block synchronised.
+// Forward runs the passes k = 0, 1, ..; the inverse the same passes in reverse. tw: the tables of
+// fill_twiddles. Each ends with the block synchronised.
 template <class T, int G, class Load>
-__device__ void forward_fft(Cx<T>* z, int log2n, const Load& load) {
+__device__ void forward_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Load& load) {
   auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
   auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
   for (int top = log2n; top > 0; top -= 4) {
-    const int bot = top > 4 ? top - 4 : 0;
-    if (top == log2n) pass_of<T, G, false>(top - bot, log2n, 1 << bot, load, sstore);
-    else pass_of<T, G, false>(top - bot, log2n, 1 << bot, sload, sstore);
+    const int bot = pass_bottom(top);
+    if (top == log2n) pass_of<T, G, false>(top - bot, log2n, 1 << bot, tw, load, sstore);
+    else pass_of<T, G, false>(top - bot, log2n, 1 << bot, tw, sload, sstore);
+    tw += 1 << bot;
     __syncthreads();
   }
 }
 template <class T, int G, class Store>
-__device__ void inverse_fft(Cx<T>* z, int log2n, const Store& store) {
+__device__ void inverse_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Store& store) {
   auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
   auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
-  const int passes = (log2n + 3) / 4;
-  for (int k = passes - 1; k >= 0; --k) {
-    const int top = log2n - 4 * k, bot = top > 4 ? top - 4 : 0;
-    if (k == 0) pass_of<T, G, true>(top - bot, log2n, 1 << bot, sload, store);
-    else pass_of<T, G, true>(top - bot, log2n, 1 << bot, sload, sstore);
+  tw += twiddle_count(log2n);
+  for (int top = log2n - 4 * ((log2n - 1) / 4); top <= log2n; top += 4) {
+    const int bot = pass_bottom(top);
+    tw -= 1 << bot;
+    if (top == log2n) pass_of<T, G, true>(top - bot, log2n, 1 << bot, tw, sload, store);
+    else pass_of<T, G, true>(top - bot, log2n, 1 << bot, tw, sload, sstore);
     __syncthreads();
   }
 }
@@ -204,7 +231,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
   const int64_t p0 = int64_t(blockIdx.x) * G;
-  forward_fft<T, G>(z, log2n, [=](int i, int g) { return load_pair(kn, 1, n, n, H, p0 + g, i); });
+  Cx<T>* tw = z + G * (n + n / 16);
+  fill_twiddles(tw, log2n);
+  __syncthreads();
+  forward_fft<T, G>(z, tw, log2n,
+                    [=](int i, int g) { return load_pair(kn, 1, n, n, H, p0 + g, i); });
   for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
     const int g = q % G, sl = q / G;
     const int64_t c = 2 * (p0 + g);
@@ -230,7 +261,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
   const int n = 1 << log2n, slots = n / 2 + 1;
   const int64_t p0 = int64_t(blockIdx.x) * G, row = int64_t(blockIdx.y) * L * H;
   const T* xr = x + row;
-  forward_fft<T, G>(z, log2n, [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); });
+  Cx<T>* tw = z + G * (n + n / 16);
+  fill_twiddles(tw, log2n);
+  __syncthreads();
+  forward_fft<T, G>(z, tw, log2n,
+                    [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); });
   for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
     const int g = q % G, sl = q / G;
     const int64_t c = 2 * (p0 + g);
@@ -248,7 +283,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
   }
   __syncthreads();
   T* yr = y + row;
-  inverse_fft<T, G>(z, log2n, [=](int i, int g, Cx<T> v) {
+  inverse_fft<T, G>(z, tw, log2n, [=](int i, int g, Cx<T> v) {
     const int64_t c = 2 * (p0 + g);
     if (i >= L || c >= H) return;
     T* e = yr + int64_t(i) * H + c;
@@ -261,19 +296,22 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
 // chunk y: sum_b DY_b,h conj(U_b,h) at bin pair slot sl (bin k; bin n - k is its conjugate), rows
 // in order. One FFT per (row, channel): z = dy + i u packs the two real signals.
 template <class T, int G>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T, true>)
     corr_kernel(Cx<T>* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ u,
                 int64_t B, int64_t L, int64_t H, int64_t rows, int log2n) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
   Cx<T>* acc = z + G * (n + n / 16);  // (slots, G): each thread keeps its own entries
+  Cx<T>* tw = acc + G * slots;
+  fill_twiddles(tw, log2n);
   const int64_t h0 = int64_t(blockIdx.x) * G, b0 = int64_t(blockIdx.y) * rows;
   const int64_t b1 = b0 + rows < B ? b0 + rows : B;
   for (int q = threadIdx.x; q < slots * G; q += blockDim.x) acc[q] = {T(0), T(0)};
+  __syncthreads();
   for (int64_t b = b0; b < b1; ++b) {
     const T *dyr = dy + b * L * H, *ur = u + b * L * H;
-    forward_fft<T, G>(z, log2n, [=](int i, int g) {
+    forward_fft<T, G>(z, tw, log2n, [=](int i, int g) {
       const int64_t h = h0 + g;
       Cx<T> v{T(0), T(0)};
       if (i < L && h < H) v = {dyr[int64_t(i) * H + h], ur[int64_t(i) * H + h]};
