@@ -10,6 +10,8 @@
 // partial sums reduced in chunk order (fused_cuda.cuh).
 #include <bit>
 #include <memory>
+#include <cstdlib>
+#include <string>
 
 #include "core/cuda/launch.cuh"
 #include "core/dispatch.h"
@@ -23,8 +25,17 @@ namespace coil::cuda {
 
 // Rows by default: on the H200 they ran 1.2x to 3x faster than columns at every issue-8 workload
 // (bench/RESULTS.md, "FFT conv"), cuFFT's strided transforms being the slow part.
+// COIL_FFT_CONV_LAYOUT=columns|rows|fused picks another at start-up (for the GPU tests).
 FftConvLayout& fft_conv_layout() {
-  static FftConvLayout layout = FftConvLayout::rows;
+  static FftConvLayout layout = [] {
+    const char* env = std::getenv("COIL_FFT_CONV_LAYOUT");
+    const std::string v = env ? env : "";
+    COIL_CHECK(v.empty() || v == "columns" || v == "rows" || v == "fused",
+               "[fft_conv] COIL_FFT_CONV_LAYOUT={} is not columns, rows or fused", v);
+    return v == "columns" ? FftConvLayout::columns
+           : v == "fused" ? FftConvLayout::fused
+                          : FftConvLayout::rows;
+  }();
   return layout;
 }
 

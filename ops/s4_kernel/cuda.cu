@@ -6,6 +6,9 @@
 // final kernel (one block per h) that sums the chunks in order and forms every gradient.
 // cuFFT plans come from the shared cache (ops/common/fft_plans_cuda.cuh); no atomics anywhere.
 // The public entry points at the end pick the version (kernels.h).
+#include <cstdlib>
+#include <string>
+
 #include "core/storage.h"
 #include "ops/s4_kernel/cuda_common.cuh"
 #include "ops/s4_kernel/kernels.h"
@@ -240,6 +243,17 @@ void backward_impl(const std::vector<Tensor>& g, const Tensor& dK, const Tensor&
 
 }  // namespace
 
+S4Version s4_default_version() {
+  static const S4Version version = [] {
+    const char* env = std::getenv("COIL_S4_KERNEL");
+    if (!env || !*env) return kS4Default;
+    const std::string v = env;
+    COIL_CHECK(v == "1" || v == "2", "[s4_kernel] COIL_S4_KERNEL={} is not 1 or 2", v);
+    return v == "1" ? S4Version::v1 : S4Version::v2;
+  }();
+  return version;
+}
+
 void s4_kernel_forward(S4Version v, const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
                        const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                        const Tensor& C) {
@@ -264,13 +278,13 @@ void s4_kernel_backward(S4Version v, const std::vector<Tensor>& grads, const Ten
 void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
                        const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                        const Tensor& C) {
-  s4_kernel_forward(kS4Default, K, rsave, log_dt, W_re, W_im, P, B, C);
+  s4_kernel_forward(s4_default_version(), K, rsave, log_dt, W_re, W_im, P, B, C);
 }
 
 void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave,
                         const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,
                         const Tensor& P, const Tensor& B, const Tensor& C) {
-  s4_kernel_backward(kS4Default, grads, dK, rsave, log_dt, W_re, W_im, P, B, C);
+  s4_kernel_backward(s4_default_version(), grads, dK, rsave, log_dt, W_re, W_im, P, B, C);
 }
 
 }  // namespace coil::cuda

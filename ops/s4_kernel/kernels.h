@@ -25,9 +25,11 @@ COIL_S4_KERNEL_KERNELS
 // complex Cauchy terms, one thread per (h, frequency), rsave = r~. v2 (cuda_v2.cu): real
 // coefficients z = i y, several frequencies per thread, one block per h for the backward,
 // rsave = r~ / sigma. rsave differs, so a backward must run its forward's version. The op runs
-// kS4Default.
+// s4_default_version(): kS4Default, or COIL_S4_KERNEL=1|2 (read once; a knob for the kernel lab
+// and the GPU tests, not for users).
 enum class S4Version { v1, v2 };
 inline constexpr S4Version kS4Default = S4Version::v1;
+S4Version s4_default_version();
 void s4_kernel_forward(S4Version v, const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
                        const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                        const Tensor& C);
