@@ -9,7 +9,8 @@
 // Rounds (COIL_SELECTIVE_SCAN_FWD / _BWD): r3 = the round-3 kernels; r4 = the f32 8-lane forward
 // with u, delta, z staged in shared memory, and the 8 lanes x 2 states backward (256 threads,
 // inputs staged in shared memory). The check runs v1-v3 with r3, v4 (v2 with r4) and v5 (v4 in
-// chunks of 2 tiles); the table times fwd v2 and fwd+bwd with each.
+// chunks of 2 tiles); the table times fwd v2 and fwd+bwd with each, and fwd+bwd r4 with the
+// backward alone in chunks of 32 tiles ("r4 c32": 2 chunks at L 2048, so 2x the blocks).
 // --profile W runs only workload W (0-3 of the table): two rounds of the forward alone, then the
 // forward with checkpoints and the backward, for a profiler (ncu --launch-skip 3 --launch-count 3
 // --kernel-name regex:"forward_kernel|backward_kernel" sees the second round); the kernels are the
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <string>
 
 #include "bench/bench_util.h"
 #include "core/copy.h"
@@ -137,10 +139,14 @@ void set_version(int v) {
   else unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
   set_round(v >= 4 ? 4 : 3);
 }
-// Chunks over L on (the kernels' own choice) or off (one chunk: every tile in one block).
-void set_chunking(bool on, int round = 0) {
+// Chunks over L on (the kernels' own choice) or off (one chunk: every tile in one block);
+// bwd_tiles > 0 forces the backward's chunks to that many tiles.
+void set_chunking(bool on, int round = 0, int bwd_tiles = 0) {
   unsetenv("COIL_SELECTIVE_SCAN_LANES");
   set_round(round);
+  if (bwd_tiles > 0)
+    setenv("COIL_SELECTIVE_SCAN_BWD_CHUNK_TILES", std::to_string(bwd_tiles).c_str(), 1);
+  else unsetenv("COIL_SELECTIVE_SCAN_BWD_CHUNK_TILES");
   if (on) unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
   else setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "1000000000", 1);
 }
@@ -272,10 +278,10 @@ int main(int argc, char** argv) {
 
     std::string table =
         "| workload (N 16, G 1, z, bias, softplus, D) | fwd v1 ms | fwd v2 ms | fwd v2 r4 ms | "
-        "fwd+bwd r3 ms | fwd+bwd r4 ms | unchunked fwd / fwd+bwd ms | "
+        "fwd+bwd r3 ms | fwd+bwd r4 ms | fwd+bwd r4 c32 ms | unchunked fwd / fwd+bwd ms | "
         "fwd floor ms (bytes / exp) | fwd / floor | fwd+bwd floor ms | best fwd+bwd / floor | "
         "anchor / coil fwd | anchor / coil fwd+bwd | target fwd / fwd+bwd met |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const Workload& w : kWorkloads) {
       Scan s = make_scan(w.Bt, w.L, w.Dch, 1, w.dt, DType::f32, gpu, false, 42);
       Outputs o = alloc_outputs(s, DType::f32, gpu);
@@ -285,9 +291,9 @@ int main(int argc, char** argv) {
           forward(s, o, false);
         };
       };
-      auto fwd_bwd = [&](bool chunks, int round) {
-        return [&, chunks, round] {
-          set_chunking(chunks, round);
+      auto fwd_bwd = [&](bool chunks, int round, int bwd_tiles = 0) {
+        return [&, chunks, round, bwd_tiles] {
+          set_chunking(chunks, round, bwd_tiles);
           forward(s, o, true);
           backward(s, o, Tensor());
         };
@@ -296,10 +302,11 @@ int main(int argc, char** argv) {
         set_chunking(false);
         forward(s, o, false);
       };
-      const auto t = coil::bench::time_all(gpu, opt.reps,
-                                           {fwd_v(1), fwd_v(2), fwd_bwd(true, 3), fwd_plain,
-                                            fwd_bwd(false, 0), fwd_bwd(true, 4), fwd_v(4)},
-                                           3);
+      const auto t =
+          coil::bench::time_all(gpu, opt.reps,
+                                {fwd_v(1), fwd_v(2), fwd_bwd(true, 3), fwd_plain, fwd_bwd(false, 0),
+                                 fwd_bwd(true, 4), fwd_v(4), fwd_bwd(true, 4, 32)},
+                                3);
       set_chunking(true);
       const double act = double(w.Bt * w.L * w.Dch), bcn = double(w.Bt * w.L * kN);
       const double es = double(dtype_size(w.dt));
@@ -309,14 +316,15 @@ int main(int argc, char** argv) {
                                                                      // C; du, ddelta, dz, dB, dC
       const double f_floor = std::max(fwd_bytes / bw, exps / exp_rate);
       const double fb_floor = std::max(fb_bytes / bw, 2 * exps / exp_rate);
-      const double fwd = std::min({t[0], t[1], t[6]}), fb = std::min(t[2], t[5]);
+      const double fwd = std::min({t[0], t[1], t[6]}), fb = std::min({t[2], t[5], t[7]});
       table += fmt::format(
-          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} / {:.3f} | "
+          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} / {:.3f} | "
           "{:.3f} ({:.3f} / {:.3f}) | {:.2f} | {:.3f} | {:.2f} | {:.1f}x | {:.1f}x | {} / {} |\n",
-          w.name, t[0] * 1e3, t[1] * 1e3, t[6] * 1e3, t[2] * 1e3, t[5] * 1e3, t[3] * 1e3,
-          t[4] * 1e3, f_floor * 1e3, fwd_bytes / bw * 1e3, exps / exp_rate * 1e3, fwd / f_floor,
-          fb_floor * 1e3, fb / fb_floor, w.anchor_fwd / (fwd * 1e3), w.anchor_fb / (fb * 1e3),
-          fwd * 1e3 <= w.target_fwd ? "yes" : "NO", fb * 1e3 <= w.target_fb ? "yes" : "NO");
+          w.name, t[0] * 1e3, t[1] * 1e3, t[6] * 1e3, t[2] * 1e3, t[5] * 1e3, t[7] * 1e3,
+          t[3] * 1e3, t[4] * 1e3, f_floor * 1e3, fwd_bytes / bw * 1e3, exps / exp_rate * 1e3,
+          fwd / f_floor, fb_floor * 1e3, fb / fb_floor, w.anchor_fwd / (fwd * 1e3),
+          w.anchor_fb / (fb * 1e3), fwd * 1e3 <= w.target_fwd ? "yes" : "NO",
+          fb * 1e3 <= w.target_fb ? "yes" : "NO");
     }
     fmt::print("{}", table);
     if (!ok) std::exit(1);

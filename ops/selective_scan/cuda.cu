@@ -76,12 +76,14 @@ inline constexpr bool kChunkable = kSmem&& S <= 2;
 // Tiles per chunk: every tile (one chunk) unless the blocks of Bt x channel blocks fill at most
 // half of the GPU's resident slots (a nearly full wave costs less than the summary pass); else
 // chunks of at least kMinChunkTiles, about 8 waves of blocks in all.
-// COIL_SELECTIVE_SCAN_CHUNK_TILES=k forces k tiles per chunk (tests and the kernel lab).
+// COIL_SELECTIVE_SCAN_CHUNK_TILES=k forces k tiles per chunk (tests and the kernel lab);
+// COIL_SELECTIVE_SCAN_BWD_CHUNK_TILES=k only the backward's (the lab: the backward's wave tail).
 template <class Kernel>
 int64_t chunk_tiles(Kernel kernel, int threads, size_t bytes, int64_t blocks, int64_t ntiles,
-                    int dev) {
+                    bool backward, int dev) {
   const int64_t least = (ntiles + 65534) / 65535;  // grid z limit
-  const char* env = std::getenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
+  const char* env = backward ? std::getenv("COIL_SELECTIVE_SCAN_BWD_CHUNK_TILES") : nullptr;
+  if (!env) env = std::getenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
   if (env && std::atoi(env) > 0) return std::min(ntiles, std::max<int64_t>(least, std::atoi(env)));
   if (blocks >= 8 * int64_t(sm_count(dev))) return ntiles;  // 8 x 256 threads fill an SM
   int per_sm = 1;
@@ -118,7 +120,7 @@ template <class Kernel, class Summary, class Launch>
 std::shared_ptr<Storage> prepare_chunks(ScanArgs& a, Kernel kernel, Summary summary, int threads,
                                         size_t bytes, unsigned gx, const float* init, bool reverse,
                                         int dev, Launch launch_summary) {
-  a.tpc = chunk_tiles(kernel, threads, bytes, int64_t(gx) * a.Bt, a.ntiles, dev);
+  a.tpc = chunk_tiles(kernel, threads, bytes, int64_t(gx) * a.Bt, a.ntiles, reverse, dev);
   a.nchunks = int((a.ntiles + a.tpc - 1) / a.tpc);
   if (a.nchunks == 1) return nullptr;
   const int64_t n = a.Bt * a.Dch * a.nchunks * a.N;
