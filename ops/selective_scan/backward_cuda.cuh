@@ -2,8 +2,10 @@
 //
 // Same layout as the forward (NL lanes per (b, d), S states per lane), walking the tiles from the
 // last to the first. For each tile it recomputes the states from the tile's checkpoint (they stay
-// in registers: S == 1 keeps every step's h of the tile; S > 1 recomputes windows of kT/S
-// steps), then runs the reverse scan
+// in registers: S == 1 keeps every step's h of the tile; S > 1 works in windows of
+// window_steps() steps, recomputing each window from the tile's start, or with kStage (8 lanes
+// x 2 states) from the window's starting state saved by one pass over the tile), then runs the
+// reverse scan
 //   dh_t = C_t g_t + a_{t+1} dh_{t+1}
 // and forms every gradient. dz needs y + D*u before the gate, which the forward stored next to
 // the checkpoints (ypre), so y is not recomputed here; dz, dD's terms and the loader's
