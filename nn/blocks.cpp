@@ -22,6 +22,14 @@ Tensor linear_rows(const Linear& l, const Tensor& x, int64_t start, int64_t n) {
                 l.bias.defined() ? narrow(l.bias, 0, start, n) : Tensor());
 }
 
+// output_linear then GLU. On the CPU the bias goes into GLU's pass (bias_glu): no bias pass
+// before the GEMM and no column sums after its backward. Elsewhere linear with its bias, then glu.
+Tensor linear_glu(const Linear& l, const Tensor& x) {
+  const bool fused = x.device().is_cpu() && (x.dtype() == DType::f32 || x.dtype() == DType::f64);
+  if (!fused || !l.bias.defined()) return glu(l.forward(x));
+  return bias_glu(linear(x, l.weight), l.bias);
+}
+
 }  // namespace
 
 SSMBlock::SSMBlock(const ModelOptions& o, const std::string& kind) : SequenceLayer("SSMBlock") {
@@ -33,12 +41,12 @@ SSMBlock::SSMBlock(const ModelOptions& o, const std::string& kind) : SequenceLay
 // GELU then dropout, as the S4 repository's block (activation, then its tied dropout).
 Tensor SSMBlock::forward(const Tensor& x, State* state) {
   Tensor y = core->forward(x, Tensor(), state);
-  return glu(output_linear->forward(drop->forward(gelu(y))));
+  return linear_glu(*output_linear, drop->forward(gelu(y)));
 }
 
 Tensor SSMBlock::step(const Tensor& x_t, State& state) {
   NoGradGuard no_grad;
-  return glu(output_linear->forward(gelu(core->step(x_t, Tensor(), state))));
+  return linear_glu(*output_linear, gelu(core->step(x_t, Tensor(), state)));
 }
 
 Mamba::Mamba(const ModelOptions& o, int64_t) : SequenceLayer("Mamba") {

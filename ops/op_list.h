@@ -23,7 +23,7 @@
 // normalisations
 #define COIL_OPS_NORM(X) X(layer_norm) X(rms_norm) X(batch_norm)
 // embedding, dropout, convolution, gating
-#define COIL_OPS_SEQUENCE(X) X(embedding) X(dropout) X(conv1d_causal) X(glu)
+#define COIL_OPS_SEQUENCE(X) X(embedding) X(dropout) X(conv1d_causal) X(glu) X(bias_glu)
 // selective scan (S6)
 #define COIL_OPS_SCAN(X) X(selective_scan)
 // S4 family: SSM kernels

@@ -103,8 +103,9 @@ TEST_CASE("the baseline, AVX2 and AVX-512 loops of vec_kernels agree with double
     const char* isa;
     void (*fwd)(UnaryOp, float*, const float*, int64_t);
     void (*bwd)(UnaryOp, float*, const float*, const float*, int64_t);
-    void (*glu)(float*, const float*, const float*, int64_t);
-    void (*glu_grad)(float*, float*, const float*, const float*, const float*, int64_t);
+    void (*glu)(float*, const float*, const float*, const float*, const float*, int64_t);
+    void (*glu_grad)(float*, float*, const float*, const float*, const float*, const float*,
+                     const float*, int64_t);
   };
   std::vector<Loops> isas = {{"generic", vec::generic::unary_f32, vec::generic::unary_grad_f32,
                               vec::generic::glu_f32, vec::generic::glu_grad_f32}};
@@ -115,20 +116,31 @@ TEST_CASE("the baseline, AVX2 and AVX-512 loops of vec_kernels agree with double
     isas.push_back({"avx512", vec::avx512::unary_f32, vec::avx512::unary_grad_f32,
                     vec::avx512::glu_f32, vec::avx512::glu_grad_f32});
   const auto n = int64_t(x.size());
+  std::vector<float> ba(x.size()), bb(x.size());  // GLU's biases, for the second pass
+  for (size_t i = 0; i < x.size(); ++i)
+    ba[i] = 0.1f * float(i % 7) - 0.3f, bb[i] = -0.01f * float(i % 11);
   for (const Loops& l : isas) {
     CAPTURE(l.isa);
-    std::vector<float> y(x.size()), dx(x.size()), out(x.size()), da(x.size()), db(x.size());
+    std::vector<float> y(x.size()), dx(x.size());
     l.fwd(UnaryOp::gelu_erf, y.data(), x.data(), n);
     l.bwd(UnaryOp::silu, dx.data(), x.data(), g.data(), n);
-    l.glu(out.data(), a.data(), x.data(), n);  // GLU's halves: a gated by sigmoid(x)
-    l.glu_grad(da.data(), db.data(), a.data(), x.data(), g.data(), n);
     for (size_t i = 0; i < x.size(); ++i) {
       double xi = x[i], s = sigm(xi);
       CHECK(y[i] == doctest::Approx(xi * cdf(xi)).epsilon(1e-6).scale(0.3));
       CHECK(dx[i] == doctest::Approx(g[i] * s * (1 + xi * (1 - s))).epsilon(1e-6).scale(1.0));
-      CHECK(out[i] == doctest::Approx(a[i] * s).epsilon(1e-6).scale(0.3));
-      CHECK(da[i] == doctest::Approx(g[i] * s).epsilon(1e-6).scale(0.3));
-      CHECK(db[i] == doctest::Approx(g[i] * a[i] * s * (1 - s)).epsilon(1e-6).scale(0.3));
+    }
+    for (bool biased : {false, true}) {  // GLU's halves: a gated by sigmoid(x)
+      CAPTURE(biased);
+      const float *pa = biased ? ba.data() : nullptr, *pb = biased ? bb.data() : nullptr;
+      std::vector<float> out(x.size()), da(x.size()), db(x.size());
+      l.glu(out.data(), a.data(), x.data(), pa, pb, n);
+      l.glu_grad(da.data(), db.data(), a.data(), x.data(), pa, pb, g.data(), n);
+      for (size_t i = 0; i < x.size(); ++i) {
+        double av = a[i] + (biased ? ba[i] : 0.0), s = sigm(double(x[i]) + (biased ? bb[i] : 0.0));
+        CHECK(out[i] == doctest::Approx(av * s).epsilon(1e-6).scale(0.3));
+        CHECK(da[i] == doctest::Approx(g[i] * s).epsilon(1e-6).scale(0.3));
+        CHECK(db[i] == doctest::Approx(g[i] * av * s * (1 - s)).epsilon(1e-6).scale(0.3));
+      }
     }
   }
 }

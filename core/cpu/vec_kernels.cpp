@@ -21,11 +21,14 @@ Isa isa() {
 }
 
 // Calls fn of the namespace of the widest instruction set this CPU has.
-#define COIL_VEC_CALL(fn, ...)                                  \
-  switch (isa()) {                                              \
-    case Isa::avx512: return avx512::fn(__VA_ARGS__);           \
-    case Isa::avx2: return avx2::fn(__VA_ARGS__);               \
-    default: return generic::fn(__VA_ARGS__);                   \
+#define COIL_VEC_CALL(fn, ...)         \
+  switch (isa()) {                     \
+    case Isa::avx512:                  \
+      return avx512::fn(__VA_ARGS__);  \
+    case Isa::avx2:                    \
+      return avx2::fn(__VA_ARGS__);    \
+    default:                           \
+      return generic::fn(__VA_ARGS__); \
   }
 
 }  // namespace
@@ -42,12 +45,14 @@ void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64
   COIL_VEC_CALL(unary_grad_f32, op, dx, x, g, n)
 }
 
-void glu_f32(float* out, const float* a, const float* b, int64_t n) {
-  COIL_VEC_CALL(glu_f32, out, a, b, n)
+void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb,
+             int64_t n) {
+  COIL_VEC_CALL(glu_f32, out, a, b, ba, bb, n)
 }
 
-void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n) {
-  COIL_VEC_CALL(glu_grad_f32, da, db, a, b, g, n)
+void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* ba,
+                  const float* bb, const float* g, int64_t n) {
+  COIL_VEC_CALL(glu_grad_f32, da, db, a, b, ba, bb, g, n)
 }
 
 }  // namespace coil::cpu::vec

@@ -14,17 +14,22 @@ bool has_f32_loop(UnaryOp op);
 void unary_f32(UnaryOp op, float* out, const float* x, int64_t n);
 // dx[i] = g[i] * op'(x[i]) for i < n; dx may be x or g.
 void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);
-// GLU (ops/glu): out[i] = a[i] * sigmoid(b[i]) for i < n.
-void glu_f32(float* out, const float* a, const float* b, int64_t n);
-// da[i] = g[i] * sigmoid(b[i]), db[i] = g[i] * a[i] * sigmoid'(b[i]).
-void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n);
+// GLU (ops/glu) of the halves a, b plus biases ba, bb (both null: no bias), i < n:
+// out[i] = (a[i] + ba[i]) * sigmoid(b[i] + bb[i]).
+void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb,
+             int64_t n);
+// da[i] = g[i] * sigmoid(b[i] + bb[i]), db[i] = g[i] * (a[i] + ba[i]) * sigmoid'(b[i] + bb[i]).
+void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* ba,
+                  const float* bb, const float* g, int64_t n);
 
 // The same loops for one instruction set each (vec_kernels_impl.h).
-#define COIL_DECLARE_VEC_LOOPS                                       \
-  void unary_f32(UnaryOp op, float* out, const float* x, int64_t n); \
-  void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n); \
-  void glu_f32(float* out, const float* a, const float* b, int64_t n);                   \
-  void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n);
+#define COIL_DECLARE_VEC_LOOPS                                                               \
+  void unary_f32(UnaryOp op, float* out, const float* x, int64_t n);                         \
+  void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);     \
+  void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb, \
+               int64_t n);                                                                   \
+  void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* ba,   \
+                    const float* bb, const float* g, int64_t n);
 namespace generic {
 COIL_DECLARE_VEC_LOOPS
 }

@@ -43,16 +43,39 @@ void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64
   }
 }
 
-void glu_f32(float* out, const float* a, const float* b, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * sigmoid(b[i]);
+namespace {
+
+// kBias false drops the bias loads and adds at compile time.
+template <bool kBias>
+void glu_loop(float* out, const float* a, const float* b, const float* ba, const float* bb,
+              int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float av = kBias ? a[i] + ba[i] : a[i], bv = kBias ? b[i] + bb[i] : b[i];
+    out[i] = av * sigmoid(bv);
+  }
 }
 
-void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* g, int64_t n) {
+template <bool kBias>
+void glu_grad_loop(float* da, float* db, const float* a, const float* b, const float* ba,
+                   const float* bb, const float* g, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float s = sigmoid(b[i]);
+    const float av = kBias ? a[i] + ba[i] : a[i], s = sigmoid(kBias ? b[i] + bb[i] : b[i]);
     da[i] = g[i] * s;
-    db[i] = g[i] * a[i] * s * (1.0f - s);
+    db[i] = g[i] * av * s * (1.0f - s);
   }
+}
+
+}  // namespace
+
+void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb,
+             int64_t n) {
+  ba ? glu_loop<true>(out, a, b, ba, bb, n) : glu_loop<false>(out, a, b, ba, bb, n);
+}
+
+void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* ba,
+                  const float* bb, const float* g, int64_t n) {
+  ba ? glu_grad_loop<true>(da, db, a, b, ba, bb, g, n)
+     : glu_grad_loop<false>(da, db, a, b, ba, bb, g, n);
 }
 
 }  // namespace coil::cpu::vec::COIL_VEC_ISA

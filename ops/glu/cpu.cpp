@@ -1,9 +1,10 @@
-// CPU kernels of glu: OpenMP over the outer index, contiguous (vectorised) loops over the halves;
+// CPU kernels of glu: OpenMP over blocks of rows, contiguous (vectorised) loops over the halves;
 // f32 runs core/cpu/vec_kernels' loops (branch-free sigmoid, AVX2 or AVX-512 where the CPU has
 // them: 2.5x faster than the baseline build's loop over (8192, 256)), f64 the exact sigmoid.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "core/cpu/loops.h"
 #include "core/cpu/vec_kernels.h"
@@ -13,50 +14,80 @@
 namespace coil::cpu {
 namespace {
 
+// Rows per block: the bias gradient sums each block's rows into its own partial sums, then the
+// blocks in order, so the sums do not depend on the thread count.
+constexpr int64_t kRows = 64;
+
 template <class T>
 T sigmoid_of(T b) {
   return T(1) / (T(1) + std::exp(-b));
 }
 
+int64_t blocks(int64_t outer) { return (outer + kRows - 1) / kRows; }
+
 int64_t grain(int64_t half) {
-  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(half, 1));
+  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(kRows * half, 1));
 }
 
 }  // namespace
 
-void glu_forward(const Tensor& out, const Tensor& x, int64_t outer, int64_t half) {
+void glu_forward(const Tensor& out, const Tensor& x, const Tensor& bias, int64_t outer,
+                 int64_t half) {
   dispatch<DType::f32, DType::f64>(x.dtype(), "glu", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* xp = x.data<T>();
+    const T *xp = x.data<T>(), *ba = bias.defined() ? bias.data<T>() : nullptr;
+    const T* bb = ba ? ba + half : nullptr;
     T* op = out.data<T>();
-    parallel_for(outer, grain(half), [&](int64_t o) {
-      const T *a = xp + 2 * o * half, *b = a + half;
-      T* y = op + o * half;
-      if constexpr (std::is_same_v<T, float>) vec::glu_f32(y, a, b, half);
-      else
-        for (int64_t j = 0; j < half; ++j) y[j] = a[j] * sigmoid_of(b[j]);
+    parallel_for(blocks(outer), grain(half), [&](int64_t blk) {
+      for (int64_t o = blk * kRows; o < std::min(outer, (blk + 1) * kRows); ++o) {
+        const T *a = xp + 2 * o * half, *b = a + half;
+        T* y = op + o * half;
+        if constexpr (std::is_same_v<T, float>) {
+          vec::glu_f32(y, a, b, ba, bb, half);
+        } else {
+          for (int64_t j = 0; j < half; ++j)
+            y[j] = (ba ? a[j] + ba[j] : a[j]) * sigmoid_of(bb ? b[j] + bb[j] : b[j]);
+        }
+      }
     });
   });
 }
 
-void glu_backward(const Tensor& dx, const Tensor& g, const Tensor& x, int64_t outer, int64_t half) {
+void glu_backward(const Tensor& dx, const Tensor& dbias, const Tensor& g, const Tensor& x,
+                  const Tensor& bias, int64_t outer, int64_t half) {
   dispatch<DType::f32, DType::f64>(x.dtype(), "glu", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T *xp = x.data<T>(), *gp = g.data<T>();
+    const T* ba = bias.defined() ? bias.data<T>() : nullptr;
+    const T* bb = ba ? ba + half : nullptr;
     T* dp = dx.data<T>();
-    parallel_for(outer, grain(half), [&](int64_t o) {
-      const T *a = xp + 2 * o * half, *b = a + half, *gr = gp + o * half;
-      T *da = dp + 2 * o * half, *db = da + half;
-      if constexpr (std::is_same_v<T, float>) {
-        vec::glu_grad_f32(da, db, a, b, gr, half);
-      } else {
-        for (int64_t j = 0; j < half; ++j) {
-          const T s = sigmoid_of(b[j]);
-          da[j] = gr[j] * s;
-          db[j] = gr[j] * a[j] * s * (T(1) - s);
+    const int64_t nb = blocks(outer), n = 2 * half;
+    std::vector<double> partial(dbias.defined() ? size_t(nb * n) : 0, 0.0);
+    parallel_for(nb, grain(half), [&](int64_t blk) {
+      double* sums = partial.empty() ? nullptr : partial.data() + blk * n;
+      for (int64_t o = blk * kRows; o < std::min(outer, (blk + 1) * kRows); ++o) {
+        const T *a = xp + 2 * o * half, *b = a + half, *gr = gp + o * half;
+        T *da = dp + 2 * o * half, *db = da + half;
+        if constexpr (std::is_same_v<T, float>) {
+          vec::glu_grad_f32(da, db, a, b, ba, bb, gr, half);
+        } else {
+          for (int64_t j = 0; j < half; ++j) {
+            const T av = ba ? a[j] + ba[j] : a[j], s = sigmoid_of(bb ? b[j] + bb[j] : b[j]);
+            da[j] = gr[j] * s;
+            db[j] = gr[j] * av * s * (T(1) - s);
+          }
         }
+        if (sums)  // while the row is in cache
+          for (int64_t j = 0; j < n; ++j) sums[j] += double(da[j]);
       }
     });
+    if (!dbias.defined()) return;
+    T* out = dbias.data<T>();
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t blk = 0; blk < nb; ++blk) s += partial[size_t(blk * n + j)];
+      out[j] = T(s);
+    }
   });
 }
 

@@ -1,6 +1,6 @@
-// Front end of glu: on the CPU (f32, f64) one fused kernel each way (ops/glu/kernels.h); on other
-// devices and dtypes core ops on narrow views (no copies of the halves), whose backward writes
-// both halves of dx into one fresh tensor.
+// Front ends of glu and bias_glu: on the CPU (f32, f64) one fused kernel each way
+// (ops/glu/kernels.h); glu on other devices and dtypes: core ops on narrow views (no copies of
+// the halves), whose backward writes both halves of dx into one fresh tensor.
 #include "ops/glu/glu.h"
 
 #include "autograd/autograd.h"
@@ -12,9 +12,11 @@
 namespace coil {
 namespace {
 
-// The fused CPU kernels (ops/glu/kernels.h) on x made contiguous: (outer, 2, h * inner).
-Tensor glu_cpu(const Tensor& x, int64_t d, int64_t h) {
+// The fused CPU kernels (ops/glu/kernels.h) on x made contiguous: (outer, 2, h * inner). bias
+// (undefined, or (2h) with inner = 1) is added to x first.
+Tensor glu_cpu(const char* name, const Tensor& x, const Tensor& bias, int64_t d, int64_t h) {
   Tensor xc = core::contiguous(x);
+  Tensor bc = bias.defined() ? core::contiguous(bias) : Tensor();
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < x.dim(); ++i) {
     if (i < d) outer *= x.size(i);
@@ -23,14 +25,19 @@ Tensor glu_cpu(const Tensor& x, int64_t d, int64_t h) {
   Shape out_shape = x.shape();
   out_shape[size_t(d)] = h;
   Tensor out = empty(out_shape, x.options());
-  cpu::glu_forward(out, xc, outer, h * inner);
-  if (needs_grad({x})) {
-    record("glu", {x}, {out},
-           [xc = detach(xc), outer, half = h * inner](const std::vector<Tensor>& g,
-                                                      const std::vector<bool>&) {
+  cpu::glu_forward(out, xc, bc, outer, h * inner);
+  std::vector<Tensor> inputs = {x};
+  if (bias.defined()) inputs.push_back(bias);
+  if (needs_grad(inputs)) {
+    record(name, inputs, {out},
+           [xc = detach(xc), bc = bc.defined() ? detach(bc) : Tensor(), outer, half = h * inner](
+               const std::vector<Tensor>& g, const std::vector<bool>& needs) {
              Tensor dx = empty(xc.shape(), xc.options());
-             cpu::glu_backward(dx, core::contiguous(g[0]), xc, outer, half);
-             return std::vector<Tensor>{dx};
+             Tensor db = needs.size() > 1 && needs[1] ? empty(bc.shape(), bc.options()) : Tensor();
+             cpu::glu_backward(dx, db, core::contiguous(g[0]), xc, bc, outer, half);
+             std::vector<Tensor> grads = {dx};
+             if (needs.size() > 1) grads.push_back(db);
+             return grads;
            });
   }
   return out;
@@ -47,7 +54,7 @@ Tensor glu(const Tensor& x, int64_t dim) {
              dim, shape_str(x.shape()), n);
   const int64_t h = n / 2;
   if (x.device().is_cpu() && (x.dtype() == DType::f32 || x.dtype() == DType::f64))
-    return glu_cpu(x, d, h);
+    return glu_cpu("glu", x, Tensor(), d, h);
   Tensor a = core::narrow(x, d, 0, h), b = core::narrow(x, d, h, h);
   Tensor gate = core::unary(UnaryOp::sigmoid, b);
   Tensor out = core::binary(BinaryOp::mul, a, gate);
@@ -64,6 +71,19 @@ Tensor glu(const Tensor& x, int64_t dim) {
            });
   }
   return out;
+}
+
+Tensor bias_glu(const Tensor& x, const Tensor& bias) {
+  COIL_CHECK(x.defined() && bias.defined(), "[bias_glu] got an undefined tensor");
+  core::check_same_device("bias_glu", {&x, &bias});
+  COIL_CHECK(x.device().is_cpu(), "[bias_glu] has no CUDA implementation");
+  COIL_CHECK((x.dtype() == DType::f32 || x.dtype() == DType::f64) && bias.dtype() == x.dtype(),
+             "[bias_glu] x and bias need one dtype, f32 or f64, got x {}, bias {}", describe(x),
+             describe(bias));
+  COIL_CHECK(x.dim() >= 1 && x.size(-1) % 2 == 0 && bias.dim() == 1 && bias.size(0) == x.size(-1),
+             "[bias_glu] expected x (..., 2H) and bias (2H), got x {} and bias {}",
+             shape_str(x.shape()), shape_str(bias.shape()));
+  return glu_cpu("bias_glu", x, bias, x.dim() - 1, x.size(-1) / 2);
 }
 
 }  // namespace coil
