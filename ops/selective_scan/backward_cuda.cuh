@@ -292,6 +292,24 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
       h[s] = kReset && ((mask >> t) & 1u) ? bx : fmaf(av, h[s], bx);
     }
   };
+  // kStage: steps t4 .. t4 + 3 (t4 a multiple of 4) from float4 reads of the planes and the
+  // shared B tile; keep(j) runs after step t4 + j.
+  auto step4 = [&](float(&h)[S], const float* sB, int t4, uint32_t mask, auto&& keep) {
+    const float4 dt4 = ld4(s_dt + cs * kPad + t4), x4 = ld4(s_x + cs * kPad + t4);
+    float4 B4[S];
+#pragma unroll
+    for (int s = 0; s < S; ++s) B4[s] = ld4(sB + (gi * NP + s * NL + l) * kPad + t4);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const bool rs = kReset && ((mask >> (t4 + j)) & 1u);
+#pragma unroll
+      for (int s = 0; s < S; ++s) {
+        const float bx = el(B4[s], j) * el(x4, j), av = ex2(el(dt4, j) * A2[s]);
+        h[s] = rs ? bx : fmaf(av, h[s], bx);
+      }
+      keep(j);
+    }
+  };
 
   // dB/dC reduction outputs of this thread: e = tid + r * kThreads over (step, group slot, q),
   // advanced by carries instead of divisions.
@@ -357,11 +375,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
 #pragma unroll
         for (int s = 0; s < S; ++s) h[s] = h0[s], s_hst[s * kThreads] = h[s];
 #pragma unroll 1
-        for (int t = 0; t < kT - W; ++t) {
-          step(h, sB, tk, last, t, mask);
-          if ((t + 1) % W == 0) {
+        for (int t4 = 0; t4 < kT - W; t4 += 4) {
+          step4(h, sB, t4, mask, [](int) {});
+          if ((t4 + 4) % W == 0) {
 #pragma unroll
-            for (int s = 0; s < S; ++s) s_hst[((t + 1) / W * S + s) * kThreads] = h[s];
+            for (int s = 0; s < S; ++s) s_hst[((t4 + 4) / W * S + s) * kThreads] = h[s];
           }
         }
       }
@@ -381,11 +399,20 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
           }
 #pragma unroll
           for (int s = 0; s < S; ++s) hstart[s] = h[s];
+          if constexpr (kStage) {
 #pragma unroll
-          for (int t = 0; t < W; ++t) {
-            step(h, sB, tk, last, tw0 + t, mask);
+            for (int t4 = 0; t4 < W; t4 += 4)
+              step4(h, sB, tw0 + t4, mask, [&](int j) {
 #pragma unroll
-            for (int s = 0; s < S; ++s) hw[t][s] = h[s];
+                for (int s = 0; s < S; ++s) hw[t4 + j][s] = h[s];
+              });
+          } else {
+#pragma unroll
+            for (int t = 0; t < W; ++t) {
+              step(h, sB, tk, last, tw0 + t, mask);
+#pragma unroll
+              for (int s = 0; s < S; ++s) hw[t][s] = h[s];
+            }
           }
         } else {
           hstart[0] = h0[0];
