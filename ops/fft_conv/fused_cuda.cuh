@@ -24,11 +24,11 @@ namespace coil::cuda::fused {
 using fftc::Cx;
 
 constexpr int kThreads = 256;
-// Blocks per SM the register budget must allow: f32 transforms of 68-70 KB fit 3 per SM (2 with
+// Blocks per SM the register budget must allow: f32 blocks of 69-73 KB fit 3 per SM (2 with
 // corr_kernel's accumulators); f64 is left to the compiler.
 template <class T, bool acc = false>
 constexpr int kMinBlocks = sizeof(T) == 4 ? (acc ? 2 : 3) : 1;
-constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 68 KB of shared memory, 3 blocks per SM
+constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 72 KB of shared memory, 3 blocks per SM
 
 // Channel pairs per block: about 64 KB of shared memory (4 pairs of 2048 f32 points make 32 bytes
 // of u per time step, a full sector).
@@ -102,9 +102,9 @@ __device__ void fill_twiddles(Cx<T>* tw, int log2n) {
 // W_{2^(l+1) s}^(lo + (j mod 2^l) s) = b_l * W_{2^(l+1)}^(j mod 2^l), W_m = exp(-2 pi i / m), with
 // b_(M-1) = W_{2^M s}^lo from the table and b_(l-1) = b_l^2 (conjugated for the inverse).
 template <class T, int M, bool Inv>
-__device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], Cx<T> w) {
+__device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], Cx<T> base) {
   Cx<T> b[M];
-  b[M - 1] = Inv ? fftc::conj(w) : w;
+  b[M - 1] = Inv ? fftc::conj(base) : base;
 #pragma unroll
   for (int l = M - 1; l > 0; --l) b[l - 1] = mul(b[l], b[l]);
 #pragma unroll
