@@ -15,7 +15,7 @@ void unary_f32(UnaryOp op, float* out, const float* x, int64_t n);
 // dx[i] = g[i] * op'(x[i]) for i < n; dx may be x or g.
 void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);
 // GLU (ops/glu) of the halves a, b plus biases ba, bb (both null: no bias), i < n:
-// out[i] = (a[i] + ba[i]) * sigmoid(b[i] + bb[i]).
+// out[i] = (a[i] + ba[i]) * sigmoid(b[i] + bb[i]). Outputs (out; da, db) must not overlap inputs.
 void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb,
              int64_t n);
 // da[i] = g[i] * sigmoid(b[i] + bb[i]), db[i] = g[i] * (a[i] + ba[i]) * sigmoid'(b[i] + bb[i]).

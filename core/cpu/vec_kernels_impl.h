@@ -45,10 +45,12 @@ void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64
 
 namespace {
 
-// kBias false drops the bias loads and adds at compile time.
+// kBias false drops the bias loads and adds at compile time. The outputs never alias the inputs
+// here: __restrict spares GCC the run-time overlap checks, too many of which (two outputs, five
+// inputs) made it leave the biased backward scalar (6x slower).
 template <bool kBias>
-void glu_loop(float* out, const float* a, const float* b, const float* ba, const float* bb,
-              int64_t n) {
+void glu_loop(float* __restrict out, const float* __restrict a, const float* __restrict b,
+              const float* __restrict ba, const float* __restrict bb, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float av = kBias ? a[i] + ba[i] : a[i], bv = kBias ? b[i] + bb[i] : b[i];
     out[i] = av * sigmoid(bv);
@@ -56,8 +58,9 @@ void glu_loop(float* out, const float* a, const float* b, const float* ba, const
 }
 
 template <bool kBias>
-void glu_grad_loop(float* da, float* db, const float* a, const float* b, const float* ba,
-                   const float* bb, const float* g, int64_t n) {
+void glu_grad_loop(float* __restrict da, float* __restrict db, const float* __restrict a,
+                   const float* __restrict b, const float* __restrict ba,
+                   const float* __restrict bb, const float* __restrict g, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float av = kBias ? a[i] + ba[i] : a[i], s = sigmoid(kBias ? b[i] + bb[i] : b[i]);
     da[i] = g[i] * s;
