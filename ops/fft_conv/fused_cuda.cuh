@@ -359,12 +359,15 @@ __global__ void reduce_kernel(Cx<T>* __restrict__ gz, const Cx<T>* __restrict__ 
   }
 }
 
-// The launches, on `s`: grid (ceil(channels / G), rows), G from pairs_per_block.
+// The launches, on `s`: grid (ceil(channels / G), rows), G from pairs_per_block. The largest
+// shared-memory carveout, so that the blocks per SM of kMinBlocks fit.
 template <class Kernel>
 void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, cudaStream_t s,
             auto... args) {
   COIL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  COIL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                       int(cudaSharedmemCarveoutMaxShared)));
   const dim3 grid(unsigned((channels + G - 1) / G), unsigned(rows));
   kernel<<<grid, kThreads, smem, s>>>(args...);
   COIL_CUDA_CHECK_LAUNCH();
