@@ -17,7 +17,9 @@
 #include "core/random.h"
 #include "core/reduce.h"
 #include "core/views.h"
+#include "ops/norm/kernels.h"
 #include "ops/norm/norm.h"
+#include "ops/norm/row_norm_rows.h"
 #include "tests/support/compare.h"
 
 using namespace coil;
@@ -188,6 +190,51 @@ TEST_CASE("row norm weight gradients do not depend on the number of CPU threads"
   auto one = grads();
   omp_set_num_threads(threads);
   CHECK(many == one);
+}
+
+TEST_CASE("the f32 row norm loops of every instruction set agree with the f64 ones") {
+  namespace nr = coil::cpu::norm_rows;
+  const int64_t R = 7, D = 37;  // D: vector bodies and scalar tails
+  std::vector<double> x(R * D), dy(R * D), w(D), b(D);
+  for (int64_t i = 0; i < R * D; ++i) x[i] = std::sin(0.7 * i) * 2 + 0.5, dy[i] = std::cos(0.3 * i);
+  for (int64_t d = 0; d < D; ++d) w[d] = 1 + 0.01 * d, b[d] = 0.1 - 0.02 * d;
+  auto f32 = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  const auto xf = f32(x), dyf = f32(dy), wf = f32(w), bf = f32(b);
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw");
+  using Fwd = void (*)(RowNorm, float*, float*, float*, const float*, const float*, const float*,
+                       int64_t, double, int64_t, int64_t);
+  using Bwd = void (*)(RowNorm, float*, double*, const float*, const float*, const float*,
+                       const float*, const float*, int64_t, int64_t, int64_t);
+  std::vector<std::pair<Fwd, Bwd>> isas = {{nr::generic::forward_rows, nr::generic::backward_rows}};
+  if (avx2) isas.push_back({nr::avx2::forward_rows, nr::avx2::backward_rows});
+  if (avx512) isas.push_back({nr::avx512::forward_rows, nr::avx512::backward_rows});
+  for (RowNorm kind : {RowNorm::layer, RowNorm::rms}) {
+    std::vector<double> y(R * D), mean(R), rstd(R), dx(R * D), part(2 * D, 0.0);
+    double* pm = kind == RowNorm::layer ? mean.data() : nullptr;
+    nr::generic::forward_rows(kind, y.data(), pm, rstd.data(), x.data(), w.data(), b.data(), D,
+                              1e-5, 0, R);
+    nr::generic::backward_rows(kind, dx.data(), part.data(), dy.data(), x.data(), w.data(), pm,
+                               rstd.data(), D, 0, R);
+    for (size_t i = 0; i < isas.size(); ++i) {
+      CAPTURE(i);
+      std::vector<float> yf(R * D), mf(R), rf(R), dxf(R * D);
+      std::vector<double> pf(2 * D, 0.0);
+      float* pmf = pm ? mf.data() : nullptr;
+      isas[i].first(kind, yf.data(), pmf, rf.data(), xf.data(), wf.data(), bf.data(), D, 1e-5, 0,
+                    R);
+      isas[i].second(kind, dxf.data(), pf.data(), dyf.data(), xf.data(), wf.data(), pmf, rf.data(),
+                     D, 0, R);
+      for (int64_t j = 0; j < R * D; ++j) {
+        CHECK(yf[j] == doctest::Approx(y[j]).epsilon(1e-5).scale(1.0));
+        CHECK(dxf[j] == doctest::Approx(dx[j]).epsilon(1e-5).scale(1.0));
+      }
+      for (int64_t j = 0; j < 2 * D; ++j) CHECK(pf[j] == doctest::Approx(part[j]).epsilon(1e-5));
+    }
+  }
 }
 
 // ---- batch_norm ----------------------------------------------------------------------------
