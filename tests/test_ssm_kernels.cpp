@@ -212,17 +212,19 @@ std::vector<double> run_steps(Step step, Tensor state, const std::vector<double>
 }  // namespace
 
 TEST_CASE("s4d_kernel equals the Vandermonde sum for ZOH and bilinear, f64 and f32") {
-  for (SsmDisc disc : {SsmDisc::zoh, SsmDisc::bilinear}) {
-    CAPTURE(int(disc));
-    Params p = draw(3, 5, 2, 1, 11);
-    const int64_t L = 600;  // several CPU tiles
-    auto ref = s4d_reference(p, L, disc);
-    Tensor k64 = s4d_kernel(p.log_dt, p.a_re, p.a_im, p.B, p.C, L, disc);
-    CHECK(rel_diff(k64.to_vector<double>(), ref) < 1e-12);
-    auto f = as_f32(p);
-    Tensor k32 = s4d_kernel(f[0], f[1], f[2], f[4], f[5], L, disc);
-    CHECK(rel_diff(k32.to_vector<double>(), ref) < 1e-5);
-  }
+  // 600: several CPU blocks; 5000: past two of the CPU's exact anchors (every 2048 steps).
+  for (int64_t L : {600, 5000})
+    for (SsmDisc disc : {SsmDisc::zoh, SsmDisc::bilinear}) {
+      CAPTURE(int(disc));
+      CAPTURE(L);
+      Params p = draw(3, 5, 2, 1, 11);
+      auto ref = s4d_reference(p, L, disc);
+      Tensor k64 = s4d_kernel(p.log_dt, p.a_re, p.a_im, p.B, p.C, L, disc);
+      CHECK(rel_diff(k64.to_vector<double>(), ref) < 1e-12);
+      auto f = as_f32(p);
+      Tensor k32 = s4d_kernel(f[0], f[1], f[2], f[4], f[5], L, disc);
+      CHECK(rel_diff(k32.to_vector<double>(), ref) < 1e-5);
+    }
 }
 
 TEST_CASE("s4_kernel equals C Abar^l Bbar by explicit matrix powers (R 1 and 2, Cn 1 and 2)") {
