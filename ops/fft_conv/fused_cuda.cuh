@@ -164,12 +164,14 @@ __device__ __forceinline__ void pass_of(int m, int log2n, int s, const Cx<T>* tw
 }
 
 // Forward runs the passes k = 0, 1, ..; the inverse the same passes in reverse. tw: the tables of
-// fill_twiddles. Each ends with the block synchronised.
+// fill_twiddles. Each ends with the block synchronised. With `middle` (see fuse_middle), forward
+// leaves out its last pass and inverse its first.
 template <class T, int G, class Load>
-__device__ void forward_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Load& load) {
+__device__ void forward_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Load& load,
+                            bool middle = false) {
   auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
   auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
-  for (int top = log2n; top > 0; top -= 4) {
+  for (int top = log2n; top > (middle ? 4 : 0); top -= 4) {
     const int bot = pass_bottom(top);
     if (top == log2n) pass_of<T, G, false>(top - bot, log2n, 1 << bot, tw, load, sstore);
     else pass_of<T, G, false>(top - bot, log2n, 1 << bot, tw, sload, sstore);
@@ -178,11 +180,12 @@ __device__ void forward_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Load& lo
   }
 }
 template <class T, int G, class Store>
-__device__ void inverse_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Store& store) {
+__device__ void inverse_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Store& store,
+                            bool middle = false) {
   auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
   auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
-  tw += twiddle_count(log2n);
-  for (int top = log2n - 4 * ((log2n - 1) / 4); top <= log2n; top += 4) {
+  tw += twiddle_count(log2n) - (middle ? 1 : 0);  // the last pass's table is W^0
+  for (int top = log2n - 4 * ((log2n - 1) / 4) + (middle ? 4 : 0); top <= log2n; top += 4) {
     const int bot = pass_bottom(top);
     tw -= 1 << bot;
     if (top == log2n) pass_of<T, G, true>(top - bot, log2n, 1 << bot, tw, sload, store);
@@ -204,6 +207,94 @@ __device__ __forceinline__ void bin_pair(int sl, int n, int& j, int& j2) {
   const int half = 1 << (31 - __clz(sl));
   j = sl + half;
   j2 = 6 * half - 1 - j;
+}
+
+// Whether conv_kernel runs the last forward pass, the multiply and the first inverse pass as one
+// (middle): when that pass has M = log2n mod 4 in 1..3 levels and is not also the first. With one
+// pair a block (n 8192 in f32) only M = 1 is built: M 2 and 3 spill at the 80 registers of 3
+// blocks per SM there, and do not occur.
+template <int G>
+__host__ __device__ constexpr bool fuse_middle(int log2n) {
+  return log2n > 4 && log2n % 4 != 0 && (G > 1 || log2n % 4 == 1);
+}
+
+// The middle of conv_kernel. The last forward pass works on groups of R = 2^M consecutive
+// (bit-reversed) positions with the twiddles W_16^e only (its lo is 0), and bin_pair's mirror maps
+// such a group onto another one (groups [0, R) and [R, 2R) onto themselves), so one thread runs
+// that pass, the multiply mult(g, sl, z1, z2) of bin pair slot sl = (z1 at j, z2 at j2; the same
+// value when j = j2) and the first inverse pass on a group and its mirror in registers: two
+// shared-memory round trips fewer. Ends with the block synchronised.
+__host__ __device__ constexpr int ilog2(int a) { return a < 2 ? 0 : 1 + ilog2(a / 2); }
+
+template <class T, int G, int M, class Mult>
+__device__ void middle_pass(Cx<T>* z, int log2n, const Mult& mult) {
+  constexpr int R = 1 << M;
+  const Cx<T> one{T(1), T(0)};
+  const int items = (1 << (log2n - 1 - M)) + 1;
+  for (int q = threadIdx.x; q < items * G; q += blockDim.x) {
+    const int g = q % G, w = q / G;
+    // w 0: group [0, R) (octaves 0..M-1); w 1: group [R, 2R) (octave M); w >= 2: the lower-half
+    // group ia of octave o > M and its mirror ib.
+    int o = M, ia = w * R, ib = 0;
+    if (w >= 2) {
+      const int v = w - 1, t = 31 - __clz(v);
+      o = M + 1 + t;
+      ia = (1 << o) + (v - (1 << t)) * R;
+      ib = 3 * (1 << o) - ia - R;
+    }
+    Cx<T> xa[R], xb[R];
+#pragma unroll
+    for (int a = 0; a < R; ++a) xa[a] = z[at<G>(ia + a, g)];
+    if (w >= 2) {
+#pragma unroll
+      for (int a = 0; a < R; ++a) xb[a] = z[at<G>(ib + a, g)];
+      butterflies<T, M, false>(xb, one);
+    }
+    butterflies<T, M, false>(xa, one);
+    if (w == 0) {
+#pragma unroll
+      for (int a = 0; a < R; ++a) {
+        const int oa = ilog2(a);  // position a's octave; a < 2 pair with themselves
+        if (a < 2) mult(g, a == 0 ? 0 : 1 << (log2n - 1), xa[a], xa[a], true);
+        else if (a - (1 << oa) < (1 << oa) / 2)
+          mult(g, a - (1 << oa) / 2, xa[a], xa[3 * (1 << oa) - 1 - a], false);
+      }
+    } else if (w == 1) {
+#pragma unroll
+      for (int a = 0; a < R / 2; ++a) mult(g, R / 2 + a, xa[a], xa[R - 1 - a], false);
+    } else {
+#pragma unroll
+      for (int a = 0; a < R; ++a) mult(g, ia + a - (1 << o) / 2, xa[a], xb[R - 1 - a], false);
+    }
+    butterflies<T, M, true>(xa, one);
+#pragma unroll
+    for (int a = 0; a < R; ++a) z[at<G>(ia + a, g)] = xa[a];
+    if (w >= 2) {
+      butterflies<T, M, true>(xb, one);
+#pragma unroll
+      for (int a = 0; a < R; ++a) z[at<G>(ib + a, g)] = xb[a];
+    }
+  }
+  __syncthreads();
+}
+
+template <class T, int G, class Mult>
+__device__ void middle(Cx<T>* z, int log2n, const Mult& mult) {
+  if constexpr (G == 1) {
+    middle_pass<T, G, 1>(z, log2n, mult);
+  } else {
+    switch (log2n % 4) {
+      case 1:
+        middle_pass<T, G, 1>(z, log2n, mult);
+        break;
+      case 2:
+        middle_pass<T, G, 2>(z, log2n, mult);
+        break;
+      default:
+        middle_pass<T, G, 3>(z, log2n, mult);
+        break;
+    }
+  }
 }
 
 // Channel pairs of a strided (time, channel) array x[t * ts + c * cs]: pair p is channels 2p and
@@ -263,32 +354,47 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
   Cx<T>* tw = z + G * (n + n / 16);
   fill_twiddles(tw, log2n);
   __syncthreads();
-  forward_fft<T, G>(z, tw, log2n,
-                    [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); });
-  for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
-    const int g = q % G, sl = q / G;
+  // Bin pair slot sl of pair g: the spectra (z1 at j, z2 at j2) times the kernel spectra.
+  auto mult = [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool self) {
     const int64_t c = 2 * (p0 + g);
-    if (c >= H) continue;
-    int j, j2;
-    bin_pair(sl, n, j, j2);
+    if (c >= H) return;
     Cx<T> a, b, ka = kf[c * slots + sl], kb{T(0), T(0)};
     if (c + 1 < H) kb = kf[(c + 1) * slots + sl];
     if (conj_k) ka = fftc::conj(ka), kb = fftc::conj(kb);
-    fftc::unpack(z[at<G>(j, g)], z[at<G>(j2, g)], a, b);
-    Cx<T> z1, z2;
-    fftc::repack(mul(a, ka), mul(b, kb), z1, z2);
-    z[at<G>(j, g)] = z1;
-    if (j2 != j) z[at<G>(j2, g)] = z2;
+    fftc::unpack(z1, z2, a, b);
+    Cx<T> w1, w2;
+    fftc::repack(mul(a, ka), mul(b, kb), w1, w2);
+    z1 = w1;
+    if (!self) z2 = w2;
+  };
+  const bool fused = fuse_middle<G>(log2n);
+  forward_fft<T, G>(
+      z, tw, log2n, [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); }, fused);
+  if (fused) {
+    middle<T, G>(z, log2n, mult);
+  } else {
+    for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
+      const int g = q % G;
+      int j, j2;
+      bin_pair(q / G, n, j, j2);
+      Cx<T> z1 = z[at<G>(j, g)], z2 = z[at<G>(j2, g)];
+      mult(g, q / G, z1, z2, j == j2);
+      z[at<G>(j, g)] = z1;
+      if (j2 != j) z[at<G>(j2, g)] = z2;
+    }
+    __syncthreads();
   }
-  __syncthreads();
   T* yr = y + row;
-  inverse_fft<T, G>(z, tw, log2n, [=](int i, int g, Cx<T> v) {
-    const int64_t c = 2 * (p0 + g);
-    if (i >= L || c >= H) return;
-    T* e = yr + int64_t(i) * H + c;
-    e[0] = v.re;
-    if (c + 1 < H) e[1] = v.im;
-  });
+  inverse_fft<T, G>(
+      z, tw, log2n,
+      [=](int i, int g, Cx<T> v) {
+        const int64_t c = 2 * (p0 + g);
+        if (i >= L || c >= H) return;
+        T* e = yr + int64_t(i) * H + c;
+        e[0] = v.re;
+        if (c + 1 < H) e[1] = v.im;
+      },
+      fused);
 }
 
 // part (chunks, H, n/2 + 1) <- for channels [G x, G x + G) and the batch rows [b0, b0 + rows) of
