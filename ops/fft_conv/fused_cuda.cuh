@@ -24,10 +24,11 @@ namespace coil::cuda::fused {
 using fftc::Cx;
 
 constexpr int kThreads = 256;
-// Blocks per SM the register budget must allow: f32 blocks of 69-73 KB fit 3 per SM (2 with
-// corr_kernel's accumulators); f64 is left to the compiler.
-template <class T, bool acc = false>
-constexpr int kMinBlocks = sizeof(T) == 4 ? (acc ? 2 : 3) : 1;
+// Blocks per SM the register budget must allow in f32 (f64 is left to the compiler): conv_kernel's
+// blocks of 69-73 KB fit 3 per SM; corr_kernel's, with the accumulators, 2; spectrum_kernel (once
+// a call, over H/2 pairs) is held to 2 as it spills at 3.
+template <class T, int f32_blocks>
+constexpr int kMinBlocks = sizeof(T) == 4 ? f32_blocks : 1;
 constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 72 KB of shared memory, 3 blocks per SM
 
 // Channel pairs per block: about 64 KB of shared memory (4 pairs of 2048 f32 points make 32 bytes
@@ -209,8 +210,9 @@ __device__ __forceinline__ void bin_pair(int sl, int n, int& j, int& j2) {
   j2 = 6 * half - 1 - j;
 }
 
-// Whether conv_kernel runs the last forward pass, the multiply and the first inverse pass as one
-// (middle): when that pass has M = log2n mod 4 in 1..3 levels and is not also the first. With one
+// Whether the kernels run the last forward pass and what follows it (conv_kernel: the multiply and
+// the first inverse pass) as one (middle): when that pass has M = log2n mod 4 in 1..3 levels and is
+// not also the first. With one
 // pair a block (n 8192 in f32) only M = 1 is built: M 2 and 3 spill at the 80 registers of 3
 // blocks per SM there, and do not occur.
 template <int G>
@@ -218,16 +220,17 @@ __host__ __device__ constexpr bool fuse_middle(int log2n) {
   return log2n > 4 && log2n % 4 != 0 && (G > 1 || log2n % 4 == 1);
 }
 
-// The middle of conv_kernel. The last forward pass works on groups of R = 2^M consecutive
+// The middle of the kernels. The last forward pass works on groups of R = 2^M consecutive
 // (bit-reversed) positions with the twiddles W_16^e only (its lo is 0), and bin_pair's mirror maps
 // such a group onto another one (groups [0, R) and [R, 2R) onto themselves), so one thread runs
-// that pass, the multiply mult(g, sl, z1, z2) of bin pair slot sl = (z1 at j, z2 at j2; the same
-// value when j = j2) and the first inverse pass on a group and its mirror in registers: two
-// shared-memory round trips fewer. Ends with the block synchronised.
+// that pass and op(g, sl, z1, z2, self) on every bin pair slot sl of a group and its mirror in
+// registers (z1 at j, z2 at j2; one value when self, j = j2); with Inv it then runs the first
+// inverse pass and stores the group back: shared-memory round trips fewer (conv two, the others
+// one). Ends with the block synchronised.
 __host__ __device__ constexpr int ilog2(int a) { return a < 2 ? 0 : 1 + ilog2(a / 2); }
 
-template <class T, int G, int M, class Mult>
-__device__ void middle_pass(Cx<T>* z, int log2n, const Mult& mult) {
+template <class T, int G, int M, bool Inv, class Op>
+__device__ void middle_pass(Cx<T>* z, int log2n, const Op& mult) {
   constexpr int R = 1 << M;
   const Cx<T> one{T(1), T(0)};
   const int items = (1 << (log2n - 1 - M)) + 1;
@@ -266,6 +269,7 @@ __device__ void middle_pass(Cx<T>* z, int log2n, const Mult& mult) {
 #pragma unroll
       for (int a = 0; a < R; ++a) mult(g, ia + a - (1 << o) / 2, xa[a], xb[R - 1 - a], false);
     }
+    if (!Inv) continue;
     butterflies<T, M, true>(xa, one);
 #pragma unroll
     for (int a = 0; a < R; ++a) z[at<G>(ia + a, g)] = xa[a];
@@ -278,23 +282,42 @@ __device__ void middle_pass(Cx<T>* z, int log2n, const Mult& mult) {
   __syncthreads();
 }
 
-template <class T, int G, class Mult>
-__device__ void middle(Cx<T>* z, int log2n, const Mult& mult) {
+template <class T, int G, bool Inv, class Op>
+__device__ void middle(Cx<T>* z, int log2n, const Op& op) {
   if constexpr (G == 1) {
-    middle_pass<T, G, 1>(z, log2n, mult);
+    middle_pass<T, G, 1, Inv>(z, log2n, op);
   } else {
     switch (log2n % 4) {
       case 1:
-        middle_pass<T, G, 1>(z, log2n, mult);
+        middle_pass<T, G, 1, Inv>(z, log2n, op);
         break;
       case 2:
-        middle_pass<T, G, 2>(z, log2n, mult);
+        middle_pass<T, G, 2, Inv>(z, log2n, op);
         break;
       default:
-        middle_pass<T, G, 3>(z, log2n, mult);
+        middle_pass<T, G, 3, Inv>(z, log2n, op);
         break;
     }
   }
+}
+
+// op(g, sl, z1, z2, self) on every bin pair slot of the forward FFT without its last pass where
+// fuse_middle (middle), of the whole forward FFT otherwise; with Inv the results go back to z for
+// the inverse. Ends with the block synchronised.
+template <class T, int G, bool Inv, class Op>
+__device__ void bin_pairs(Cx<T>* z, int log2n, const Op& op) {
+  if (fuse_middle<G>(log2n)) return middle<T, G, Inv>(z, log2n, op);
+  const int n = 1 << log2n;
+  for (int q = threadIdx.x; q < (n / 2 + 1) * G; q += blockDim.x) {
+    const int g = q % G, sl = q / G;
+    int j, j2;
+    bin_pair(sl, n, j, j2);
+    Cx<T> z1 = z[at<G>(j, g)], z2 = z[at<G>(j2, g)];
+    op(g, sl, z1, z2, j == j2);
+    if (Inv) z[at<G>(j, g)] = z1;
+    if (Inv && j2 != j) z[at<G>(j2, g)] = z2;
+  }
+  __syncthreads();
 }
 
 // Channel pairs of a strided (time, channel) array x[t * ts + c * cs]: pair p is channels 2p and
@@ -315,7 +338,7 @@ __device__ __forceinline__ Cx<T> load_pair(const T* x, int64_t ts, int64_t cs, i
 // kf (H, n/2 + 1) <- the spectra of kn (H, n) (the two-sided kernels, D and 1/n folded in) in
 // bin pair slot order (bin_pair). Block: pairs [G x, G x + G).
 template <class T, int G>
-__global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
     spectrum_kernel(Cx<T>* __restrict__ kf, const T* __restrict__ kn, int64_t H, int log2n) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
@@ -324,26 +347,24 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
   Cx<T>* tw = z + G * (n + n / 16);
   fill_twiddles(tw, log2n);
   __syncthreads();
-  forward_fft<T, G>(z, tw, log2n,
-                    [=](int i, int g) { return load_pair(kn, 1, n, n, H, p0 + g, i); });
-  for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
-    const int g = q % G, sl = q / G;
+  forward_fft<T, G>(
+      z, tw, log2n, [=](int i, int g) { return load_pair(kn, 1, n, n, H, p0 + g, i); },
+      fuse_middle<G>(log2n));
+  bin_pairs<T, G, false>(z, log2n, [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool) {
     const int64_t c = 2 * (p0 + g);
-    if (c >= H) continue;
-    int j, j2;
-    bin_pair(sl, n, j, j2);
+    if (c >= H) return;
     Cx<T> a, b;
-    fftc::unpack(z[at<G>(j, g)], z[at<G>(j2, g)], a, b);
+    fftc::unpack(z1, z2, a, b);
     kf[c * slots + sl] = a;
     if (c + 1 < H) kf[(c + 1) * slots + sl] = b;
-  }
+  });
 }
 
 // y (B, L, H) <- x (B, L, H) convolved with the kernel spectra kf (spectrum_kernel's output), or
 // with their conjugates (conj_k: the adjoint, du from dy). Block: pairs [G x, G x + G) of batch
 // row y.
 template <class T, int G>
-__global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
     conv_kernel(T* __restrict__ y, const T* __restrict__ x, const Cx<T>* __restrict__ kf, int64_t L,
                 int64_t H, int log2n, bool conj_k) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -370,20 +391,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
   const bool fused = fuse_middle<G>(log2n);
   forward_fft<T, G>(
       z, tw, log2n, [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); }, fused);
-  if (fused) {
-    middle<T, G>(z, log2n, mult);
-  } else {
-    for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
-      const int g = q % G;
-      int j, j2;
-      bin_pair(q / G, n, j, j2);
-      Cx<T> z1 = z[at<G>(j, g)], z2 = z[at<G>(j2, g)];
-      mult(g, q / G, z1, z2, j == j2);
-      z[at<G>(j, g)] = z1;
-      if (j2 != j) z[at<G>(j2, g)] = z2;
-    }
-    __syncthreads();
-  }
+  bin_pairs<T, G, true>(z, log2n, mult);
   T* yr = y + row;
   inverse_fft<T, G>(
       z, tw, log2n,
@@ -401,13 +409,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T>)
 // chunk y: sum_b DY_b,h conj(U_b,h) at bin pair slot sl (bin k; bin n - k is its conjugate), rows
 // in order. One FFT per (row, channel): z = dy + i u packs the two real signals.
 template <class T, int G>
-__global__ void __launch_bounds__(kThreads, kMinBlocks<T, true>)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
     corr_kernel(Cx<T>* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ u,
                 int64_t B, int64_t L, int64_t H, int64_t rows, int log2n) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
-  Cx<T>* acc = z + G * (n + n / 16);  // (slots, G): each thread keeps its own entries
+  Cx<T>* acc = z + G * (n + n / 16);  // (slots, G), zeroed and written out after barriers
   Cx<T>* tw = acc + G * slots;
   fill_twiddles(tw, log2n);
   const int64_t h0 = int64_t(blockIdx.x) * G, b0 = int64_t(blockIdx.y) * rows;
@@ -416,21 +424,21 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, true>)
   __syncthreads();
   for (int64_t b = b0; b < b1; ++b) {
     const T *dyr = dy + b * L * H, *ur = u + b * L * H;
-    forward_fft<T, G>(z, tw, log2n, [=](int i, int g) {
-      const int64_t h = h0 + g;
-      Cx<T> v{T(0), T(0)};
-      if (i < L && h < H) v = {dyr[int64_t(i) * H + h], ur[int64_t(i) * H + h]};
-      return v;
-    });
-    for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
-      const int g = q % G;
-      int j, j2;
-      bin_pair(q / G, n, j, j2);
+    forward_fft<T, G>(
+        z, tw, log2n,
+        [=](int i, int g) {
+          const int64_t h = h0 + g;
+          Cx<T> v{T(0), T(0)};
+          if (i < L && h < H) v = {dyr[int64_t(i) * H + h], ur[int64_t(i) * H + h]};
+          return v;
+        },
+        fuse_middle<G>(log2n));
+    // (bin_pairs ends synchronised: the next row's FFT may overwrite z)
+    bin_pairs<T, G, false>(z, log2n, [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool) {
       Cx<T> d, v;
-      fftc::unpack(z[at<G>(j, g)], z[at<G>(j2, g)], d, v);
-      acc[q] = acc[q] + mul(d, fftc::conj(v));
-    }
-    __syncthreads();  // z is read; the next row's FFT may overwrite it
+      fftc::unpack(z1, z2, d, v);
+      acc[sl * G + g] = acc[sl * G + g] + mul(d, fftc::conj(v));
+    });
   }
   for (int q = threadIdx.x; q < slots * G; q += blockDim.x) {
     const int64_t h = h0 + q % G;
