@@ -103,18 +103,20 @@ TEST_CASE("the baseline, AVX2 and AVX-512 loops of vec_kernels agree with double
     const char* isa;
     void (*fwd)(UnaryOp, float*, const float*, int64_t);
     void (*bwd)(UnaryOp, float*, const float*, const float*, int64_t);
+    void (*gelu_slope)(float*, float*, const float*, int64_t);
     void (*glu)(float*, const float*, const float*, const float*, const float*, int64_t);
     void (*glu_grad)(float*, float*, const float*, const float*, const float*, const float*,
                      const float*, int64_t);
   };
   std::vector<Loops> isas = {{"generic", vec::generic::unary_f32, vec::generic::unary_grad_f32,
-                              vec::generic::glu_f32, vec::generic::glu_grad_f32}};
+                              vec::generic::gelu_slope_f32, vec::generic::glu_f32,
+                              vec::generic::glu_grad_f32}};
   if (avx2)
-    isas.push_back({"avx2", vec::avx2::unary_f32, vec::avx2::unary_grad_f32, vec::avx2::glu_f32,
-                    vec::avx2::glu_grad_f32});
+    isas.push_back({"avx2", vec::avx2::unary_f32, vec::avx2::unary_grad_f32,
+                    vec::avx2::gelu_slope_f32, vec::avx2::glu_f32, vec::avx2::glu_grad_f32});
   if (avx512)
     isas.push_back({"avx512", vec::avx512::unary_f32, vec::avx512::unary_grad_f32,
-                    vec::avx512::glu_f32, vec::avx512::glu_grad_f32});
+                    vec::avx512::gelu_slope_f32, vec::avx512::glu_f32, vec::avx512::glu_grad_f32});
   const auto n = int64_t(x.size());
   std::vector<float> ba(x.size()), bb(x.size());  // GLU's biases, for the second pass
   for (size_t i = 0; i < x.size(); ++i)
@@ -124,8 +126,12 @@ TEST_CASE("the baseline, AVX2 and AVX-512 loops of vec_kernels agree with double
     std::vector<float> y(x.size()), dx(x.size());
     l.fwd(UnaryOp::gelu_erf, y.data(), x.data(), n);
     l.bwd(UnaryOp::silu, dx.data(), x.data(), g.data(), n);
+    std::vector<float> y2(x.size()), slope(x.size());
+    l.gelu_slope(y2.data(), slope.data(), x.data(), n);
     for (size_t i = 0; i < x.size(); ++i) {
       double xi = x[i], s = sigm(xi);
+      CHECK(y2[i] == y[i]);
+      CHECK(slope[i] == doctest::Approx(cdf(xi) + xi * phi(xi)).epsilon(1e-6).scale(1.0));
       CHECK(y[i] == doctest::Approx(xi * cdf(xi)).epsilon(1e-6).scale(0.3));
       CHECK(dx[i] == doctest::Approx(g[i] * s * (1 + xi * (1 - s))).epsilon(1e-6).scale(1.0));
     }

@@ -45,6 +45,10 @@ void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64
   COIL_VEC_CALL(unary_grad_f32, op, dx, x, g, n)
 }
 
+void gelu_slope_f32(float* y, float* slope, const float* x, int64_t n) {
+  COIL_VEC_CALL(gelu_slope_f32, y, slope, x, n)
+}
+
 void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb,
              int64_t n) {
   COIL_VEC_CALL(glu_f32, out, a, b, ba, bb, n)

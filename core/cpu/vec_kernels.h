@@ -14,6 +14,8 @@ bool has_f32_loop(UnaryOp op);
 void unary_f32(UnaryOp op, float* out, const float* x, int64_t n);
 // dx[i] = g[i] * op'(x[i]) for i < n; dx may be x or g.
 void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);
+// GELU (erf form) and its derivative in one pass: y[i] = gelu(x[i]), slope[i] = gelu'(x[i]).
+void gelu_slope_f32(float* y, float* slope, const float* x, int64_t n);
 // GLU (ops/glu) of the halves a, b plus biases ba, bb (both null: no bias), i < n:
 // out[i] = (a[i] + ba[i]) * sigmoid(b[i] + bb[i]). Outputs (out; da, db) must not overlap inputs.
 void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb,
@@ -26,6 +28,7 @@ void glu_grad_f32(float* da, float* db, const float* a, const float* b, const fl
 #define COIL_DECLARE_VEC_LOOPS                                                               \
   void unary_f32(UnaryOp op, float* out, const float* x, int64_t n);                         \
   void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64_t n);     \
+  void gelu_slope_f32(float* y, float* slope, const float* x, int64_t n);                    \
   void glu_f32(float* out, const float* a, const float* b, const float* ba, const float* bb, \
                int64_t n);                                                                   \
   void glu_grad_f32(float* da, float* db, const float* a, const float* b, const float* ba,   \

@@ -43,6 +43,14 @@ void unary_grad_f32(UnaryOp op, float* dx, const float* x, const float* g, int64
   }
 }
 
+void gelu_slope_f32(float* __restrict y, float* __restrict slope, const float* __restrict x,
+                    int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = gelu(x[i]);
+    slope[i] = gelu_slope(x[i]);
+  }
+}
+
 namespace {
 
 // kBias false drops the bias loads and adds at compile time. The outputs never alias the inputs

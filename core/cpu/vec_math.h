@@ -83,9 +83,11 @@ namespace coil::cpu::vec {
   const float s = sigmoid(x);
   return g * s * (1.0f + x * (1.0f - s));
 }
-[[gnu::always_inline]] static inline float gelu_grad(float x, float g) {
+// d gelu / dx = Phi(x) + x phi(x).
+[[gnu::always_inline]] static inline float gelu_slope(float x) {
   const float pdf = exp(-0.5f * x * x) * 0.3989422804014327f;
-  return g * (normal_cdf(x) + x * pdf);
+  return normal_cdf(x) + x * pdf;
 }
+[[gnu::always_inline]] static inline float gelu_grad(float x, float g) { return g * gelu_slope(x); }
 
 }  // namespace coil::cpu::vec
