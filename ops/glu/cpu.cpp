@@ -14,19 +14,26 @@
 namespace coil::cpu {
 namespace {
 
-// Rows per block: the bias gradient sums each block's rows into its own partial sums, then the
-// blocks in order, so the sums do not depend on the thread count.
-constexpr int64_t kRows = 64;
+// Rows per block with a bias: its gradient sums each block's rows into its own partial sums, then
+// the blocks in order, so the sums do not depend on the thread count. Without one, a block is a
+// row (a glu over a leading dim may have few, long rows to share among threads).
+constexpr int64_t kBiasRows = 64;
+
+struct Blocks {
+  int64_t outer, rows;  // rows per block
+  Blocks(int64_t outer, bool bias) : outer(outer), rows(bias ? kBiasRows : 1) {}
+  int64_t count() const { return (outer + rows - 1) / rows; }
+  int64_t begin(int64_t k) const { return k * rows; }
+  int64_t end(int64_t k) const { return std::min(outer, (k + 1) * rows); }
+  // At least kParallelGrain elements per thread.
+  int64_t grain(int64_t half) const {
+    return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(rows * half, 1));
+  }
+};
 
 template <class T>
 T sigmoid_of(T b) {
   return T(1) / (T(1) + std::exp(-b));
-}
-
-int64_t blocks(int64_t outer) { return (outer + kRows - 1) / kRows; }
-
-int64_t grain(int64_t half) {
-  return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(kRows * half, 1));
 }
 
 }  // namespace
@@ -38,8 +45,9 @@ void glu_forward(const Tensor& out, const Tensor& x, const Tensor& bias, int64_t
     const T *xp = x.data<T>(), *ba = bias.defined() ? bias.data<T>() : nullptr;
     const T* bb = ba ? ba + half : nullptr;
     T* op = out.data<T>();
-    parallel_for(blocks(outer), grain(half), [&](int64_t blk) {
-      for (int64_t o = blk * kRows; o < std::min(outer, (blk + 1) * kRows); ++o) {
+    const Blocks bl(outer, ba != nullptr);
+    parallel_for(bl.count(), bl.grain(half), [&](int64_t blk) {
+      for (int64_t o = bl.begin(blk); o < bl.end(blk); ++o) {
         const T *a = xp + 2 * o * half, *b = a + half;
         T* y = op + o * half;
         if constexpr (std::is_same_v<T, float>) {
@@ -61,11 +69,12 @@ void glu_backward(const Tensor& dx, const Tensor& dbias, const Tensor& g, const 
     const T* ba = bias.defined() ? bias.data<T>() : nullptr;
     const T* bb = ba ? ba + half : nullptr;
     T* dp = dx.data<T>();
-    const int64_t nb = blocks(outer), n = 2 * half;
+    const Blocks bl(outer, ba != nullptr);
+    const int64_t nb = bl.count(), n = 2 * half;
     std::vector<double> partial(dbias.defined() ? size_t(nb * n) : 0, 0.0);
-    parallel_for(nb, grain(half), [&](int64_t blk) {
+    parallel_for(nb, bl.grain(half), [&](int64_t blk) {
       double* sums = partial.empty() ? nullptr : partial.data() + blk * n;
-      for (int64_t o = blk * kRows; o < std::min(outer, (blk + 1) * kRows); ++o) {
+      for (int64_t o = bl.begin(blk); o < bl.end(blk); ++o) {
         const T *a = xp + 2 * o * half, *b = a + half, *gr = gp + o * half;
         T *da = dp + 2 * o * half, *db = da + half;
         if constexpr (std::is_same_v<T, float>) {
