@@ -23,18 +23,18 @@
 
 namespace coil::cuda {
 
-// Rows by default: on the H200 they ran 1.2x to 3x faster than columns at every issue-8 workload
-// (bench/RESULTS.md, "FFT conv"), cuFFT's strided transforms being the slow part.
-// COIL_FFT_CONV_LAYOUT=columns|rows|fused picks another at start-up (for the GPU tests).
+// Automatic by default (kernels.h). COIL_FFT_CONV_LAYOUT=columns|rows|fused|automatic picks one
+// at start-up (for the GPU tests).
 FftConvLayout& fft_conv_layout() {
   static FftConvLayout layout = [] {
     const char* env = std::getenv("COIL_FFT_CONV_LAYOUT");
     const std::string v = env ? env : "";
-    COIL_CHECK(v.empty() || v == "columns" || v == "rows" || v == "fused",
-               "[fft_conv] COIL_FFT_CONV_LAYOUT={} is not columns, rows or fused", v);
+    COIL_CHECK(v.empty() || v == "columns" || v == "rows" || v == "fused" || v == "automatic",
+               "[fft_conv] COIL_FFT_CONV_LAYOUT={} is not columns, rows, fused or automatic", v);
     return v == "columns" ? FftConvLayout::columns
+           : v == "rows"  ? FftConvLayout::rows
            : v == "fused" ? FftConvLayout::fused
-                          : FftConvLayout::rows;
+                          : FftConvLayout::automatic;
   }();
   return layout;
 }
@@ -61,8 +61,13 @@ struct Fft<double> {
 // log2 of the fused kernel's FFT size (the power of two at or above the minimum), or 0 where the
 // fused kernel is not asked for or does not fit.
 int fused_log2(int64_t L, int64_t Lk, int64_t C, FftConvLayout layout) {
+  constexpr int kAutomaticMaxLog2 = 12;  // n <= 4096 (H100, 2026-12-06: 1.4x faster fwd+bwd at
+                                         // n 2048; 1.14x slower at n 8192)
   const int log2n = std::bit_width(uint64_t(fft_conv_min_size(L, Lk, C) - 1));
-  return layout == FftConvLayout::fused && log2n <= fused::kMaxLog2 ? log2n : 0;
+  const int max_log2 = layout == FftConvLayout::fused       ? fused::kMaxLog2
+                       : layout == FftConvLayout::automatic ? kAutomaticMaxLog2
+                                                            : 0;
+  return log2n <= max_log2 ? log2n : 0;
 }
 
 // Shapes and the packed layout. Pair p of batch b is row r = b * P + p; bin i of row r lives

@@ -40,11 +40,12 @@ COIL_FFT_CONV_KERNELS
 }
 namespace cuda {
 COIL_FFT_CONV_KERNELS
-// Memory layout of the packed spectra on the GPU: (B*P, n) "rows" (the default) or (n, B*P)
-// "columns", P = ceil(H/2) channel pairs; or "fused": on-chip kernels for y, du and the dk/dD
-// spectra (ops/fft_conv/fused_cuda.cuh) where the power-of-two size n fits (n <= 8192), rows
-// otherwise. A knob for the kernel lab (bench/bench_fft_conv.cpp) and the tests, not for users.
-enum class FftConvLayout { columns, rows, fused };
+// Memory layout of the packed spectra on the GPU: (B*P, n) "rows" or (n, B*P) "columns", P =
+// ceil(H/2) channel pairs; or "fused": on-chip kernels for y, du and the dk/dD spectra
+// (ops/fft_conv/fused_cuda.cuh) where the power-of-two size n fits (n <= 8192), rows otherwise;
+// "automatic" (the default): fused up to n 4096, rows beyond, where fused's backward measured
+// slower (bench/RESULTS.md, "FFT conv"). A knob for the kernel lab and the tests, not for users.
+enum class FftConvLayout { columns, rows, fused, automatic };
 FftConvLayout& fft_conv_layout();
 }  // namespace cuda
 #undef COIL_FFT_CONV_KERNELS
