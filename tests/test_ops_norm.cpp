@@ -237,6 +237,37 @@ TEST_CASE("the f32 row norm loops of every instruction set agree with the f64 on
   }
 }
 
+TEST_CASE("layer norm of one-element rows has an exactly zero input gradient on every instruction set") {
+  // x - mean is exactly 0 and dx = rstd * (g - mean(g)) with mean(g) = g: any nonzero dx is a
+  // rounding residual amplified by rstd = 1 / sqrt(eps) (an FMA contracting g = dy * w into the
+  // subtraction leaves one), and the GPU parity check sees it as a relative error of 1.
+  namespace nr = coil::cpu::norm_rows;
+  const int64_t R = 5, D = 1;
+  const std::vector<float> x = {0.3f, -1.7f, 2.9f, 0.1f, -0.6f},
+                           dy = {0.37f, -1.13f, 0.71f, 2.3f, -0.29f}, w = {1.37f};
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw");
+  using Fwd = void (*)(RowNorm, float*, float*, float*, const float*, const float*, const float*,
+                       int64_t, double, int64_t, int64_t);
+  using Bwd = void (*)(RowNorm, float*, double*, const float*, const float*, const float*,
+                       const float*, const float*, int64_t, int64_t, int64_t);
+  std::vector<std::pair<Fwd, Bwd>> isas = {{nr::generic::forward_rows, nr::generic::backward_rows}};
+  if (avx2) isas.push_back({nr::avx2::forward_rows, nr::avx2::backward_rows});
+  if (avx512) isas.push_back({nr::avx512::forward_rows, nr::avx512::backward_rows});
+  for (size_t i = 0; i < isas.size(); ++i) {
+    CAPTURE(i);
+    std::vector<float> y(R), mean(R), rstd(R), dx(R, 1.f);
+    isas[i].first(RowNorm::layer, y.data(), mean.data(), rstd.data(), x.data(), w.data(), nullptr,
+                  D, 1e-5, 0, R);
+    isas[i].second(RowNorm::layer, dx.data(), nullptr, dy.data(), x.data(), w.data(), mean.data(),
+                   rstd.data(), D, 0, R);
+    for (int64_t r = 0; r < R; ++r) CHECK(dx[r] == 0.f);
+  }
+}
+
 // ---- batch_norm ----------------------------------------------------------------------------
 
 namespace {
