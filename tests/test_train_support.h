@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -123,16 +124,22 @@ struct KillResume {
 };
 
 // Runs args(tmp/whole) to the end, then args(tmp/killed), killed with SIGKILL a random
-// 0..max_delay_ms after its first checkpoint appears, then resumed with --resume.
+// 0..max_delay_ms after its first checkpoint appears (at most 60% of the whole run's wall time,
+// so a fast device still gets killed mid-run), then resumed with --resume.
 inline KillResume kill_and_resume(const TrainArgs& args, const fs::path& tmp, int max_delay_ms) {
   KillResume k;
   k.whole = tmp / "whole";
   k.killed = tmp / "killed";
+  const auto t0 = std::chrono::steady_clock::now();
   Result whole = run_coil(args(k.whole, {}), tmp);
+  const auto whole_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   INFO(whole.output);
   REQUIRE(whole.status == 0);
   std::mt19937 rng(std::random_device{}());
-  k.delay_ms = std::uniform_int_distribution<int>(0, max_delay_ms)(rng);
+  const int cap = int(std::min<int64_t>(max_delay_ms, whole_ms * 6 / 10));
+  k.delay_ms = std::uniform_int_distribution<int>(0, cap)(rng);
   fs::path log = tmp / "killed.txt";
   pid_t pid = spawn(args(k.killed, {}), log);
   for (int i = 0; i < 20000 && !fs::exists(k.killed / "checkpoints" / "latest"); ++i)
