@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/cpu/isa.h"
 #include "core/cpu/vec_kernels.h"
 #include "core/cpu/vec_math.h"
 #include "core/elementwise.h"
@@ -94,11 +95,7 @@ TEST_CASE("the baseline, AVX2 and AVX-512 loops of vec_kernels agree with double
     g.push_back(1.0f - 0.002f * float(i));
     a.push_back(0.5f - 0.003f * float(i));
   }
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                      __builtin_cpu_supports("avx512bw");
+  const bool avx2 = cpu::cpu_has(cpu::Isa::avx2), avx512 = cpu::cpu_has(cpu::Isa::avx512);
   struct Loops {
     const char* isa;
     void (*fwd)(UnaryOp, float*, const float*, int64_t);

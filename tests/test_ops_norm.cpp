@@ -12,6 +12,7 @@
 
 #include "autograd/autograd.h"
 #include "core/copy.h"
+#include "core/cpu/isa.h"
 #include "core/elementwise.h"
 #include "core/factory.h"
 #include "core/random.h"
@@ -192,6 +193,22 @@ TEST_CASE("row norm weight gradients do not depend on the number of CPU threads"
   CHECK(many == one);
 }
 
+// The f32 (forward, backward) row loops of every instruction set this CPU runs.
+using RowsFwd = void (*)(RowNorm, float*, float*, float*, const float*, const float*, const float*,
+                         int64_t, double, int64_t, int64_t);
+using RowsBwd = void (*)(RowNorm, float*, double*, const float*, const float*, const float*,
+                         const float*, const float*, int64_t, int64_t, int64_t);
+std::vector<std::pair<RowsFwd, RowsBwd>> f32_row_norm_loops() {
+  namespace nr = coil::cpu::norm_rows;
+  std::vector<std::pair<RowsFwd, RowsBwd>> isas = {
+      {nr::generic::forward_rows, nr::generic::backward_rows}};
+  if (cpu::cpu_has(cpu::Isa::avx2))
+    isas.push_back({nr::avx2::forward_rows, nr::avx2::backward_rows});
+  if (cpu::cpu_has(cpu::Isa::avx512))
+    isas.push_back({nr::avx512::forward_rows, nr::avx512::backward_rows});
+  return isas;
+}
+
 TEST_CASE("the f32 row norm loops of every instruction set agree with the f64 ones") {
   namespace nr = coil::cpu::norm_rows;
   const int64_t R = 7, D = 37;  // D: vector bodies and scalar tails
@@ -200,18 +217,7 @@ TEST_CASE("the f32 row norm loops of every instruction set agree with the f64 on
   for (int64_t d = 0; d < D; ++d) w[d] = 1 + 0.01 * d, b[d] = 0.1 - 0.02 * d;
   auto f32 = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
   const auto xf = f32(x), dyf = f32(dy), wf = f32(w), bf = f32(b);
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                      __builtin_cpu_supports("avx512bw");
-  using Fwd = void (*)(RowNorm, float*, float*, float*, const float*, const float*, const float*,
-                       int64_t, double, int64_t, int64_t);
-  using Bwd = void (*)(RowNorm, float*, double*, const float*, const float*, const float*,
-                       const float*, const float*, int64_t, int64_t, int64_t);
-  std::vector<std::pair<Fwd, Bwd>> isas = {{nr::generic::forward_rows, nr::generic::backward_rows}};
-  if (avx2) isas.push_back({nr::avx2::forward_rows, nr::avx2::backward_rows});
-  if (avx512) isas.push_back({nr::avx512::forward_rows, nr::avx512::backward_rows});
+  const auto isas = f32_row_norm_loops();
   for (RowNorm kind : {RowNorm::layer, RowNorm::rms}) {
     std::vector<double> y(R * D), mean(R), rstd(R), dx(R * D), part(2 * D, 0.0);
     double* pm = kind == RowNorm::layer ? mean.data() : nullptr;
@@ -237,26 +243,15 @@ TEST_CASE("the f32 row norm loops of every instruction set agree with the f64 on
   }
 }
 
-TEST_CASE("layer norm of one-element rows has an exactly zero input gradient on every instruction set") {
+TEST_CASE(
+    "layer norm of one-element rows has an exactly zero input gradient on every instruction set") {
   // x - mean is exactly 0 and dx = rstd * (g - mean(g)) with mean(g) = g: any nonzero dx is a
   // rounding residual amplified by rstd = 1 / sqrt(eps) (an FMA contracting g = dy * w into the
   // subtraction leaves one), and the GPU parity check sees it as a relative error of 1.
-  namespace nr = coil::cpu::norm_rows;
   const int64_t R = 5, D = 1;
   const std::vector<float> x = {0.3f, -1.7f, 2.9f, 0.1f, -0.6f},
                            dy = {0.37f, -1.13f, 0.71f, 2.3f, -0.29f}, w = {1.37f};
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                      __builtin_cpu_supports("avx512bw");
-  using Fwd = void (*)(RowNorm, float*, float*, float*, const float*, const float*, const float*,
-                       int64_t, double, int64_t, int64_t);
-  using Bwd = void (*)(RowNorm, float*, double*, const float*, const float*, const float*,
-                       const float*, const float*, int64_t, int64_t, int64_t);
-  std::vector<std::pair<Fwd, Bwd>> isas = {{nr::generic::forward_rows, nr::generic::backward_rows}};
-  if (avx2) isas.push_back({nr::avx2::forward_rows, nr::avx2::backward_rows});
-  if (avx512) isas.push_back({nr::avx512::forward_rows, nr::avx512::backward_rows});
+  const auto isas = f32_row_norm_loops();
   for (size_t i = 0; i < isas.size(); ++i) {
     CAPTURE(i);
     std::vector<float> y(R), mean(R), rstd(R), dx(R, 1.f);

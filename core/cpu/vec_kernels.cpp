@@ -1,28 +1,16 @@
 // The baseline loops of core/cpu/vec_kernels.h and the choice between them, the AVX2 and the
 // AVX-512 ones.
 #define COIL_VEC_ISA generic
+#include "core/cpu/isa.h"
 #include "core/cpu/vec_kernels_impl.h"
 #undef COIL_VEC_ISA
 
 namespace coil::cpu::vec {
 namespace {
 
-enum class Isa { generic, avx2, avx512 };
-
-Isa isa() {
-  static const Isa best = [] {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Isa::generic;
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-    return avx512 ? Isa::avx512 : Isa::avx2;
-  }();
-  return best;
-}
-
 // Calls fn of the namespace of the widest instruction set this CPU has.
 #define COIL_VEC_CALL(fn, ...)         \
-  switch (isa()) {                     \
+  switch (best_isa()) {                \
     case Isa::avx512:                  \
       return avx512::fn(__VA_ARGS__);  \
     case Isa::avx2:                    \

@@ -14,6 +14,7 @@
 #include <numbers>
 #include <vector>
 
+#include "core/cpu/isa.h"
 #include "core/dispatch.h"
 #include "ops/fft_conv/kernels.h"
 
@@ -80,13 +81,7 @@ Tables<T> tables(int64_t n) {
 
 // AVX2 when the CPU has it and nobody pinned the baseline (a pin to AVX2 on a CPU without it
 // falls back rather than faulting).
-bool use_avx2() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return has && isa() != Isa::generic;
-}
+bool use_avx2() { return cpu::best_isa() != cpu::Isa::generic && isa() != Isa::generic; }
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/cpu/isa.h"
 #include "core/cpu/loops.h"
 #include "core/dispatch.h"
 #include "ops/norm/kernels.h"
@@ -26,33 +27,20 @@ struct Rows {
   int64_t block() const { return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(D, 1)); }
 };
 
-enum class Isa { generic, avx2, avx512 };
-
-Isa isa() {
-  static const Isa best = [] {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Isa::generic;
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-    return avx512 ? Isa::avx512 : Isa::avx2;
-  }();
-  return best;
-}
-
 // The row loops for T: f32 in the widest instruction set, f64 in the baseline one.
 template <class T, class... A>
 void forward_rows(A... a) {
   if constexpr (std::is_same_v<T, float>) {
-    if (isa() == Isa::avx512) return norm_rows::avx512::forward_rows(a...);
-    if (isa() == Isa::avx2) return norm_rows::avx2::forward_rows(a...);
+    if (best_isa() == Isa::avx512) return norm_rows::avx512::forward_rows(a...);
+    if (best_isa() == Isa::avx2) return norm_rows::avx2::forward_rows(a...);
   }
   norm_rows::generic::forward_rows(a...);
 }
 template <class T, class... A>
 void backward_rows(A... a) {
   if constexpr (std::is_same_v<T, float>) {
-    if (isa() == Isa::avx512) return norm_rows::avx512::backward_rows(a...);
-    if (isa() == Isa::avx2) return norm_rows::avx2::backward_rows(a...);
+    if (best_isa() == Isa::avx512) return norm_rows::avx512::backward_rows(a...);
+    if (best_isa() == Isa::avx2) return norm_rows::avx2::backward_rows(a...);
   }
   norm_rows::generic::backward_rows(a...);
 }
