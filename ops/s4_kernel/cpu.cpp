@@ -9,6 +9,7 @@
 #include "core/cpu/loops.h"
 #include "core/dispatch.h"
 #include "ops/common/fft_plans.h"
+#include "ops/s4_kernel/dispatch_s4.h"
 #include "ops/s4_kernel/kernels.h"
 #include "ops/s4_kernel/s4_math.h"
 
@@ -158,34 +159,23 @@ void backward_impl(const std::vector<Tensor>& grads, const Tensor& dK, const Ten
   });
 }
 
-// Calls f.template operator()<T, NC, R>() for the runtime (dtype, Cn, R).
-template <class F>
-void dispatch_s4(DType dt, int64_t Cn, int64_t R, F&& f) {
-  dispatch<DType::f32, DType::f64>(dt, "s4_kernel", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (Cn == 1 && R == 1) f.template operator()<T, 1, 1>();
-    else if (Cn == 1) f.template operator()<T, 1, 2>();
-    else if (R == 1) f.template operator()<T, 2, 1>();
-    else f.template operator()<T, 2, 2>();
-  });
-}
-
 }  // namespace
 
 void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,
                        const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                        const Tensor& C) {
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(K.dtype(), C.size(0), P.size(0),
-              [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
+  ssm::dispatch_s4(K.dtype(), C.size(0), P.size(0),
+                   [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
 }
 
 void s4_kernel_backward(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave,
                         const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,
                         const Tensor& P, const Tensor& B, const Tensor& C) {
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(dK.dtype(), C.size(0), P.size(0),
-              [&]<class T, int NC, int R>() { backward_impl<T, NC, R>(grads, dK, rsave, in); });
+  ssm::dispatch_s4(dK.dtype(), C.size(0), P.size(0), [&]<class T, int NC, int R>() {
+    backward_impl<T, NC, R>(grads, dK, rsave, in);
+  });
 }
 
 }  // namespace coil::cpu

@@ -260,8 +260,8 @@ void s4_kernel_forward(S4Version v, const Tensor& K, const Tensor& rsave, const 
   DeviceGuard guard(K.device().index);
   if (v == S4Version::v2) return s4_kernel_forward_v2(K, rsave, log_dt, W_re, W_im, P, B, C);
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(K.dtype(), C.size(0), P.size(0),
-              [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
+  ssm::dispatch_s4(K.dtype(), C.size(0), P.size(0),
+                   [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
 }
 
 void s4_kernel_backward(S4Version v, const std::vector<Tensor>& grads, const Tensor& dK,
@@ -271,8 +271,9 @@ void s4_kernel_backward(S4Version v, const std::vector<Tensor>& grads, const Ten
   if (v == S4Version::v2)
     return s4_kernel_backward_v2(grads, dK, rsave, log_dt, W_re, W_im, P, B, C);
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(dK.dtype(), C.size(0), P.size(0),
-              [&]<class T, int NC, int R>() { backward_impl<T, NC, R>(grads, dK, rsave, in); });
+  ssm::dispatch_s4(dK.dtype(), C.size(0), P.size(0), [&]<class T, int NC, int R>() {
+    backward_impl<T, NC, R>(grads, dK, rsave, in);
+  });
 }
 
 void s4_kernel_forward(const Tensor& K, const Tensor& rsave, const Tensor& log_dt,

@@ -5,6 +5,7 @@
 #include "core/dispatch.h"
 #include "core/tensor.h"
 #include "ops/common/fft_plans_cuda.cuh"
+#include "ops/s4_kernel/dispatch_s4.h"
 #include "ops/s4_kernel/s4_math.h"
 
 namespace coil::cuda::s4k {
@@ -45,18 +46,6 @@ void real_fft(int dev, bool inverse, void* in, void* out, int64_t L, int64_t bat
   key.idist = inverse ? L / 2 + 1 : L, key.odist = inverse ? L : L / 2 + 1;
   key.type = sizeof(T) == 4 ? (inverse ? CUFFT_C2R : CUFFT_R2C) : (inverse ? CUFFT_Z2D : CUFFT_D2Z);
   fft::execute(key, in, out);
-}
-
-// Calls f.template operator()<T, NC, R>() for the runtime (dtype, Cn, R).
-template <class F>
-void dispatch_s4(DType dt, int64_t Cn, int64_t R, F&& f) {
-  dispatch<DType::f32, DType::f64>(dt, "s4_kernel", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (Cn == 1 && R == 1) f.template operator()<T, 1, 1>();
-    else if (Cn == 1) f.template operator()<T, 1, 2>();
-    else if (R == 1) f.template operator()<T, 2, 1>();
-    else f.template operator()<T, 2, 2>();
-  });
 }
 
 }  // namespace coil::cuda::s4k

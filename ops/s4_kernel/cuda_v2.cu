@@ -385,16 +385,17 @@ void s4_kernel_forward_v2(const Tensor& K, const Tensor& rsave, const Tensor& lo
                           const Tensor& W_re, const Tensor& W_im, const Tensor& P, const Tensor& B,
                           const Tensor& C) {
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(K.dtype(), C.size(0), P.size(0),
-              [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
+  ssm::dispatch_s4(K.dtype(), C.size(0), P.size(0),
+                   [&]<class T, int NC, int R>() { forward_impl<T, NC, R>(K, rsave, in); });
 }
 
 void s4_kernel_backward_v2(const std::vector<Tensor>& grads, const Tensor& dK, const Tensor& rsave,
                            const Tensor& log_dt, const Tensor& W_re, const Tensor& W_im,
                            const Tensor& P, const Tensor& B, const Tensor& C) {
   const std::vector<Tensor> in = {log_dt, W_re, W_im, P, B, C};
-  dispatch_s4(dK.dtype(), C.size(0), P.size(0),
-              [&]<class T, int NC, int R>() { backward_impl<T, NC, R>(grads, dK, rsave, in); });
+  ssm::dispatch_s4(dK.dtype(), C.size(0), P.size(0), [&]<class T, int NC, int R>() {
+    backward_impl<T, NC, R>(grads, dK, rsave, in);
+  });
 }
 
 }  // namespace coil::cuda
