@@ -22,11 +22,10 @@ Tensor linear_rows(const Linear& l, const Tensor& x, int64_t start, int64_t n) {
                 l.bias.defined() ? narrow(l.bias, 0, start, n) : Tensor());
 }
 
-// output_linear then GLU. On the CPU the bias goes into GLU's pass (bias_glu): no bias pass
-// before the GEMM and no column sums after its backward. Elsewhere linear with its bias, then glu.
+// output_linear then GLU, the bias going into GLU's pass (bias_glu): no bias pass before the
+// GEMM and no column sums after its backward.
 Tensor linear_glu(const Linear& l, const Tensor& x) {
-  const bool fused = x.device().is_cpu() && (x.dtype() == DType::f32 || x.dtype() == DType::f64);
-  if (!fused || !l.bias.defined()) return glu(l.forward(x));
+  if (!l.bias.defined()) return glu(l.forward(x));
   return bias_glu(linear(x, l.weight), l.bias);
 }
 

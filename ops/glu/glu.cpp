@@ -1,11 +1,11 @@
 // Front ends of glu and bias_glu: on the CPU (f32, f64) one fused kernel each way
-// (ops/glu/kernels.h); glu on other devices and dtypes: core ops on narrow views (no copies of
-// the halves), whose backward writes both halves of dx into one fresh tensor.
+// (ops/glu/kernels.h); on other devices and dtypes core ops (glu_core).
 #include "ops/glu/glu.h"
 
 #include "autograd/autograd.h"
 #include "core/copy.h"
 #include "core/elementwise.h"
+#include "core/reduce.h"
 #include "core/views.h"
 #include "ops/glu/kernels.h"
 
@@ -43,6 +43,38 @@ Tensor glu_cpu(const char* name, const Tensor& x, const Tensor& bias, int64_t d,
   return out;
 }
 
+// Other devices and dtypes: core ops on narrow views of x (+ bias, broadcast over the leading
+// dims; inner = 1 then), no copies of the halves; the backward writes both halves of dx into one
+// fresh tensor and sums it over the leading dims for the bias.
+Tensor glu_core(const char* name, const Tensor& x, const Tensor& bias, int64_t d, int64_t h) {
+  const Tensor xb = bias.defined() ? core::binary(BinaryOp::add, x, bias) : x;
+  Tensor a = core::narrow(xb, d, 0, h), b = core::narrow(xb, d, h, h);
+  Tensor gate = core::unary(UnaryOp::sigmoid, b);
+  Tensor out = core::binary(BinaryOp::mul, a, gate);
+  std::vector<Tensor> inputs = {x};
+  if (bias.defined()) inputs.push_back(bias);
+  if (needs_grad(inputs)) {
+    record(name, inputs, {out},
+           [xb = detach(xb), d, h, gate](const std::vector<Tensor>& g,
+                                         const std::vector<bool>& needs) {
+             // d out / d a = sigmoid(b); d out / d b = a * sigmoid'(b).
+             Tensor a = core::narrow(xb, d, 0, h), b = core::narrow(xb, d, h, h);
+             Tensor dx = empty(xb.shape(), g[0].options());
+             core::copy_(core::narrow(dx, d, 0, h), core::binary(BinaryOp::mul, g[0], gate));
+             Tensor ga = core::binary(BinaryOp::mul, g[0], a);
+             core::copy_(core::narrow(dx, d, h, h), core::unary_backward(UnaryOp::sigmoid, b, ga));
+             std::vector<Tensor> grads = {dx};
+             if (needs.size() > 1) {
+               std::vector<int64_t> lead(size_t(dx.dim() - 1));
+               for (size_t i = 0; i < lead.size(); ++i) lead[i] = int64_t(i);
+               grads.push_back(!needs[1] ? Tensor() : lead.empty() ? dx : core::sum(dx, lead));
+             }
+             return grads;
+           });
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor glu(const Tensor& x, int64_t dim) {
@@ -55,35 +87,22 @@ Tensor glu(const Tensor& x, int64_t dim) {
   const int64_t h = n / 2;
   if (x.device().is_cpu() && (x.dtype() == DType::f32 || x.dtype() == DType::f64))
     return glu_cpu("glu", x, Tensor(), d, h);
-  Tensor a = core::narrow(x, d, 0, h), b = core::narrow(x, d, h, h);
-  Tensor gate = core::unary(UnaryOp::sigmoid, b);
-  Tensor out = core::binary(BinaryOp::mul, a, gate);
-  if (needs_grad({x})) {
-    record("glu", {x}, {out},
-           [x = detach(x), d, h, gate](const std::vector<Tensor>& g, const std::vector<bool>&) {
-             // d out / d a = sigmoid(b); d out / d b = a * sigmoid'(b).
-             Tensor a = core::narrow(x, d, 0, h), b = core::narrow(x, d, h, h);
-             Tensor dx = empty(x.shape(), g[0].options());
-             core::copy_(core::narrow(dx, d, 0, h), core::binary(BinaryOp::mul, g[0], gate));
-             Tensor ga = core::binary(BinaryOp::mul, g[0], a);
-             core::copy_(core::narrow(dx, d, h, h), core::unary_backward(UnaryOp::sigmoid, b, ga));
-             return std::vector<Tensor>{dx};
-           });
-  }
-  return out;
+  return glu_core("glu", x, Tensor(), d, h);
 }
 
 Tensor bias_glu(const Tensor& x, const Tensor& bias) {
   COIL_CHECK(x.defined() && bias.defined(), "[bias_glu] got an undefined tensor");
   core::check_same_device("bias_glu", {&x, &bias});
-  COIL_CHECK(x.device().is_cpu(), "[bias_glu] has no CUDA implementation");
-  COIL_CHECK((x.dtype() == DType::f32 || x.dtype() == DType::f64) && bias.dtype() == x.dtype(),
-             "[bias_glu] x and bias need one dtype, f32 or f64, got x {}, bias {}", describe(x),
+  COIL_CHECK(is_floating(x.dtype()) && bias.dtype() == x.dtype(),
+             "[bias_glu] x and bias need one floating dtype, got x {}, bias {}", describe(x),
              describe(bias));
   COIL_CHECK(x.dim() >= 1 && x.size(-1) % 2 == 0 && bias.dim() == 1 && bias.size(0) == x.size(-1),
              "[bias_glu] expected x (..., 2H) and bias (2H), got x {} and bias {}",
              shape_str(x.shape()), shape_str(bias.shape()));
-  return glu_cpu("bias_glu", x, bias, x.dim() - 1, x.size(-1) / 2);
+  const int64_t d = x.dim() - 1, h = x.size(-1) / 2;
+  if (x.device().is_cpu() && (x.dtype() == DType::f32 || x.dtype() == DType::f64))
+    return glu_cpu("bias_glu", x, bias, d, h);
+  return glu_core("bias_glu", x, bias, d, h);
 }
 
 }  // namespace coil

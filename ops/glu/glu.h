@@ -11,7 +11,7 @@ Tensor glu(const Tensor& x, int64_t dim = -1);
 // glu(x + bias) along the last dim: x (..., 2H), bias (2H) broadcast over the leading dims. A
 // Linear(., 2H) then GLU with the Linear's bias folded in: the GEMM runs without it and the bias
 // gradient (column sums of d(x + bias)) comes out of GLU's backward pass, not a pass of its own.
-// CPU only (f32, f64); on other devices use linear with its bias, then glu.
+// On other devices and dtypes: core ops (the bias added in a pass of its own).
 Tensor bias_glu(const Tensor& x, const Tensor& bias);
 
 }  // namespace coil

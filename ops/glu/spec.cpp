@@ -32,7 +32,6 @@ OpSpec spec_glu() {
 OpSpec spec_bias_glu() {
   OpSpec s;
   s.name = "bias_glu";
-  s.has_cuda = false;
   s.samples = [](Generator& g) {
     return std::vector<OpSample>{
         {"rows", {sample_normal(g, {3, 8}), sample_normal(g, {8})}},
