@@ -308,6 +308,7 @@ TEST_CASE("CUDA softmax and cross_entropy match the CPU on long, odd and misalig
   }
   Tensor xg = core::to(ones({4, 2000}), Device::cuda());
   Tensor bad = core::to(from_vector<int64_t>({0, -100, 2000, 3}), Device::cuda());
-  CHECK(contains(error_of([&] { cross_entropy(xg, bad); }),
+  // On CUDA the error surfaces at the next host synchronisation: here item().
+  CHECK(contains(error_of([&] { cross_entropy(xg, bad).item<float>(); }),
                  "target 2000 at flat position 2 is out of range for 2000 classes"));
 }

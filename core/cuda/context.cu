@@ -1,10 +1,12 @@
 // Per-device CUDA state (stream, cuBLAS handle, memory pool), memory and copies.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 
 #include "core/backend.h"
 #include "core/cuda/context.h"
+#include "core/cuda/device_error.h"
 #include "core/cuda/launch.cuh"
 
 namespace coil {
@@ -25,6 +27,8 @@ namespace cuda {
 namespace {
 
 constexpr int kMaxDevices = 64;
+
+std::atomic<uint64_t> host_syncs{0};  // every host wait core/cuda performs, all devices
 
 struct DeviceState {
   std::once_flag once;
@@ -109,14 +113,14 @@ void memcpy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t n
   } else {
     DeviceGuard guard(src_dev.index);
     COIL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream(src_dev.index)));
-    synchronize(src_dev.index);  // the caller reads dst next
+    synchronize(src_dev.index);  // the caller reads dst next (complete even when this throws)
   }
 }
 
-void synchronize(int device) {
-  DeviceGuard guard(device);
-  COIL_CUDA_CHECK(cudaStreamSynchronize(stream(device)));
-}
+void synchronize(int device) { synchronize_and_check(device); }
+
+void note_host_sync() { host_syncs.fetch_add(1, std::memory_order_relaxed); }
+uint64_t host_sync_count() { return host_syncs.load(std::memory_order_relaxed); }
 
 const char* cublas_status_name(cublasStatus_t s) { return cublasGetStatusName(s); }
 

@@ -13,6 +13,8 @@ cudaStream_t stream(int device);           // the device's compute stream (creat
 cublasHandle_t cublas_handle(int device);  // bound to that stream
 const char* cublas_status_name(cublasStatus_t s);
 const char* cufft_result_name(cufftResult r);
+// Counts one host wait for host_sync_count (core/backend.h); called where core/cuda waits.
+void note_host_sync();
 
 // Makes `device` current for the scope and restores the previous one after.
 class DeviceGuard {

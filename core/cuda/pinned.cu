@@ -72,8 +72,11 @@ void DeviceEvent::block(StreamKind s) const {
   COIL_CUDA_CHECK(cudaStreamWaitEvent(stream_of(device_, s), static_cast<cudaEvent_t>(event_), 0));
 }
 
+// Waits for the mark only: the device error record (core/cuda/device_error.h) is checked at
+// stream syncs, since an event recorded earlier cannot bring a copy of it along.
 void DeviceEvent::synchronize() const {
   COIL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)));
+  cuda::note_host_sync();
 }
 
 void upload_async(void* device_dst, const void* pinned_src, size_t nbytes, int device,

@@ -41,6 +41,14 @@ void validate(const Tensor& logits, const Tensor& target, const CrossEntropyOpti
 
 }  // namespace
 
+std::string bad_target_message(int64_t target, int64_t position, int64_t C, int64_t ignore_index,
+                               const std::string& logits) {
+  return fmt::format(
+      "[cross_entropy] target {} at flat position {} is out of range for {} classes (and is not "
+      "ignore_index {}); logits {}",
+      target, position, C, ignore_index, logits);
+}
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions o) {
   validate(logits, target, o);
   const Shape lead(logits.shape().begin(), logits.shape().end() - 1);
@@ -52,11 +60,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOpt
   if (N > 0)
     COIL_DEVICE_CALL(kName, x.device(), cross_entropy_forward, loss, lse, x, t, o.ignore_index,
                      o.label_smoothing, bad);
-  if (bad >= 0)
-    COIL_FAIL(
-        "[cross_entropy] target {} at flat position {} is out of range for {} classes "
-        "(and is not ignore_index {}); logits {}",
-        core::select(t, 0, bad).item<int64_t>(), bad, C, o.ignore_index, shape_str(logits.shape()));
+  if (bad >= 0)  // CPU only: on CUDA the error waits for the next host synchronisation
+    COIL_FAIL("{}", bad_target_message(core::select(t, 0, bad).item<int64_t>(), bad, C,
+                                       o.ignore_index, shape_str(logits.shape())));
 
   Tensor out, count;
   switch (o.reduction) {

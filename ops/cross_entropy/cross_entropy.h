@@ -23,8 +23,11 @@ struct CrossEntropyOptions {
 // and 0 where the target is ignore_index. Reduction none: the per-position losses, target's
 // shape; sum: their sum; mean: their sum over the number of non-ignored targets, NaN when every
 // target is ignored (PyTorch's choice: 0 / 0; the gradient is then all zeros).
-// Out-of-range targets throw coil::Error on either device. On CUDA that check is done by the
-// forward kernel and read back by the host, so each call synchronises with the device once.
+// Out-of-range targets (neither ignore_index nor in [0, C)) throw coil::Error naming the target,
+// its flat position and C: on the CPU at the call; on CUDA the forward kernel reports it without
+// making the host wait, and the error is thrown at the next host synchronisation (item(),
+// to(cpu), cuda::synchronize: core/backend.h). Until then the bad rows' losses are NaN and
+// their gradients zero; no call synchronises with the device.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options = {});
 
 }  // namespace coil

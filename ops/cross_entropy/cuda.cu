@@ -1,11 +1,10 @@
 // CUDA cross_entropy kernels. Forward: one read of each logit row (online max / sum of exp /
 // sum of logits), one scalar read of the target logit, two numbers written per row. Backward:
 // one read of the row and one write of dlogits. That is the minimum traffic: 3 N C elements for
-// forward + backward. Rows whose target is ignore_index are never read.
-#include <climits>
-
+// forward + backward. Rows whose target is ignore_index or out of range are never read; an
+// out-of-range target goes into the device error record, so no call waits for the device.
+#include "core/cuda/device_error.h"
 #include "core/dispatch.h"
-#include "core/storage.h"
 #include "ops/cross_entropy/kernels.h"
 #include "ops/softmax/row_kernels.cuh"
 
@@ -14,13 +13,24 @@ namespace {
 
 using namespace rows;
 
-// x: (rows, C) contiguous; loss, lse: (rows,). first_bad: smallest row index with an
-// out-of-range target (atomicMin on an integer: the result does not depend on the order).
+// The record's values for a bad target: target, row, C, ignore_index, rows.
+std::string format_bad_target(const int64_t* v) {
+  return bad_target_message(v[0], v[1], v[2], v[3],
+                            shape_str({v[4], v[2]}) + " (leading dimensions flattened)");
+}
+
+int bad_target_kind() {
+  static const int kind = register_device_error(&format_bad_target);
+  return kind;
+}
+
+// x: (rows, C) contiguous; loss, lse: (rows,). A row with an out-of-range target reports it to
+// `err` and gets a NaN loss.
 template <class P, class T, class I>
 __global__ void __launch_bounds__(P::kBlock)
     ce_forward_kernel(T* __restrict__ loss, T* __restrict__ lse, const T* __restrict__ x,
                       const I* __restrict__ target, int64_t n_rows, int64_t C, int64_t ignore,
-                      T eps, bool vec, unsigned long long* __restrict__ first_bad) {
+                      T eps, bool vec, DeviceErrorRecord* err, int err_kind) {
   using G = Group<P>;
   __shared__ MaxSum<T> smem_ms[P::kBlock / 32];
   __shared__ T smem_sum[P::kBlock / 32];
@@ -29,7 +39,7 @@ __global__ void __launch_bounds__(P::kBlock)
   const int64_t t = live ? int64_t(target[r]) : ignore;
   const bool bad = t != ignore && (t < 0 || t >= C);
   const bool skip = t == ignore || bad;  // the same for every thread of the row
-  if (bad && G::lane() == 0) atomicMin(first_bad, static_cast<unsigned long long>(r));
+  if (bad && G::lane() == 0) report_device_error(err, err_kind, t, r, C, ignore, n_rows);
   const T* in[1] = {x + (live ? r : 0) * C};
   MaxSum<T> st = max_sum_identity<T>();
   T sx = 0;
@@ -87,13 +97,13 @@ __global__ void __launch_bounds__(P::kBlock)
 
 template <class P, class T, class I>
 void forward_impl(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
-                  int64_t ignore, double eps, unsigned long long* flag) {
+                  int64_t ignore, double eps) {
   const int64_t n_rows = logits.size(0), C = logits.size(1);
+  const int dev = logits.device().index;
   const T* x = logits.data<T>();
-  ce_forward_kernel<P, T, I>
-      <<<Group<P>::blocks(n_rows), P::kBlock, 0, stream(logits.device().index)>>>(
-          loss.data<T>(), lse.data<T>(), x, target.data<I>(), n_rows, C, ignore, T(eps),
-          same_alignment({x}), flag);
+  ce_forward_kernel<P, T, I><<<Group<P>::blocks(n_rows), P::kBlock, 0, stream(dev)>>>(
+      loss.data<T>(), lse.data<T>(), x, target.data<I>(), n_rows, C, ignore, T(eps),
+      same_alignment({x}), device_error_record(dev), bad_target_kind());
   COIL_CUDA_CHECK_LAUNCH();
 }
 
@@ -116,10 +126,10 @@ void backward_impl(const Tensor& dlogits, const Tensor& logits, const Tensor& ls
 // Short rows: a warp per row; long rows: a block per row.
 template <class T, class I>
 void forward_rows(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
-                  int64_t ignore, double eps, unsigned long long* flag) {
+                  int64_t ignore, double eps) {
   if (logits.size(1) <= kWarpMaxCols)
-    forward_impl<WarpPerRow, T, I>(loss, lse, logits, target, ignore, eps, flag);
-  else forward_impl<BlockPerRow, T, I>(loss, lse, logits, target, ignore, eps, flag);
+    forward_impl<WarpPerRow, T, I>(loss, lse, logits, target, ignore, eps);
+  else forward_impl<BlockPerRow, T, I>(loss, lse, logits, target, ignore, eps);
 }
 
 template <class T, class I>
@@ -136,23 +146,14 @@ void backward_rows(const Tensor& dlogits, const Tensor& logits, const Tensor& ls
 void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits,
                            const Tensor& target, int64_t ignore_index, double eps,
                            int64_t& first_bad) {
-  const int dev = logits.device().index;
-  DeviceGuard guard(dev);
-  // The kernel cannot throw: it records the first bad row here (ULLONG_MAX: none).
-  Storage flag(sizeof(unsigned long long), logits.device());
-  COIL_CUDA_CHECK(cudaMemsetAsync(flag.data(), 0xff, sizeof(unsigned long long), stream(dev)));
-  auto* flag_ptr = static_cast<unsigned long long*>(flag.data());
+  DeviceGuard guard(logits.device().index);
   dispatch<DType::f32, DType::f64>(logits.dtype(), "cross_entropy", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (target.dtype() == DType::i32)
-      forward_rows<T, int32_t>(loss, lse, logits, target, ignore_index, eps, flag_ptr);
-    else forward_rows<T, int64_t>(loss, lse, logits, target, ignore_index, eps, flag_ptr);
+      forward_rows<T, int32_t>(loss, lse, logits, target, ignore_index, eps);
+    else forward_rows<T, int64_t>(loss, lse, logits, target, ignore_index, eps);
   });
-  // Reading the flag back waits for the kernel: one host-device synchronisation per call, the
-  // price of throwing on bad targets (no extra pass over the targets, no extra kernel).
-  unsigned long long first = 0;
-  cuda::memcpy(&first, Device::cpu(), flag.data(), logits.device(), sizeof first);
-  first_bad = first == ULLONG_MAX ? -1 : int64_t(first);
+  first_bad = -1;  // reported through the device error record instead: no host wait here
 }
 
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,

@@ -33,10 +33,9 @@ void gather(const Tensor& out, const Tensor& weight, const Tensor& indices) {
     if (D > 0) std::memcpy(o + i * D, w + v * D, size_t(D) * sizeof(T));
   });
   int64_t bad = first_bad.load();
-  COIL_CHECK(bad == n,
-             "[embedding] index {} at position {} is outside [0, {}): weight {}, indices {}",
-             int64_t(idx[bad < n ? bad : 0]), bad, V, shape_str(weight.shape()),
-             shape_str(indices.shape()));
+  if (bad < n)
+    COIL_FAIL("{}", bad_index_message(int64_t(idx[bad]), bad, V, shape_str(weight.shape()),
+                                      shape_str(indices.shape())));
 }
 
 template <class T, class I>

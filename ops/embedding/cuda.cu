@@ -1,8 +1,11 @@
-// CUDA kernels of the embedding op: a vectorised row gather, and a deterministic backward that
-// stably radix-sorts (index, position) pairs with CUB, then lets one block own each vocabulary
-// row and sum its positions' gradient rows in position order (no atomics).
+// CUDA kernels of the embedding op: a vectorised row gather that checks each index (a bad one
+// goes into the device error record, so no call waits for the device), and a deterministic
+// backward that stably radix-sorts (index, position) pairs with CUB, then lets one block own
+// each vocabulary row and sum its positions' gradient rows in position order (no atomics).
 #include <cub/device/device_radix_sort.cuh>
+#include <limits>
 
+#include "core/cuda/device_error.h"
 #include "core/cuda/launch.cuh"
 #include "core/storage.h"
 #include "ops/embedding/dispatch.h"
@@ -11,28 +14,50 @@
 namespace coil::cuda {
 namespace {
 
+// The record's values for a bad index: index, position, V, D, positions.
+std::string format_bad_index(const int64_t* v) {
+  return bad_index_message(v[0], v[1], v[2], shape_str({v[2], v[3]}),
+                           shape_str({v[4]}) + " (flattened)");
+}
+
+int bad_index_kind() {
+  static const int kind = register_device_error(&format_bad_index);
+  return kind;
+}
+
 // out (n, D) <- weight (V, D) rows; VW elements per access (D % VW == 0, 16-byte aligned rows).
+// An index outside [0, V) is reported (by its row's first chunk) and its row filled with NaN.
 template <class T, class I, int VW>
 __global__ void gather_kernel(T* __restrict__ out, const T* __restrict__ weight,
-                              const I* __restrict__ idx, int64_t n, int64_t D) {
+                              const I* __restrict__ idx, int64_t n, int64_t V, int64_t D,
+                              DeviceErrorRecord* err, int err_kind) {
   const int64_t per_row = D / VW, total = n * per_row;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     int64_t row = i / per_row, col = (i - row * per_row) * VW;
     int64_t v = int64_t(idx[row]);
-    *reinterpret_cast<Vec<T, VW>*>(out + row * D + col) =
-        *reinterpret_cast<const Vec<T, VW>*>(weight + v * D + col);
+    Vec<T, VW> value;
+    if (v >= 0 && v < V) {
+      value = *reinterpret_cast<const Vec<T, VW>*>(weight + v * D + col);
+    } else {
+      if (col == 0) report_device_error(err, err_kind, v, row, V, D, n);
+#pragma unroll
+      for (int j = 0; j < VW; ++j) value.v[j] = std::numeric_limits<T>::quiet_NaN();
+    }
+    *reinterpret_cast<Vec<T, VW>*>(out + row * D + col) = value;
   }
 }
 
-// Sort keys as u32 (0 <= index < V < 2^31, checked by the front end; unsigned keys need no
-// sign-bit twiddling in the radix sort) and positions 0..n-1 as values.
+// Sort keys as u32 and positions 0..n-1 as values. An index outside [0, V) gets key V, past
+// every good key (V < 2^31: unsigned keys need no sign-bit twiddling in the radix sort), so the
+// row sums never reach it.
 template <class I>
 __global__ void keys_kernel(const I* __restrict__ idx, uint32_t* __restrict__ keys,
-                            int32_t* __restrict__ pos, int64_t n) {
+                            int32_t* __restrict__ pos, int64_t n, int64_t V) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
-    keys[i] = uint32_t(idx[i]);
+    const int64_t v = int64_t(idx[i]);
+    keys[i] = uint32_t(v >= 0 && v < V ? v : V);
     pos[i] = int32_t(i);
   }
 }
@@ -67,7 +92,7 @@ __global__ void row_sum_kernel(T* __restrict__ dweight, const T* __restrict__ gr
 
 template <class T, class I>
 void gather(const Tensor& out, const Tensor& weight, const Tensor& indices) {
-  const int64_t n = indices.numel(), D = weight.size(1);
+  const int64_t n = indices.numel(), V = weight.size(0), D = weight.size(1);
   if (n == 0 || D == 0) return;
   int dev = out.device().index;
   T* o = out.data<T>();
@@ -77,10 +102,13 @@ void gather(const Tensor& out, const Tensor& weight, const Tensor& indices) {
   constexpr int kVec = 16 / sizeof(T);
   bool aligned = reinterpret_cast<uintptr_t>(o) % 16 == 0 &&
                  reinterpret_cast<uintptr_t>(w) % 16 == 0 && D % kVec == 0;
+  DeviceErrorRecord* err = device_error_record(dev);
   if (aligned) {
-    gather_kernel<T, I, kVec><<<grid_for(n * D, dev, kVec), kBlock, 0, s>>>(o, w, idx, n, D);
+    gather_kernel<T, I, kVec>
+        <<<grid_for(n * D, dev, kVec), kBlock, 0, s>>>(o, w, idx, n, V, D, err, bad_index_kind());
   } else {
-    gather_kernel<T, I, 1><<<grid_for(n * D, dev), kBlock, 0, s>>>(o, w, idx, n, D);
+    gather_kernel<T, I, 1>
+        <<<grid_for(n * D, dev), kBlock, 0, s>>>(o, w, idx, n, V, D, err, bad_index_kind());
   }
   COIL_CUDA_CHECK_LAUNCH();
 }
@@ -104,10 +132,10 @@ void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indice
   int32_t* pos_in = reinterpret_cast<int32_t*>(keys_in + 2 * stride);
   int32_t* pos_out = reinterpret_cast<int32_t*>(keys_in + 3 * stride);
   if (n > 0) {
-    keys_kernel<I><<<grid_for(n, dev), kBlock, 0, s>>>(indices.data<I>(), keys_in, pos_in, n);
+    keys_kernel<I><<<grid_for(n, dev), kBlock, 0, s>>>(indices.data<I>(), keys_in, pos_in, n, V);
     COIL_CUDA_CHECK_LAUNCH();
-    int end_bit = 1;  // keys lie in [0, V): sort only the bits they use
-    while (end_bit < 32 && (int64_t(1) << end_bit) < V) ++end_bit;
+    int end_bit = 1;  // keys lie in [0, V] (V: a bad index): sort only the bits they use
+    while (end_bit < 32 && (int64_t(1) << end_bit) <= V) ++end_bit;
     size_t temp_bytes = 0;
     COIL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out, pos_in,
                                                     pos_out, int(n), 0, end_bit, s));

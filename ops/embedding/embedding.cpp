@@ -5,23 +5,16 @@
 #include "core/copy.h"
 #include "core/elementwise.h"
 #include "core/kernels.h"
-#include "core/reduce.h"
 #include "ops/embedding/kernels.h"
 
 namespace coil {
-namespace {
 
-// The CUDA gather trusts its indices, so they are checked here. amin/amax read back to the host:
-// this synchronises the device's stream once per call.
-void check_range_on_device(const Tensor& idx, const Tensor& weight, const Tensor& indices) {
-  if (idx.numel() == 0) return;
-  int64_t lo = core::amin(idx).item<int64_t>(), hi = core::amax(idx).item<int64_t>();
-  int64_t V = weight.size(0);
-  COIL_CHECK(lo >= 0 && hi < V, "[embedding] index {} is outside [0, {}): weight {}, indices {}",
-             lo < 0 ? lo : hi, V, shape_str(weight.shape()), shape_str(indices.shape()));
+std::string bad_index_message(int64_t index, int64_t position, int64_t V, const std::string& weight,
+                              const std::string& indices) {
+  return fmt::format(
+      "[embedding] index {} at position {} is outside [0, {}): weight {}, indices {}", index,
+      position, V, weight, indices);
 }
-
-}  // namespace
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx) {
   COIL_CHECK(weight.defined() && indices.defined(), "[embedding] got an undefined tensor");
@@ -46,7 +39,6 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int6
   Shape out_shape = indices.shape();
   out_shape.push_back(D);
   Tensor out = empty(out_shape, weight.options());
-  if (weight.device().is_cuda()) check_range_on_device(idx, weight, indices);
   COIL_DEVICE_CALL("embedding", weight.device(), embedding_forward, out, w, idx);
   if (needs_grad({weight})) {
     record("embedding", {weight}, {out},

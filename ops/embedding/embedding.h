@@ -8,8 +8,11 @@
 namespace coil {
 
 // weight (V, D) floating, indices i32/i64 of any shape (...) -> (..., D), out[..., :] =
-// weight[indices[...], :]. Every index must lie in [0, V) (coil::Error otherwise; on CUDA the
-// check reads min/max back to the host, so the call synchronises). Indices get no gradient.
+// weight[indices[...], :]. Every index must lie in [0, V): coil::Error otherwise, naming the
+// index, its position and V; on the CPU at the call; on CUDA the gather kernel reports it without
+// making the host wait and the error is thrown at the next host synchronisation (item(),
+// to(cpu), cuda::synchronize: core/backend.h); until then the bad positions' rows are NaN and
+// give no gradient. No call synchronises with the device. Indices get no gradient.
 // dweight[v] sums the incoming rows of all positions holding v, in position order (bitwise
 // reproducible). padding_idx (negative counts from V) names a row that receives no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& indices,
