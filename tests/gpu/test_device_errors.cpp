@@ -190,25 +190,37 @@ TEST_CASE(
   const Tensor input = narrow(ids, 1, 0, 256), target = narrow(ids, 1, 1, 256);
   const Tensor flag = optim::nonfinite_flag(Device::cuda());
   int64_t step = 0;
+  bool checked = false;  // after warm-up: each phase on its own, so a failure names the phase
+  auto phase = [&](const char* name, const auto& run) {
+    const uint64_t before = host_syncs();
+    run();
+    if (!checked) return;
+    INFO(name);
+    CHECK(host_syncs() == before);
+  };
   // The trainer's step (train/trainer.cpp) without its loader and logging.
   auto train_step = [&] {
-    Tensor loss = cross_entropy(model->forward(input), target);
-    backward(loss);
-    Tensor first_bad;
-    Tensor norm = optim::clip_grad_norm_(params, 1.0, &first_bad);
-    optim::record_nonfinite(flag, loss, norm, first_bad, ++step);
-    opt.step(flag);
-    opt.zero_grad();
+    Tensor logits, loss, first_bad, norm;
+    phase("forward", [&] { logits = model->forward(input); });
+    phase("cross_entropy", [&] { loss = cross_entropy(logits, target); });
+    phase("backward", [&] { backward(loss); });
+    phase("clip_grad_norm_", [&] { norm = optim::clip_grad_norm_(params, 1.0, &first_bad); });
+    phase("record_nonfinite",
+          [&] { optim::record_nonfinite(flag, loss, norm, first_bad, ++step); });
+    phase("AdamW step", [&] { opt.step(flag); });
+    phase("zero_grad", [&] { opt.zero_grad(); });
     return loss;
   };
   train_step();  // warm-up: first-use allocations, plans and registrations
   train_step();
   synchronize();
 
+  checked = true;
   const uint64_t syncs = host_syncs();
   Tensor loss;
   for (int s = 0; s < 3; ++s) loss = train_step();
   CHECK(host_syncs() == syncs);
+  checked = false;
 
   // The counter sees only core's waits; the driver can wait on its own (a pageable copy, an
   // allocation). So queue about half a second of GEMMs first: a step that waits anywhere
