@@ -8,13 +8,16 @@
 // that off (the first round's kernels' parallelism); the check also runs v2 with chunks of 2 tiles.
 // Rounds (COIL_SELECTIVE_SCAN_FWD / _BWD): r3 = the round-3 kernels; r4 = the f32 8-lane forward
 // with u, delta, z staged in shared memory, and the 8 lanes x 2 states backward (256 threads,
-// inputs staged in shared memory). The check runs v1-v3 with r3, v4 (v2 with r4) and v5 (v4 in
-// chunks of 2 tiles); the table times fwd v2 and fwd+bwd with each, and fwd+bwd r4 with the
-// backward alone in chunks of 32 tiles ("r4 c32": 2 chunks at L 2048, so 2x the blocks).
+// inputs staged in shared memory); r5 = the 4 lanes x 4 states forward (blocks of 4 warps; the
+// backward stays r4's); r6 = r5 with r4's staging (f32). The check runs v1-v3 with r3, v4 (v2
+// with r4) and v5 (v4 in chunks of 2 tiles), v6 (r5), v7 (v6 in chunks of 2 tiles) and v8 (r6);
+// the table times fwd v2 and fwd+bwd with r3 and r4, fwd r4-r6, fwd+bwd r5, and fwd+bwd r4
+// with the backward alone in chunks of 32 tiles ("r4 c32": 2 chunks at L 2048, so 2x the
+// blocks).
 // --profile W runs only workload W (0-3 of the table): two rounds of the forward alone, then the
 // forward with checkpoints and the backward, for a profiler (ncu --launch-skip 3 --launch-count 3
 // --kernel-name regex:"forward_kernel|backward_kernel" sees the second round); the kernels are the
-// op's defaults unless COIL_SELECTIVE_SCAN_BWD / _LANES are set.
+// op's defaults unless COIL_SELECTIVE_SCAN_FWD / _BWD / _LANES are set.
 //   coil_bench_selective_scan [--reps N] [--check-only] [--profile W]
 #include <fmt/format.h>
 
@@ -124,20 +127,22 @@ void backward(const Scan& s, Outputs& o, const Tensor& dfinal) {
   else cuda::selective_scan_backward(s.p, o.ckpt, s.dout, dfinal, o.g);
 }
 
-// Forward and backward round 3 or 4 (see the top); 0: the op's defaults.
+// Forward and backward round 3 ... 6 (see the top); 0: the op's defaults.
 void set_round(int round) {
   for (const char* var : {"COIL_SELECTIVE_SCAN_FWD", "COIL_SELECTIVE_SCAN_BWD"}) {
-    if (round) setenv(var, round == 3 ? "3" : "4", 1);
+    if (round) setenv(var, std::to_string(round).c_str(), 1);
     else unsetenv(var);
   }
 }
 // Forward 1: 16 lanes x 1 state; 2: 8 lanes x 2 states; 3: version 2 with L in chunks of 2
-// tiles; round 3 for those, round 4 for 4 (= 2) and 5 (= 3).
+// tiles; round 3 for those, round 4 for 4 (= 2) and 5 (= 3); 6: round 5 (4 lanes x 4 states),
+// 7: version 6 in chunks of 2 tiles; 8: round 6.
 void set_version(int v) {
-  setenv("COIL_SELECTIVE_SCAN_LANES", v == 1 ? "16" : "8", 1);
-  if (v == 3 || v == 5) setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "2", 1);
+  const int round = v == 8 ? 6 : v >= 6 ? 5 : v >= 4 ? 4 : 3;
+  setenv("COIL_SELECTIVE_SCAN_LANES", v == 1 ? "16" : round >= 5 ? "4" : "8", 1);
+  if (v == 3 || v == 5 || v == 7) setenv("COIL_SELECTIVE_SCAN_CHUNK_TILES", "2", 1);
   else unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES");
-  set_round(v >= 4 ? 4 : 3);
+  set_round(round);
 }
 // Chunks over L on (the kernels' own choice) or off (one chunk: every tile in one block);
 // bwd_tiles > 0 forces the backward's chunks to that many tiles.
@@ -169,7 +174,7 @@ bool check(Device gpu) {
   bool ok = true;
   fmt::print("correctness vs the f64 CPU kernels (max |diff| / max |ref|):\n");
   for (DType dt : {DType::f32, DType::bf16})
-    for (int v : {1, 2, 3, 4, 5}) {
+    for (int v : {1, 2, 3, 4, 5, 6, 7, 8}) {
       set_version(v);
       const uint64_t seed = std::random_device{}();
       const int64_t Bt = 3, L = 301, Dch = 96, G = 2;
@@ -278,10 +283,11 @@ int main(int argc, char** argv) {
 
     std::string table =
         "| workload (N 16, G 1, z, bias, softplus, D) | fwd v1 ms | fwd v2 ms | fwd v2 r4 ms | "
-        "fwd+bwd r3 ms | fwd+bwd r4 ms | fwd+bwd r4 c32 ms | unchunked fwd / fwd+bwd ms | "
-        "fwd floor ms (bytes / exp) | fwd / floor | fwd+bwd floor ms | best fwd+bwd / floor | "
-        "anchor / coil fwd | anchor / coil fwd+bwd | target fwd / fwd+bwd met |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "fwd r5 ms | fwd r6 ms | fwd+bwd r3 ms | fwd+bwd r4 ms | fwd+bwd r5 ms | "
+        "fwd+bwd r4 c32 ms | unchunked fwd / fwd+bwd ms | fwd floor ms (bytes / exp) | "
+        "best fwd / floor | fwd+bwd floor ms | best fwd+bwd / floor | anchor / coil fwd | "
+        "anchor / coil fwd+bwd | target fwd / fwd+bwd met |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const Workload& w : kWorkloads) {
       Scan s = make_scan(w.Bt, w.L, w.Dch, 1, w.dt, DType::f32, gpu, false, 42);
       Outputs o = alloc_outputs(s, DType::f32, gpu);
@@ -302,11 +308,11 @@ int main(int argc, char** argv) {
         set_chunking(false);
         forward(s, o, false);
       };
-      const auto t =
-          coil::bench::time_all(gpu, opt.reps,
-                                {fwd_v(1), fwd_v(2), fwd_bwd(true, 3), fwd_plain, fwd_bwd(false, 0),
-                                 fwd_bwd(true, 4), fwd_v(4), fwd_bwd(true, 4, 32)},
-                                3);
+      const auto t = coil::bench::time_all(
+          gpu, opt.reps,
+          {fwd_v(1), fwd_v(2), fwd_bwd(true, 3), fwd_plain, fwd_bwd(false, 0), fwd_bwd(true, 4),
+           fwd_v(4), fwd_bwd(true, 4, 32), fwd_v(6), fwd_v(8), fwd_bwd(true, 5)},
+          3);
       set_chunking(true);
       const double act = double(w.Bt * w.L * w.Dch), bcn = double(w.Bt * w.L * kN);
       const double es = double(dtype_size(w.dt));
@@ -316,15 +322,17 @@ int main(int argc, char** argv) {
                                                                      // C; du, ddelta, dz, dB, dC
       const double f_floor = std::max(fwd_bytes / bw, exps / exp_rate);
       const double fb_floor = std::max(fb_bytes / bw, 2 * exps / exp_rate);
-      const double fwd = std::min({t[0], t[1], t[6]}), fb = std::min({t[2], t[5], t[7]});
+      const double fwd = std::min({t[0], t[1], t[6], t[8], t[9]});
+      const double fb = std::min({t[2], t[5], t[7], t[10]});
       table += fmt::format(
-          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} / {:.3f} | "
-          "{:.3f} ({:.3f} / {:.3f}) | {:.2f} | {:.3f} | {:.2f} | {:.1f}x | {:.1f}x | {} / {} |\n",
-          w.name, t[0] * 1e3, t[1] * 1e3, t[6] * 1e3, t[2] * 1e3, t[5] * 1e3, t[7] * 1e3,
-          t[3] * 1e3, t[4] * 1e3, f_floor * 1e3, fwd_bytes / bw * 1e3, exps / exp_rate * 1e3,
-          fwd / f_floor, fb_floor * 1e3, fb / fb_floor, w.anchor_fwd / (fwd * 1e3),
-          w.anchor_fb / (fb * 1e3), fwd * 1e3 <= w.target_fwd ? "yes" : "NO",
-          fb * 1e3 <= w.target_fb ? "yes" : "NO");
+          "| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | "
+          "{:.3f} / {:.3f} | {:.3f} ({:.3f} / {:.3f}) | {:.2f} | {:.3f} | {:.2f} | {:.1f}x | "
+          "{:.1f}x | {} / {} |\n",
+          w.name, t[0] * 1e3, t[1] * 1e3, t[6] * 1e3, t[8] * 1e3, t[9] * 1e3, t[2] * 1e3,
+          t[5] * 1e3, t[10] * 1e3, t[7] * 1e3, t[3] * 1e3, t[4] * 1e3, f_floor * 1e3,
+          fwd_bytes / bw * 1e3, exps / exp_rate * 1e3, fwd / f_floor, fb_floor * 1e3, fb / fb_floor,
+          w.anchor_fwd / (fwd * 1e3), w.anchor_fb / (fb * 1e3),
+          fwd * 1e3 <= w.target_fwd ? "yes" : "NO", fb * 1e3 <= w.target_fb ? "yes" : "NO");
     }
     fmt::print("{}", table);
     if (!ok) std::exit(1);

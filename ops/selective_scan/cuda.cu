@@ -68,10 +68,10 @@ void set_smem(Kernel kernel, size_t bytes) {
 // Shortest chunk (tiles): below it the summary pass and the combine cost more than they buy.
 inline constexpr int64_t kMinChunkTiles = 8;
 
-// Only the layouts with B/C tiles in shared memory and at most 2 states per lane are chunked
+// Only the layouts with B/C tiles in shared memory and at most 4 states per lane are chunked
 // (every N <= 32 with few groups per block: Mamba's shapes); the others run unchunked.
 template <int S, bool kSmem>
-inline constexpr bool kChunkable = kSmem&& S <= 2;
+inline constexpr bool kChunkable = kSmem&& S <= 4;
 
 // Tiles per chunk: every tile (one chunk) unless the blocks of Bt x channel blocks fill at most
 // half of the GPU's resident slots (a nearly full wave costs less than the summary pass); else
@@ -139,10 +139,23 @@ std::shared_ptr<Storage> prepare_chunks(ScanArgs& a, Kernel kernel, Summary summ
 // ---------------------------------------------------------------------------------------------
 // Forward
 
-// Lanes per (b, d) and state slots per lane. N <= 16 takes 8 lanes x 2 slots whenever its B/C
-// tiles fit in shared memory: on the H200 (round 3 lab) it beat 16 x 1 on every workload, small
-// batches included, since L is chunked when the blocks cannot fill the GPU. The kernel lab can
-// force one with COIL_SELECTIVE_SCAN_LANES=8 or 16.
+// Round of the N <= 16 forward: 3 = 8 lanes x 2 states, the next tile's inputs prefetched into
+// registers (the round-3 kernel); 4 = the same with f32 u, delta, z staged in shared memory by
+// cp.async (kStage); 5 = 4 lanes x 4 states in blocks of 4 warps (half the y-reduction shuffles
+// and shared-memory reads per state-step, twice the tile elements per thread to amortise the
+// per-tile work); 6 = round 5 with round 4's staging (f32). COIL_SELECTIVE_SCAN_FWD=3 ... 6
+// forces one (the kernel lab times each).
+inline constexpr int kDefaultFwdRound = 3;
+
+int forward_round() {
+  const char* env = std::getenv("COIL_SELECTIVE_SCAN_FWD");
+  return env && std::atoi(env) > 0 ? std::atoi(env) : kDefaultFwdRound;
+}
+
+// Lanes per (b, d) and state slots per lane. N <= 16 takes 8 lanes x 2 slots (round 5: 4 x 4)
+// whenever its B/C tiles fit in shared memory: on the H200 (round 3 lab) 8 x 2 beat 16 x 1 on
+// every workload, small batches included, since L is chunked when the blocks cannot fill the
+// GPU. The kernel lab can force one with COIL_SELECTIVE_SCAN_LANES=4, 8 or 16.
 struct Config {
   int nl, s;
 };
@@ -151,29 +164,20 @@ Config forward_config(const SelectiveScanParams& p, int ngs) {
   if (p.state <= 16) {
     const char* env = std::getenv("COIL_SELECTIVE_SCAN_LANES");
     const int forced = env ? std::atoi(env) : 0;
-    const bool fits8 = ngs * 16 <= 32;  // B/C tiles of 8-lane blocks stay in shared memory
-    if (forced == 8 && fits8) return {8, 2};
-    if (forced == 16) return {16, 1};
-    return fits8 ? Config{8, 2} : Config{16, 1};
+    // B/C tiles of 4- and 8-lane blocks (32 channels) stay in shared memory.
+    const bool fits = ngs * 16 <= 32;
+    if (forced == 16 || !fits) return {16, 1};
+    if (forced == 4 || (forced != 8 && forward_round() >= 5)) return {4, 4};
+    return {8, 2};
   }
   if (p.state <= 32) return {32, 1};
   if (p.state <= 64) return {32, 2};
   return {32, 8};
 }
 
-// Round of the 8-lane f32 forward: 3 = inputs prefetched into registers (the round-3 kernel),
-// 4 = u, delta, z staged in shared memory by cp.async (kStage). COIL_SELECTIVE_SCAN_FWD=3 or 4
-// forces one (the kernel lab times both).
-inline constexpr int kDefaultFwdRound = 3;
-
-bool forward_staged() {
-  const char* env = std::getenv("COIL_SELECTIVE_SCAN_FWD");
-  return (env && std::atoi(env) > 0 ? std::atoi(env) : kDefaultFwdRound) >= 4;
-}
-
 template <class T, int NL, int S, bool kSmem, bool kStage = false>
 void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, int dev) {
-  constexpr int BC = FwdShape<NL>::BC;
+  constexpr int BC = FwdShape<NL>::BC, kThreads = FwdShape<NL>::kThreads;
   const size_t bytes = size_t(forward_smem_floats<NL, kStage>(kSmem ? a.ngs * NL * S : 0)) * 4;
   const unsigned gx = unsigned((a.Dch + BC - 1) / BC);
   auto kernel = a.reset ? forward_kernel<T, NL, S, true, kSmem, false, kStage>
@@ -183,21 +187,24 @@ void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, i
   if constexpr (kChunkable<S, kSmem>) {
     auto summary = a.reset ? forward_kernel<T, NL, S, true, kSmem, true, kStage>
                            : forward_kernel<T, NL, S, false, kSmem, true, kStage>;
-    sums = prepare_chunks(
-        a, kernel, summary, kFwdThreads, bytes, gx, a.h0, false, dev, [&](dim3 grid) {
-          summary<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr, nullptr);
+    sums =
+        prepare_chunks(a, kernel, summary, kThreads, bytes, gx, a.h0, false, dev, [&](dim3 grid) {
+          summary<<<grid, kThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr, nullptr);
         });
   }
   const dim3 grid(gx, unsigned(a.Bt), unsigned(a.nchunks));
-  kernel<<<grid, kFwdThreads, bytes, stream(dev)>>>(a, static_cast<T*>(out), fs, ckpt,
-                                                    static_cast<T*>(ypre));
+  kernel<<<grid, kThreads, bytes, stream(dev)>>>(a, static_cast<T*>(out), fs, ckpt,
+                                                 static_cast<T*>(ypre));
   COIL_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void forward_typed(ScanArgs a, Config c, bool smem, void* o, float* fs, float* ck, void* yp,
                    int dev) {
-  if (c.nl == 8 && sizeof(T) == 4 && forward_staged())
+  const bool staged = sizeof(T) == 4 && (forward_round() == 4 || forward_round() == 6);
+  if (c.nl == 4 && staged) launch_forward<T, 4, 4, true, sizeof(T) == 4>(a, o, fs, ck, yp, dev);
+  else if (c.nl == 4) launch_forward<T, 4, 4, true>(a, o, fs, ck, yp, dev);
+  else if (c.nl == 8 && staged)
     launch_forward<T, 8, 2, true, sizeof(T) == 4>(a, o, fs, ck, yp, dev);
   else if (c.nl == 8) launch_forward<T, 8, 2, true>(a, o, fs, ck, yp, dev);
   else if (c.nl == 16 && smem) launch_forward<T, 16, 1, true>(a, o, fs, ck, yp, dev);
@@ -346,9 +353,12 @@ void selective_scan_forward(const SelectiveScanParams& p, const Tensor& out,
   if (p.batch * p.channels * p.length == 0) return;
   ScanArgs a = make_args(p, FwdShape<8>::BC);
   const Config c = forward_config(p, a.ngs);
-  const int BC = c.nl == 8 ? FwdShape<8>::BC : c.nl == 16 ? FwdShape<16>::BC : FwdShape<32>::BC;
+  const int BC = c.nl == 4    ? FwdShape<4>::BC
+                 : c.nl == 8  ? FwdShape<8>::BC
+                 : c.nl == 16 ? FwdShape<16>::BC
+                              : FwdShape<32>::BC;
   a.ngs = groups_per_block(p.channels, a.cpg, BC);
-  const bool smem = c.s <= 2 && a.ngs * c.nl * c.s <= 32;
+  const bool smem = c.s <= 4 && a.ngs * c.nl * c.s <= 32;
   float* ck = checkpoints ? static_cast<float*>(checkpoints->data_ptr()) : nullptr;
   void* ypre = ck && p.z ? ck + lay.states : nullptr;
   void* o = out.data_ptr();

@@ -2,7 +2,7 @@
 //
 // Layout: NL lanes of a warp own one (batch b, channel d) pair, each lane S of its N states
 // (state n = s*NL + lane), so the state lives in registers and is never written to memory. A
-// block of kFwdWarps warps covers BC consecutive channels of one batch row and walks the
+// block of FwdShape::kWarps warps covers BC consecutive channels of one batch row and walks the
 // sequence in tiles of kT steps. Each tile's dt (bias and softplus applied), dt*u, D*u and the
 // z gate, and B and C are staged in shared memory (double-buffered; the next tile's global
 // loads are issued into registers before the current tile is computed, so their latency hides
@@ -19,29 +19,34 @@
 
 namespace coil::cuda::scan {
 
-inline constexpr int kFwdWarps = 8, kFwdThreads = 32 * kFwdWarps;
-
+// Blocks of 8 warps, 3 per SM (80 registers). Round 5's 4 lanes x 4 states (NL = 4): blocks of
+// 4 warps, so that Bt 8 x 1536 channels still make 384 blocks of 32 channels (one wave at 3
+// blocks per SM), and 3 blocks per SM leave up to 168 registers for the 4 states, their B and
+// C and the 8 tile elements per thread (at 4 blocks, 128 registers, it spilled).
 template <int NL>
 struct FwdShape {
-  static constexpr int CPW = 32 / NL;              // channels per warp
-  static constexpr int BC = kFwdWarps * CPW;       // channels per block
-  static constexpr int E = kT * BC / kFwdThreads;  // tile elements per thread
+  static constexpr int kWarps = NL == 4 ? 4 : 8, kThreads = 32 * kWarps;
+  static constexpr int kMinBlocks = 3;
+  static constexpr int CPW = 32 / NL;           // channels per warp
+  static constexpr int BC = kWarps * CPW;       // channels per block
+  static constexpr int E = kT * BC / kThreads;  // tile elements per thread
 };
 
 // Floats of dynamic shared memory the forward needs; kStage adds 3 columns x E per thread.
 template <int NL, bool kStage>
 int64_t forward_smem_floats(int bc_rows) {
-  constexpr int BC = FwdShape<NL>::BC;
-  return (2 * (4 * BC + 2 * bc_rows) + BC) * int64_t(kPad) +
-         (kStage ? 3 * FwdShape<NL>::E * kFwdThreads : 0);
+  using Sh = FwdShape<NL>;
+  return (2 * (4 * Sh::BC + 2 * bc_rows) + Sh::BC) * int64_t(kPad) +
+         (kStage ? 3 * Sh::E * Sh::kThreads : 0);
 }
 
 template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary, bool kStage>
-__global__ void __launch_bounds__(kFwdThreads, 3)
+__global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBlocks)
     forward_kernel(const ScanArgs a, T* __restrict__ out, float* __restrict__ final_state,
                    float* __restrict__ ckpt, T* __restrict__ ypre) {
-  constexpr int BC = FwdShape<NL>::BC, CPW = FwdShape<NL>::CPW, E = FwdShape<NL>::E;
-  constexpr int NP = NL * S, kStride = kFwdThreads / BC;
+  using Sh = FwdShape<NL>;
+  constexpr int BC = Sh::BC, CPW = Sh::CPW, E = Sh::E, kWarps = Sh::kWarps;
+  constexpr int kThreads = Sh::kThreads, NP = NL * S, kStride = kThreads / BC;
   constexpr int RW = NL < 16 ? 8 : NL;  // steps per reduction of y over the lanes (registers)
   extern __shared__ float4 smem_f4[];
   float* const sm = reinterpret_cast<float*>(smem_f4);
@@ -78,7 +83,7 @@ __global__ void __launch_bounds__(kFwdThreads, 3)
   float* const ck = ckpt && dok ? ckpt + (b * Dch + d) * a.ntiles * N + l : nullptr;
 
   // Loader/epilogue slots: channel ec, steps et0 + i * kStride (fixed for the thread).
-  const LoaderSlots<T, BC, kFwdWarps> slots(warp, lane);
+  const LoaderSlots<T, BC, kWarps> slots(warp, lane);
   const int ec = slots.ec, et0 = slots.et0;
   const int64_t ed = d0 + ec, edc = ed < Dch ? ed : Dch - 1;
   const bool edok = ed < Dch;
@@ -87,9 +92,9 @@ __global__ void __launch_bounds__(kFwdThreads, 3)
   const bool has_z = a.z && !kSummary;
   const T* const Bb = static_cast<const T*>(a.B) + b * a.B_sb;
   const T* const Cb = static_cast<const T*>(a.C) + b * a.C_sb;
-  constexpr int kSlots = kBCElems / kFwdThreads;
+  constexpr int kSlots = kBCElems / kThreads;
   BCSlots<kSlots> bcs;
-  if constexpr (kSmemBC) bcs.init(tid, kFwdThreads, bc_rows, NP, g_lo, a.G, N);
+  if constexpr (kSmemBC) bcs.init(tid, kThreads, bc_rows, NP, g_lo, a.G, N);
   // Without shared B/C tiles each lane reads its own states' B and C (clamped into range).
   const int64_t nc = l < N ? l : N - 1;
   const T* const Bl = Bb + g * N + nc;
@@ -97,7 +102,7 @@ __global__ void __launch_bounds__(kFwdThreads, 3)
 
   // B and C: cp.async into the tile's buffer for f32; prefetch registers for bf16.
   constexpr bool kAsyncBC = kSmemBC && sizeof(T) == 4;
-  Columns<T, E, kStride, 3, kFwdThreads, kStage> col;  // u, delta, z of the next tile
+  Columns<T, E, kStride, 3, kThreads, kStage> col;  // u, delta, z of the next tile
   col.stage = s_y + BC * kPad + tid;
   T pB[kSlots], pC[kSlots];
   bool pr = false;

@@ -267,7 +267,8 @@ void check_against_reference(const Problem& p, uint64_t seed) {
   if (p.h0) CHECK(rel_error(r.g.dinitial_state, host_f64(ref.dinit, {Bt, Dch, N})) <= gtol);
 }
 
-// Forces the forward's lane layout for N <= 16 (8 lanes x 2 states or 16 x 1) for one scope.
+// Forces the forward's lane layout for N <= 16 (4 lanes x 4 states, 8 x 2 or 16 x 1) for one
+// scope.
 struct ForceLanes {
   explicit ForceLanes(const char* v) { setenv("COIL_SELECTIVE_SCAN_LANES", v, 1); }
   ~ForceLanes() { unsetenv("COIL_SELECTIVE_SCAN_LANES"); }
@@ -292,8 +293,8 @@ TEST_CASE("selective_scan CUDA matches the float64 reference at tile and block b
   }
 }
 
-TEST_CASE("selective_scan CUDA matches the reference with either lane layout of N = 16") {
-  for (const char* lanes : {"8", "16"}) {
+TEST_CASE("selective_scan CUDA matches the reference with each lane layout of N = 16") {
+  for (const char* lanes : {"4", "8", "16"}) {
     ForceLanes force(lanes);
     CAPTURE(lanes);
     Problem p;
@@ -385,7 +386,7 @@ TEST_CASE("selective_scan CUDA chunked over L matches the reference at chunk bou
       }
     }
   }
-  for (const char* lanes : {"8", "16"}) {
+  for (const char* lanes : {"4", "8", "16"}) {
     ForceLanes force_lanes(lanes);
     ForceChunkTiles force("2");
     CAPTURE(lanes);
