@@ -4,12 +4,17 @@
 // and writing y once forward (plus reading dy, u and writing du backward), at the bandwidth of
 // a plain device copy measured in the same run.
 //
-//   coil_bench_fft_conv [--device cpu|cuda|all] [--reps N>=20]
+//   coil_bench_fft_conv [--device cpu|cuda|all] [--reps N>=20] [--profile W]
 //
 // Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
-// innermost), v2 (the default) as (B*H/2, n) "rows" (contiguous transforms), v3 "fused" keeps
-// each transform on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond). Every CUDA
-// version is checked against direct f64 sums. CPU: the radix-4 FFT with one channel pair per
+// innermost), v2 as (B*H/2, n) "rows" (contiguous transforms), v3 "fused" keeps each transform
+// on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond), v4 "fused2" is v3 with one
+// access per channel pair and one pair a block for the kernel spectra ("automatic", the default,
+// is v3 up to n 4096, v2 beyond). Every CUDA version is checked against direct f64 sums.
+// --profile W runs only workload W (0-2 of the table) on CUDA, in the layout COIL_FFT_CONV_LAYOUT
+// names (fused if unset): two rounds of forward + backward, for a profiler (ncu --launch-skip 3
+// --launch-count 3 --kernel-name regex:"conv_kernel|corr_kernel" sees the second round's conv for
+// y, conv for du and corr). CPU: the radix-4 FFT with one channel pair per
 // SIMD lane (ops/fft_conv/cpu_lanes.h), built for AVX2 + FMA and for the baseline instruction set.
 // GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
 #include <fmt/format.h>
@@ -17,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -157,17 +163,24 @@ double sampled_rel(const Set& s, const std::vector<std::pair<int64_t, int64_t>>&
 }
 
 // Every CUDA version against direct f64 sums: every channel at awkward sizes (L 1, odd L and H,
-// B 1, L 4097 past the fused kernel's 8192 points), sampled channels at the timed sizes.
+// B 1, L 4097 past the fused kernel's 8192 points, even H for fused2's pair accesses), sampled
+// channels at the timed sizes.
 void check_versions(Device dev) {
   using coil::cuda::FftConvLayout;
   const FftConvLayout saved = coil::cuda::fft_conv_layout();
   for (auto [layout, name] : {std::pair{FftConvLayout::columns, "v1 columns"},
                               {FftConvLayout::rows, "v2 rows"},
-                              {FftConvLayout::fused, "v3 fused"}}) {
+                              {FftConvLayout::fused, "v3 fused"},
+                              {FftConvLayout::fused2, "v4 fused2"}}) {
     coil::cuda::fft_conv_layout() = layout;
     double full = 0, sampled = 0;
     for (int64_t C : {1, 2})
-      for (auto [B, L, H] : {std::tuple{1, 1, 1}, {2, 333, 5}, {1, 4097, 3}, {3, 4096, 3}}) {
+      for (auto [B, L, H] : {std::tuple{1, 1, 1},
+                             {2, 333, 5},
+                             {1, 4097, 3},
+                             {3, 4096, 3},
+                             {2, 1025, 4},
+                             {1, 4096, 2}}) {
         Set s(B, L, H, C, dev, 43 + uint64_t(C));
         s.forward(), s.backward();
         const auto ref = direct(s);
@@ -180,14 +193,31 @@ void check_versions(Device dev) {
       sampled = std::max(sampled, sampled_rel(s, {{0, 0}, {B - 1, H - 1}, {B / 2, H / 2 + 1}}));
     }
     fmt::print(
-        "  check {} vs direct f64 (y/du/dk/dD): L 1, 333, 4097, 4096 (B 1-3, H 1-5, causal and "
-        "bidirectional) {:.2e}{}; B 16 L 4096 H 256 and B 8 L 1024 H 1024 (3 channels) "
+        "  check {} vs direct f64 (y/du/dk/dD): L 1, 333, 4097, 4096, 1025 (B 1-3, H 1-5, causal "
+        "and bidirectional) {:.2e}{}; B 16 L 4096 H 256 and B 8 L 1024 H 1024 (3 channels) "
         "{:.2e}{}\n",
         name, full, full <= 1e-5 ? "" : "  MISMATCH", sampled, sampled <= 1e-5 ? "" : "  MISMATCH");
   }
   coil::cuda::fft_conv_layout() = saved;
 }
+
+// --profile: workload w's forward and backward twice, in the layout COIL_FFT_CONV_LAYOUT names
+// (fused where it is unset), nothing else launched.
+void profile(Device dev, const Workload& w) {
+  if (!std::getenv("COIL_FFT_CONV_LAYOUT"))
+    coil::cuda::fft_conv_layout() = coil::cuda::FftConvLayout::fused;
+  Set s(w.B, w.L, w.H, 1, dev, 7);
+  for (int round = 0; round < 2; ++round) s.forward(), s.backward();
+  coil::cuda::synchronize(dev.index);
+  const char* layout = std::getenv("COIL_FFT_CONV_LAYOUT");
+  fmt::print("profiled: B {}, L {}, H {}, layout {}\n", w.B, w.L, w.H, layout ? layout : "fused");
+}
 #endif
+
+// Issue 8's GPU workloads with its anchors and targets (H200, f32).
+const Workload kCudaWorkloads[] = {{16, 4096, 256, 0.620, 1.876, 0.155, 0.625},
+                                   {8, 1024, 1024, 0.326, 1.219, 0.082, 0.406},
+                                   {4, 65536, 256, 4.031, 10.88, 1.01, 3.63}};
 
 void row(const std::string& a, const std::string& b, const std::string& c, const std::string& d,
          const std::string& e, const std::string& f, const std::string& g) {
@@ -211,7 +241,8 @@ void bench(Device dev, const Workload& w, int reps) {
   if (dev.is_cuda())
     versions = {{"v1 columns", int(FftConvLayout::columns)},
                 {"v2 rows", int(FftConvLayout::rows)},
-                {"v3 fused", int(FftConvLayout::fused)}};
+                {"v3 fused", int(FftConvLayout::fused)},
+                {"v4 fused2", int(FftConvLayout::fused2)}};
   const FftConvLayout saved = coil::cuda::fft_conv_layout();
 #endif
   auto set_layout = [](int layout) {
@@ -272,10 +303,27 @@ void bench(Device dev, const Workload& w, int reps) {
 
 int main(int argc, char** argv) {
   coil::bench::CommonOptions o;
+  int profile_workload = -1;
   int rc = coil::bench::parse_args(argc, argv, "coil_bench_fft_conv",
-                                   "[--device cpu|cuda|all] [--reps N>=20]", o,
-                                   [](const std::string&, auto&) { return false; });
+                                   "[--device cpu|cuda|all] [--reps N>=20] [--profile W]", o,
+                                   [&](const std::string& a, auto&& value) {
+                                     if (a != "--profile") return false;
+                                     profile_workload = std::clamp(std::stoi(value()), 0, 2);
+                                     return true;
+                                   });
   if (rc >= 0) return rc;
+#if defined(COIL_WITH_CUDA)
+  if (profile_workload >= 0)
+    return coil::bench::run_on_devices("coil_bench_fft_conv", "cuda", false,
+                                       [&](const std::vector<Device>& devices) {
+                                         profile(devices.front(), kCudaWorkloads[profile_workload]);
+                                       });
+#else
+  if (profile_workload >= 0) {
+    fmt::print(stderr, "coil_bench_fft_conv: --profile needs a CUDA build\n");
+    return 2;
+  }
+#endif
   auto run = [&](const std::vector<Device>& devices) {
     fmt::print("coil_bench_fft_conv (coil {}), {} CPU threads\n", COIL_VERSION,
                omp_get_max_threads());
@@ -286,11 +334,7 @@ int main(int argc, char** argv) {
       if (dev.is_cuda()) check_versions(dev);
 #endif
       if (dev.is_cuda()) {
-        // Targets: issue 8, H200 f32.
-        for (const Workload& w : {Workload{16, 4096, 256, 0.620, 1.876, 0.155, 0.625},
-                                  Workload{8, 1024, 1024, 0.326, 1.219, 0.082, 0.406},
-                                  Workload{4, 65536, 256, 4.031, 10.88, 1.01, 3.63}})
-          bench(dev, w, o.reps);
+        for (const Workload& w : kCudaWorkloads) bench(dev, w, o.reps);
       } else {
         // Issue 8: PyTorch 3.1 ms / 11-15 ms on the 2-core machine; coil at least 2x faster.
         bench(dev, Workload{8, 1024, 128, 3.1, 11.0, 1.55, 5.5}, o.reps);

@@ -9,8 +9,8 @@
 // does y and du in one on-chip kernel each and the correlation spectra for dk and dD with per-chunk
 // partial sums reduced in chunk order (fused_cuda.cuh).
 #include <bit>
-#include <memory>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "core/cuda/launch.cuh"
@@ -23,18 +23,21 @@
 
 namespace coil::cuda {
 
-// Automatic by default (kernels.h). COIL_FFT_CONV_LAYOUT=columns|rows|fused|automatic picks one
-// at start-up (for the GPU tests).
+// Automatic by default (kernels.h). COIL_FFT_CONV_LAYOUT=columns|rows|fused|fused2|automatic
+// picks one at start-up (for the GPU tests).
 FftConvLayout& fft_conv_layout() {
   static FftConvLayout layout = [] {
     const char* env = std::getenv("COIL_FFT_CONV_LAYOUT");
     const std::string v = env ? env : "";
-    COIL_CHECK(v.empty() || v == "columns" || v == "rows" || v == "fused" || v == "automatic",
-               "[fft_conv] COIL_FFT_CONV_LAYOUT={} is not columns, rows, fused or automatic", v);
-    return v == "columns" ? FftConvLayout::columns
-           : v == "rows"  ? FftConvLayout::rows
-           : v == "fused" ? FftConvLayout::fused
-                          : FftConvLayout::automatic;
+    COIL_CHECK(
+        v.empty() || v == "columns" || v == "rows" || v == "fused" || v == "fused2" ||
+            v == "automatic",
+        "[fft_conv] COIL_FFT_CONV_LAYOUT={} is not columns, rows, fused, fused2 or automatic", v);
+    return v == "columns"  ? FftConvLayout::columns
+           : v == "rows"   ? FftConvLayout::rows
+           : v == "fused"  ? FftConvLayout::fused
+           : v == "fused2" ? FftConvLayout::fused2
+                           : FftConvLayout::automatic;
   }();
   return layout;
 }
@@ -64,7 +67,8 @@ int fused_log2(int64_t L, int64_t Lk, int64_t C, FftConvLayout layout) {
   constexpr int kAutomaticMaxLog2 = 12;  // n <= 4096 (H100, 2026-12-06: 1.4x faster fwd+bwd at
                                          // n 2048; 1.14x slower at n 8192)
   const int log2n = std::bit_width(uint64_t(fft_conv_min_size(L, Lk, C) - 1));
-  const int max_log2 = layout == FftConvLayout::fused       ? fused::kMaxLog2
+  const int max_log2 = layout == FftConvLayout::fused || layout == FftConvLayout::fused2
+                           ? fused::kMaxLog2
                        : layout == FftConvLayout::automatic ? kAutomaticMaxLog2
                                                             : 0;
   return log2n <= max_log2 ? log2n : 0;
@@ -79,6 +83,7 @@ struct Geo {
   int64_t si, sr;      // packed spectra
   int64_t kf_k, kf_h;  // kernel spectra (nc bins per channel): bin k of channel h
   bool columns;
+  bool fused2;  // the fused kernels with fused2's changes (kernels.h)
   Geo(const Tensor& u, const Tensor& k, FftConvLayout layout)
       : B(u.size(0)),
         L(u.size(1)),
@@ -90,7 +95,8 @@ struct Geo {
         P((H + 1) / 2),
         R(B * P),
         anti(fft_conv_anti_lags(L, Lk)),
-        columns(layout == FftConvLayout::columns) {
+        columns(layout == FftConvLayout::columns),
+        fused2(layout == FftConvLayout::fused2) {
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;
@@ -299,7 +305,7 @@ struct Workspace {
     COIL_CUDA_CHECK_LAUNCH();
     if (g.log2n_fused)
       fused::spectra(static_cast<Cx<T>*>(kf->data()), static_cast<const T*>(kn.data()), g.H,
-                     g.log2n_fused, s);
+                     g.log2n_fused, g.fused2, s);
     else fft::execute({g.n, g.H, 1, g.n, g.kf_k, g.kf_h, Fft<T>::r2c, dev}, kn.data(), kf->data());
     return kf;
   }
@@ -307,7 +313,7 @@ struct Workspace {
   void fused_convolve(T* y, const T* x, const Storage& kf, bool conj_k) const {
     COIL_CHECK(g.B <= 65535, "[fft_conv] too large a batch for the fused CUDA grid: B {}", g.B);
     fused::convolve(y, x, static_cast<const Cx<T>*>(kf.data()), g.B, g.L, g.H, g.log2n_fused,
-                    conj_k, s);
+                    conj_k, g.fused2, s);
   }
   // dk and dD (either may be undefined) from the packed correlation spectra gz (P, n), 1/n
   // folded in.

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/cuda/context.h"
 #include "core/cuda/launch.cuh"
@@ -321,14 +322,17 @@ __device__ void bin_pairs(Cx<T>* z, int log2n, const Op& op) {
 }
 
 // Channel pairs of a strided (time, channel) array x[t * ts + c * cs]: pair p is channels 2p and
-// 2p + 1 as one complex value; channels >= H and times >= len are zero.
-template <class T>
+// 2p + 1 as one complex value; channels >= H and times >= len are zero. Vec (cs 1, H even, x
+// aligned to a pair): one 2T-wide load. Each load of a warp touches its own 128-byte line when
+// pairs are H apart, so one wide load instead of two halves the L1 wavefronts of the I/O.
+template <bool Vec = false, class T>
 __device__ __forceinline__ Cx<T> load_pair(const T* x, int64_t ts, int64_t cs, int64_t len,
                                            int64_t H, int64_t p, int64_t t) {
   Cx<T> v{T(0), T(0)};
   const int64_t c = 2 * p;
   if (t < len && c < H) {
     const T* e = x + t * ts + c * cs;
+    if constexpr (Vec) return *reinterpret_cast<const Cx<T>*>(e);
     v.re = e[0];
     if (c + 1 < H) v.im = e[cs];
   }
@@ -362,8 +366,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
 
 // y (B, L, H) <- x (B, L, H) convolved with the kernel spectra kf (spectrum_kernel's output), or
 // with their conjugates (conj_k: the adjoint, du from dy). Block: pairs [G x, G x + G) of batch
-// row y.
-template <class T, int G>
+// row y. Vec: x and y move a pair per access (load_pair; H even, x and y aligned to pairs).
+template <class T, int G, bool Vec>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
     conv_kernel(T* __restrict__ y, const T* __restrict__ x, const Cx<T>* __restrict__ kf, int64_t L,
                 int64_t H, int log2n, bool conj_k) {
@@ -390,7 +394,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
   };
   const bool fused = fuse_middle<G>(log2n);
   forward_fft<T, G>(
-      z, tw, log2n, [=](int i, int g) { return load_pair(xr, H, 1, L, H, p0 + g, i); }, fused);
+      z, tw, log2n, [=](int i, int g) { return load_pair<Vec>(xr, H, 1, L, H, p0 + g, i); }, fused);
   bin_pairs<T, G, true>(z, log2n, mult);
   T* yr = y + row;
   inverse_fft<T, G>(
@@ -399,6 +403,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
         const int64_t c = 2 * (p0 + g);
         if (i >= L || c >= H) return;
         T* e = yr + int64_t(i) * H + c;
+        if constexpr (Vec) {
+          *reinterpret_cast<Cx<T>*>(e) = v;
+          return;
+        }
         e[0] = v.re;
         if (c + 1 < H) e[1] = v.im;
       },
@@ -487,33 +495,40 @@ void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, c
   COIL_CUDA_CHECK_LAUNCH();
 }
 
-// One of kernel<T, 1 | 2 | 4> by G.
-#define COIL_FUSED_BY_G(kernel, T, G, ...) \
-  switch (G) {                             \
-    case 1:                                \
-      launch(kernel<T, 1>, __VA_ARGS__);   \
-      break;                               \
-    case 2:                                \
-      launch(kernel<T, 2>, __VA_ARGS__);   \
-      break;                               \
-    default:                               \
-      launch(kernel<T, 4>, __VA_ARGS__);   \
-      break;                               \
-  }
-
-template <class T>
-void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, cudaStream_t s) {
-  const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  COIL_FUSED_BY_G(spectrum_kernel, T, G, smem_bytes<T>(log2n, G), G, (H + 1) / 2, 1, s, kf, kn, H,
-                  log2n);
+// f(std::integral_constant<int, G>) for G in 1, 2, 4: the kernels' pairs per block.
+template <class F>
+void by_pairs(int G, const F& f) {
+  if (G == 1) f(std::integral_constant<int, 1>{});
+  else if (G == 2) f(std::integral_constant<int, 2>{});
+  else f(std::integral_constant<int, 4>{});
 }
 
+// kf <- the kernel spectra of kn. one_pair (the fused2 layout): one pair a block whatever n, so a
+// call over H/2 pairs launches H/2 blocks rather than H/8 at n <= 2048 (less than one wave on an
+// H100 at H 1024).
+template <class T>
+void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, bool one_pair, cudaStream_t s) {
+  const int G = one_pair ? 1 : pairs_per_block(int64_t(1) << log2n, sizeof(T));
+  by_pairs(G, [&](auto g) {
+    constexpr int kG = decltype(g)::value;
+    launch(spectrum_kernel<T, kG>, smem_bytes<T>(log2n, kG), kG, (H + 1) / 2, 1, s, kf, kn, H,
+           log2n);
+  });
+}
+
+// y <- x convolved with kf. vec (the fused2 layout): pairs move as one access where H is even and
+// x and y are aligned to pairs (conv_kernel's Vec).
 template <class T>
 void convolve(T* y, const T* x, const Cx<T>* kf, int64_t B, int64_t L, int64_t H, int log2n,
-              bool conj_k, cudaStream_t s) {
+              bool conj_k, bool vec, cudaStream_t s) {
   const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  COIL_FUSED_BY_G(conv_kernel, T, G, smem_bytes<T>(log2n, G), G, (H + 1) / 2, B, s, y, x, kf, L, H,
-                  log2n, conj_k);
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(Cx<T>) == 0; };
+  vec = vec && H % 2 == 0 && aligned(x) && aligned(y);
+  by_pairs(G, [&](auto g) {
+    constexpr int kG = decltype(g)::value;
+    launch(vec ? conv_kernel<T, kG, true> : conv_kernel<T, kG, false>, smem_bytes<T>(log2n, kG), kG,
+           (H + 1) / 2, B, s, y, x, kf, L, H, log2n, conj_k);
+  });
 }
 
 // Elements of correlate()'s partial spectra.
@@ -530,12 +545,13 @@ void correlate(Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, int64_t B, int64
                int log2n, int device, cudaStream_t s) {
   const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
   const int64_t rows = rows_per_chunk(B, H, G), chunks = (B + rows - 1) / rows;
-  COIL_FUSED_BY_G(corr_kernel, T, G, smem_bytes<T>(log2n, G, true), G, H, chunks, s, part, dy, u, B,
-                  L, H, rows, log2n);
+  by_pairs(G, [&](auto g) {
+    constexpr int kG = decltype(g)::value;
+    launch(corr_kernel<T, kG>, smem_bytes<T>(log2n, kG, true), kG, H, chunks, s, part, dy, u, B, L,
+           H, rows, log2n);
+  });
   const int64_t work = (H + 1) / 2 * ((int64_t(1) << (log2n - 1)) + 1);
   reduce_kernel<T><<<grid_for(work, device), kBlock, 0, s>>>(gz, part, chunks, H, log2n);
   COIL_CUDA_CHECK_LAUNCH();
 }
-#undef COIL_FUSED_BY_G
-
 }  // namespace coil::cuda::fused

@@ -44,8 +44,10 @@ COIL_FFT_CONV_KERNELS
 // ceil(H/2) channel pairs; or "fused": on-chip kernels for y, du and the dk/dD spectra
 // (ops/fft_conv/fused_cuda.cuh) where the power-of-two size n fits (n <= 8192), rows otherwise;
 // "automatic" (the default): fused up to n 4096, rows beyond, where fused's backward measured
-// slower (bench/RESULTS.md, "FFT conv"). A knob for the kernel lab and the tests, not for users.
-enum class FftConvLayout { columns, rows, fused, automatic };
+// slower (bench/RESULTS.md, "FFT conv"); "fused2": fused with the candidate changes of the
+// next round (one access per channel pair where H is even, one pair a block for the kernel
+// spectra), to be timed against fused. A knob for the kernel lab and the tests, not for users.
+enum class FftConvLayout { columns, rows, fused, automatic, fused2 };
 FftConvLayout& fft_conv_layout();
 }  // namespace cuda
 #undef COIL_FFT_CONV_KERNELS

@@ -1,7 +1,8 @@
 // FFT convolution on CUDA: outputs and gradients equal the CPU's (f64 to 1e-12, f32 to 1e-5) at
 // sizes the harness samples do not reach (long sequences, odd H, short kernels), in every layout
 // (the fused kernel's sizes n 2 to 8192 with 4, 2 and 1 pairs a block, and L 4097, past it, where
-// it falls back to rows); bitwise-reproducible gradients at a training-sized shape.
+// it falls back to rows; fused2 with even H, its pair accesses, and odd H); bitwise-reproducible
+// gradients at a training-sized shape; fused2 bitwise equal to fused (the same arithmetic).
 // Calls the cuda:: kernels directly, so it exists only in CUDA builds.
 #if defined(COIL_WITH_CUDA)
 #include <doctest/doctest.h>
@@ -45,10 +46,11 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs
   const std::vector<Shape5> shapes = {
       {2, 1000, 5, 1, 600},  {3, 1024, 64, 1, 1024}, {2, 777, 3, 2, 777},   {1, 1, 1, 1, 1},
       {2, 4097, 17, 2, 100}, {1, 3, 2, 2, 3},        {1, 4096, 3, 1, 4096}, {2, 2048, 7, 2, 2048},
-      {1, 4097, 5, 1, 4097}, {3, 33, 9, 1, 33}};
+      {1, 4097, 5, 1, 4097}, {3, 33, 9, 1, 33},      {1, 4096, 2, 2, 4096}, {3, 1025, 4, 1, 1025},
+      {1, 1, 2, 2, 1}};
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
-  for (auto layout :
-       {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows, cuda::FftConvLayout::fused}) {
+  for (auto layout : {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows,
+                      cuda::FftConvLayout::fused, cuda::FftConvLayout::fused2}) {
     cuda::fft_conv_layout() = layout;
     for (const Shape5& s : shapes) {
       CAPTURE(int(layout));
@@ -74,7 +76,8 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs
 TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
   const auto in = inputs({8, 2048, 96, 2, 2048}, 3);
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
-  for (auto layout : {cuda::FftConvLayout::rows, cuda::FftConvLayout::fused}) {
+  for (auto layout :
+       {cuda::FftConvLayout::rows, cuda::FftConvLayout::fused, cuda::FftConvLayout::fused2}) {
     cuda::fft_conv_layout() = layout;
     CAPTURE(int(layout));
     const auto a = run(in, DType::f32, Device::cuda(), true);
@@ -82,6 +85,28 @@ TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
     for (size_t i = 0; i < a.size(); ++i) {
       CAPTURE(i);
       CHECK(bitwise_equal(a[i], b[i]));
+    }
+  }
+  cuda::fft_conv_layout() = saved;
+}
+
+TEST_CASE("fft_conv on CUDA: fused2 is bitwise equal to fused, even and odd H") {
+  const cuda::FftConvLayout saved = cuda::fft_conv_layout();
+  for (const Shape5& s : std::vector<Shape5>{
+           {2, 4096, 6, 1, 4096}, {3, 1000, 8, 2, 1000}, {2, 333, 7, 2, 200}, {5, 17, 2, 1, 17}}) {
+    CAPTURE(s.B);
+    CAPTURE(s.L);
+    CAPTURE(s.H);
+    const auto in = inputs(s, 11);
+    for (DType dt : {DType::f32, DType::f64}) {
+      cuda::fft_conv_layout() = cuda::FftConvLayout::fused;
+      const auto a = run(in, dt, Device::cuda(), s.C == 2);
+      cuda::fft_conv_layout() = cuda::FftConvLayout::fused2;
+      const auto b = run(in, dt, Device::cuda(), s.C == 2);
+      for (size_t i = 0; i < a.size(); ++i) {
+        CAPTURE(i);
+        CHECK(bitwise_equal(a[i], b[i]));
+      }
     }
   }
   cuda::fft_conv_layout() = saved;
