@@ -175,18 +175,18 @@ Config forward_config(const SelectiveScanParams& p, int ngs) {
   return {32, 8};
 }
 
-template <class T, int NL, int S, bool kSmem, bool kStage = false>
+template <class T, int NL, int S, bool kSmem, bool kStage = false, bool kVec = false>
 void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, int dev) {
   constexpr int BC = FwdShape<NL>::BC, kThreads = FwdShape<NL>::kThreads;
   const size_t bytes = size_t(forward_smem_floats<NL, kStage>(kSmem ? a.ngs * NL * S : 0)) * 4;
   const unsigned gx = unsigned((a.Dch + BC - 1) / BC);
-  auto kernel = a.reset ? forward_kernel<T, NL, S, true, kSmem, false, kStage>
-                        : forward_kernel<T, NL, S, false, kSmem, false, kStage>;
+  auto kernel = a.reset ? forward_kernel<T, NL, S, true, kSmem, false, kStage, kVec>
+                        : forward_kernel<T, NL, S, false, kSmem, false, kStage, kVec>;
   set_smem(kernel, bytes);
   std::shared_ptr<Storage> sums;
   if constexpr (kChunkable<S, kSmem>) {
-    auto summary = a.reset ? forward_kernel<T, NL, S, true, kSmem, true, kStage>
-                           : forward_kernel<T, NL, S, false, kSmem, true, kStage>;
+    auto summary = a.reset ? forward_kernel<T, NL, S, true, kSmem, true, kStage, kVec>
+                           : forward_kernel<T, NL, S, false, kSmem, true, kStage, kVec>;
     sums =
         prepare_chunks(a, kernel, summary, kThreads, bytes, gx, a.h0, false, dev, [&](dim3 grid) {
           summary<<<grid, kThreads, bytes, stream(dev)>>>(a, nullptr, nullptr, nullptr, nullptr);
@@ -198,11 +198,22 @@ void launch_forward(ScanArgs a, void* out, float* fs, float* ckpt, void* ypre, i
   COIL_CUDA_CHECK_LAUNCH();
 }
 
+// Round 5, f32: B and C tiles copied 16 bytes at a time when each step's (group, state) rows
+// are contiguous and 16-byte aligned.
+bool bc_vectorisable(const ScanArgs& a) {
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return a.N == 16 && aligned(a.B) && aligned(a.C) && (a.B_sb | a.B_st | a.C_sb | a.C_st) % 4 == 0;
+}
+
 template <class T>
 void forward_typed(ScanArgs a, Config c, bool smem, void* o, float* fs, float* ck, void* yp,
                    int dev) {
-  const bool staged = sizeof(T) == 4 && (forward_round() == 4 || forward_round() == 6);
-  if (c.nl == 4 && staged) launch_forward<T, 4, 4, true, sizeof(T) == 4>(a, o, fs, ck, yp, dev);
+  constexpr bool f32 = sizeof(T) == 4;
+  const bool staged = f32 && (forward_round() == 4 || forward_round() == 6);
+  const bool vec = f32 && c.nl == 4 && bc_vectorisable(a);
+  // Round 6 (staged) only with 16-byte B/C copies; otherwise round 5's registers.
+  if (vec && staged) launch_forward<T, 4, 4, true, f32, f32>(a, o, fs, ck, yp, dev);
+  else if (vec) launch_forward<T, 4, 4, true, false, f32>(a, o, fs, ck, yp, dev);
   else if (c.nl == 4) launch_forward<T, 4, 4, true>(a, o, fs, ck, yp, dev);
   else if (c.nl == 8 && staged)
     launch_forward<T, 8, 2, true, sizeof(T) == 4>(a, o, fs, ck, yp, dev);

@@ -30,17 +30,32 @@ struct FwdShape {
   static constexpr int CPW = 32 / NL;           // channels per warp
   static constexpr int BC = kWarps * CPW;       // channels per block
   static constexpr int E = kT * BC / kThreads;  // tile elements per thread
+  // Round 5: a lane's states are consecutive (n = l * S + s) and the B and C tiles step-major
+  // (one row of kPad floats per step: bc_rows <= 32 values, a compile-time stride), so one
+  // 16-byte read of a step row gives all of a lane's B (C) values, and the tiles can be copied
+  // 16 bytes at a time (kVecBC).
+  static constexpr bool kStepMajor = NL == 4;
 };
+
+// Floats of one staged B or C tile: bc_rows (group, state) rows of kPad steps, or kT step rows.
+template <int NL>
+__host__ __device__ constexpr int bc_tile_floats(int bc_rows) {
+  return (FwdShape<NL>::kStepMajor ? kT : bc_rows) * kPad;
+}
 
 // Floats of dynamic shared memory the forward needs; kStage adds 3 columns x E per thread.
 template <int NL, bool kStage>
 int64_t forward_smem_floats(int bc_rows) {
   using Sh = FwdShape<NL>;
-  return (2 * (4 * Sh::BC + 2 * bc_rows) + Sh::BC) * int64_t(kPad) +
+  return 2 * (4 * Sh::BC * kPad + 2 * bc_tile_floats<NL>(bc_rows)) + Sh::BC * int64_t(kPad) +
          (kStage ? 3 * Sh::E * Sh::kThreads : 0);
 }
 
-template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary, bool kStage>
+// kVecBC (f32, step-major tiles): B and C are copied in 16-byte pieces; the host checks that
+// each step's block of (group, state) rows is contiguous and 16-byte aligned (N == 16, strides
+// and base pointers multiples of 4 floats).
+template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary, bool kStage,
+          bool kVecBC = false>
 __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBlocks)
     forward_kernel(const ScanArgs a, T* __restrict__ out, float* __restrict__ final_state,
                    float* __restrict__ ckpt, T* __restrict__ ypre) {
@@ -48,15 +63,22 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
   constexpr int BC = Sh::BC, CPW = Sh::CPW, E = Sh::E, kWarps = Sh::kWarps;
   constexpr int kThreads = Sh::kThreads, NP = NL * S, kStride = kThreads / BC;
   constexpr int RW = NL < 16 ? 8 : NL;  // steps per reduction of y over the lanes (registers)
+  constexpr bool kSM = Sh::kStepMajor;
+  static_assert(!kSM || (S == 4 && kSmemBC), "step-major tiles: 4 states (and steps) per read");
+  static_assert(!kVecBC || (kSM && sizeof(T) == 4), "16-byte copies: f32 step-major tiles");
   extern __shared__ float4 smem_f4[];
   float* const sm = reinterpret_cast<float*>(smem_f4);
   const int bc_rows = kSmemBC ? a.ngs * NP : 0;  // (group, state) rows of the B and C tiles
-  const int buf_floats = (4 * BC + 2 * bc_rows) * kPad;
+  const int bc_floats = bc_tile_floats<NL>(bc_rows);
+  const int buf_floats = 4 * BC * kPad + 2 * bc_floats;
   float* const s_y = sm + 2 * buf_floats;
   static_assert(!kStage || sizeof(T) == 4, "staged columns are f32");
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int l = lane % NL, cs = warp * CPW + lane / NL;
+  // State slot s of this lane is n0 + s * dn.
+  constexpr int dn = kSM ? 1 : NL;
+  const int n0 = kSM ? l * S : l;
   const int64_t b = blockIdx.y, d0 = int64_t(blockIdx.x) * BC, d = d0 + cs;
   const bool dok = d < a.Dch;
   const int64_t g_lo = d0 / a.cpg, g = dok ? d / a.cpg : g_lo;
@@ -73,14 +95,14 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
   float A2[S], h[S], P[S];
 #pragma unroll
   for (int s = 0; s < S; ++s) {
-    const int n = s * NL + l;
+    const int n = n0 + s * dn;
     const bool ok = dok && n < N;
     A2[s] = ok ? a.A[d * N + n] * kLog2e : 0.f;
     h[s] = ok && h_in ? h_in[n] : 0.f;
     P[s] = 1.f;
   }
   // This lane's checkpoint row (b, d, tile 0, its first state); tile k is k * N further on.
-  float* const ck = ckpt && dok ? ckpt + (b * Dch + d) * a.ntiles * N + l : nullptr;
+  float* const ck = ckpt && dok ? ckpt + (b * Dch + d) * a.ntiles * N + n0 : nullptr;
 
   // Loader/epilogue slots: channel ec, steps et0 + i * kStride (fixed for the thread).
   const LoaderSlots<T, BC, kWarps> slots(warp, lane);
@@ -92,9 +114,10 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
   const bool has_z = a.z && !kSummary;
   const T* const Bb = static_cast<const T*>(a.B) + b * a.B_sb;
   const T* const Cb = static_cast<const T*>(a.C) + b * a.C_sb;
-  constexpr int kSlots = kBCElems / kThreads;
-  BCSlots<kSlots> bcs;
-  if constexpr (kSmemBC) bcs.init(tid, kThreads, bc_rows, NP, g_lo, a.G, N);
+  constexpr int kW = kVecBC ? 4 : 1, kSlots = kBCElems / kW / kThreads;
+  BCSlots<kSlots, kW> bcs;
+  if constexpr (kSmemBC)
+    bcs.init(tid, kThreads, bc_rows, NP, g_lo, a.G, N, kSM ? 1 : kPad, kSM ? kPad : 1);
   // Without shared B/C tiles each lane reads its own states' B and C (clamped into range).
   const int64_t nc = l < N ? l : N - 1;
   const T* const Bl = Bb + g * N + nc;
@@ -116,7 +139,7 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
       float* sB = sm + buf * buf_floats + 4 * BC * kPad;
       bcs.load_async(sB, reinterpret_cast<const float*>(Bb), a.B_st, tk, last);
       if constexpr (!kSummary)
-        bcs.load_async(sB + bc_rows * kPad, reinterpret_cast<const float*>(Cb), a.C_st, tk, last);
+        bcs.load_async(sB + bc_floats, reinterpret_cast<const float*>(Cb), a.C_st, tk, last);
     } else if constexpr (kSmemBC) {
       bcs.load(pB, Bb, a.B_st, tk, last);
       if constexpr (!kSummary) bcs.load(pC, Cb, a.C_st, tk, last);
@@ -147,7 +170,7 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
     } else if constexpr (kSmemBC) {
       float* sB = base + 4 * BC * kPad;
       bcs.commit(pB, sB);
-      if constexpr (!kSummary) bcs.commit(pC, sB + bc_rows * kPad);
+      if constexpr (!kSummary) bcs.commit(pC, sB + bc_floats);
     }
     return kReset ? __ballot_sync(0xffffffffu, pr) : 0u;
   };
@@ -162,13 +185,14 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
     if (!kSummary && ck) {
 #pragma unroll
       for (int s = 0; s < S; ++s)
-        if (s * NL + l < N) ck[int64_t(k) * N + s * NL] = h[s];
+        if (n0 + s * dn < N) ck[int64_t(k) * N + s * dn] = h[s];
     }
     const float* base = sm + buf * buf_floats;
     const float* rdt = base + cs * kPad;
     const float* rx = base + (BC + cs) * kPad;
-    const float* rB = base + 4 * BC * kPad + (gi * NP + l) * kPad;
-    const float* rC = rB + bc_rows * kPad;
+    // B and C of this lane's states: rows (or, kSM, columns) gi * NP + n0 + s * dn.
+    const float* rB = base + 4 * BC * kPad + (gi * NP + n0) * (kSM ? 1 : kPad);
+    const float* rC = rB + bc_floats;
     const int last = last_step(L, tk);
 #pragma unroll
     for (int r0 = 0; r0 < kT; r0 += RW) {
@@ -177,10 +201,14 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
       for (int t4 = r0; t4 < r0 + RW; t4 += 4) {
         const float4 dt4 = *reinterpret_cast<const float4*>(rdt + t4);
         const float4 x4 = *reinterpret_cast<const float4*>(rx + t4);
+        // B4[s] = state slot s at steps t4 .. t4 + 3; kSM: B4[j] = step t4 + j, slots 0 .. 3.
         float4 B4[S], C4[S];
 #pragma unroll
         for (int s = 0; s < S; ++s) {
-          if constexpr (kSmemBC) {
+          if constexpr (kSM) {
+            B4[s] = ld4(rB + (t4 + s) * kPad);
+            if constexpr (!kSummary) C4[s] = ld4(rC + (t4 + s) * kPad);
+          } else if constexpr (kSmemBC) {
             B4[s] = *reinterpret_cast<const float4*>(rB + s * NL * kPad + t4);
             if constexpr (!kSummary)
               C4[s] = *reinterpret_cast<const float4*>(rC + s * NL * kPad + t4);
@@ -207,11 +235,11 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
 #pragma unroll
           for (int s = 0; s < S; ++s) {
             const float av = ex2(dt * A2[s]);
-            const float bx = reinterpret_cast<const float*>(&B4[s])[j] * x;
+            const float bx = (kSM ? el(B4[j], s) : el(B4[s], j)) * x;
             const bool rs = kReset && ((mask >> t) & 1u);
             h[s] = rs ? bx : fmaf(av, h[s], bx);
             if constexpr (kSummary) P[s] = rs ? 0.f : P[s] * av;
-            else acc = fmaf(reinterpret_cast<const float*>(&C4[s])[j], h[s], acc);
+            else acc = fmaf(kSM ? el(C4[j], s) : el(C4[s], j), h[s], acc);
           }
           yp[t - r0] = acc;
         }
@@ -247,7 +275,7 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
   if (dok) {
 #pragma unroll
     for (int s = 0; s < S; ++s) {
-      const int n = s * NL + l;
+      const int n = n0 + s * dn;
       if (n >= N) continue;
       if constexpr (kSummary) {
         a.sum_P[chunk_at(a, b, d, chunk, n)] = P[s];

@@ -182,26 +182,38 @@ __device__ __forceinline__ int last_step(int64_t L, int tk) {
   return int(min(L - 1 - tk, int64_t(kT - 1)));
 }
 
+// Copies 16 bytes global -> shared (both 16-byte aligned) without passing through registers;
+// zero: store zeros instead (src is not read). Complete with async_wait().
+__device__ __forceinline__ void cp_async16(float* dst, const float* src, bool zero) {
+  const uint32_t d = uint32_t(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src),
+               "r"(zero ? 0 : 16));
+}
+
 // One thread's slots of the B and C tiles staged in shared memory: element e = j * threads + tid
 // of the (step, group row) tile, row = (group slot, state). Fixed per thread, so computed once.
-template <int kSlots>
+// The tile sits at row * rstride + step * sstride: state-major rows of kPad steps by default,
+// step-major rows for round 5's forward. W = 4 (load_async only): each slot is 4 consecutive
+// rows of one step, copied as 16 bytes (the caller checks that they are contiguous and aligned).
+template <int kSlots, int W = 1>
 struct BCSlots {
   int tt[kSlots];   // step in the tile
   int off[kSlots];  // element offset (group * N + state) in one step
-  int at[kSlots];   // shared-memory index row * kPad + tt; -1: no slot
+  int at[kSlots];   // shared-memory index row * rstride + tt * sstride; -1: no slot
   uint32_t zero;    // bit j: the row does not exist (state >= N or group >= G): stage 0
   __device__ void init(int tid, int threads, int bc_rows, int NP, int64_t g_lo, int64_t G,
-                       int64_t N) {
+                       int64_t N, int rstride = kPad, int sstride = 1) {
     zero = 0;
+    const int per_step = bc_rows / W;  // slots per step
 #pragma unroll
     for (int j = 0; j < kSlots; ++j) {
       const int e = j * threads + tid;
-      const int step = e / max(bc_rows, 1), row = e - step * bc_rows;
+      const int step = e / max(per_step, 1), row = (e - step * per_step) * W;
       const int64_t gg = g_lo + row / NP, n = row % NP;
-      const bool used = e < kT * bc_rows, real = n < N && gg < G;
+      const bool used = e < kT * per_step, real = n < N && gg < G;
       tt[j] = used ? step : 0;
       off[j] = used && real ? int(gg * N + n) : 0;
-      at[j] = used ? row * kPad + step : -1;
+      at[j] = used ? row * rstride + step * sstride : -1;
       zero |= real ? 0u : 1u << j;
     }
   }
@@ -209,6 +221,7 @@ struct BCSlots {
   template <class T>
   __device__ __forceinline__ void load(T (&r)[kSlots], const T* p, int64_t st, int tk,
                                        int last) const {
+    static_assert(W == 1, "register slots are single elements");
     const T* base = opaque(p + int64_t(tk) * st);
 #pragma unroll
     for (int j = 0; j < kSlots; ++j)
@@ -221,10 +234,12 @@ struct BCSlots {
                                              int last) const {
     const float* base = opaque(p + int64_t(tk) * st);
 #pragma unroll
-    for (int j = 0; j < kSlots; ++j)
-      if (at[j] >= 0)
-        cp_async4(s + at[j], base + (uint32_t(min(tt[j], last)) * uint32_t(st) + off[j]),
-                  (zero >> j) & 1u);
+    for (int j = 0; j < kSlots; ++j) {
+      if (at[j] < 0) continue;
+      const float* src = base + (uint32_t(min(tt[j], last)) * uint32_t(st) + off[j]);
+      if constexpr (W == 4) cp_async16(s + at[j], src, (zero >> j) & 1u);
+      else cp_async4(s + at[j], src, (zero >> j) & 1u);
+    }
   }
   template <class T>
   __device__ __forceinline__ void commit(const T (&r)[kSlots], float* s) const {
