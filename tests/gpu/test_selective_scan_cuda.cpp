@@ -302,6 +302,10 @@ TEST_CASE("selective_scan CUDA matches the reference with each lane layout of N 
     check_against_reference(p, 7);
     p.reset = true;
     check_against_reference(p, 8);
+    // Unaligned strided B and C (4 lanes: the element-wise B/C loader, not the 16-byte one),
+    // and fewer states than slots.
+    p.strided = true, p.N = 6;
+    check_against_reference(p, 9);
   }
 }
 
