@@ -1,13 +1,14 @@
 // The selective scan's CUDA forward kernel (included by ops/selective_scan/cuda.cu).
 //
 // Layout: NL lanes of a warp own one (batch b, channel d) pair, each lane S of its N states
-// (state n = s*NL + lane), so the state lives in registers and is never written to memory. A
-// block of FwdShape::kWarps warps covers BC consecutive channels of one batch row and walks the
-// sequence in tiles of kT steps. Each tile's dt (bias and softplus applied), dt*u, D*u and the
-// z gate, and B and C are staged in shared memory (double-buffered; the next tile's global
-// loads are issued into registers before the current tile is computed, so their latency hides
-// behind the scan). The per-step sum over states (y = C.h) is a transposing warp reduction
-// over the tile, and the epilogue (+ D*u, gate, store) runs once per (t, d) over the block.
+// (state n = s*NL + lane; round 5's 4 x 4: n = lane*S + s, see FwdShape), so the state lives in
+// registers and is never written to memory. A block of FwdShape::kWarps warps covers BC
+// consecutive channels of one batch row and walks the sequence in tiles of kT steps. Each
+// tile's dt (bias and softplus applied), dt*u, D*u and the z gate, and B and C are staged in
+// shared memory (double-buffered; the next tile's global loads are issued into registers before
+// the current tile is computed, so their latency hides behind the scan). The per-step sum over
+// states (y = C.h) is a transposing warp reduction over the tile, and the epilogue (+ D*u,
+// gate, store) runs once per (t, d) over the block.
 // Per-thread loader offsets are fixed, so they are computed once, outside the tile loop.
 // With chunks over L (ScanArgs::tpc), block z scans one chunk of tiles. kSummary is the chunked
 // scan's first pass: the chunk's state from zero and the product of its decays, no output.
