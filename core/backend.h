@@ -19,8 +19,8 @@ void memcpy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t n
 // out-of-range class target or embedding index) are deferred to here: kernels never make the
 // host wait, so synchronize() and therefore every host-bound memcpy (item(), to(cpu),
 // to_vector()) throw coil::Error for the first such error queued before them, after the wait
-// has completed (the copied data is valid). DeviceEvent::synchronize (core/pinned.h) waits for
-// a mark only and does not check; free_async never does (destructors must not throw).
+// has completed (the copied data is valid). Neither DeviceEvent::synchronize (core/pinned.h;
+// the loader's destructor waits on events) nor free_async checks: destructors must not throw.
 void synchronize(int device);
 // Host waits core/cuda has performed so far, over all devices: synchronize(), the memcpys that
 // call it, and DeviceEvent::synchronize. Tests use it to prove a training step waits nowhere.

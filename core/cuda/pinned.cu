@@ -72,8 +72,8 @@ void DeviceEvent::block(StreamKind s) const {
   COIL_CUDA_CHECK(cudaStreamWaitEvent(stream_of(device_, s), static_cast<cudaEvent_t>(event_), 0));
 }
 
-// Waits for the mark only: the device error record (core/cuda/device_error.h) is checked at
-// stream syncs, since an event recorded earlier cannot bring a copy of it along.
+// Waits for the mark only and never checks the device error record (core/cuda/device_error.h):
+// the loader waits on events from its destructor (data::Loader::stop), which must not throw.
 void DeviceEvent::synchronize() const {
   COIL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)));
   cuda::note_host_sync();
