@@ -158,7 +158,13 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
       const int tt = et0 + i * kStride, at = ec * kPad + tt;
       const float u = col.get(0, i), v = col.get(1, i) + ebias;
       const bool ok = edok && tt <= last;
-      const float dt = ok ? (a.softplus ? softplus(v) : v) : 0.f;
+      float dt;
+      if constexpr (kSM) {  // round 5: computed for every slot, then selected (no branches)
+        const float sp = a.softplus ? softplus<false>(v) : v;
+        dt = ok ? sp : 0.f;
+      } else {
+        dt = ok ? (a.softplus ? softplus(v) : v) : 0.f;
+      }
       base[at] = dt;
       base[BC * kPad + at] = ok ? dt * u : 0.f;
       if constexpr (!kSummary) {

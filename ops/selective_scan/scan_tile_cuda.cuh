@@ -79,7 +79,10 @@ __device__ __forceinline__ float silu(float x) { return __fdividef(x, 1.f + ex2(
 // max(v, 0) + log1p(e) with e = e^-|v| <= 1, and log1p(e) = 2 atanh(s), s = e / (2 + e) <= 1/3,
 // by its odd series to s^13 (remainder < 2e-8 relative): no log, no cancellation for tiny e,
 // two special-function ops instead of log1pf's long path. If sig, *sig = sigmoid(v) (softplus'
-// derivative; 1 past 20) from the same e. NaN stays NaN.
+// derivative; 1 past 20) from the same e. NaN stays NaN. The cut past 20 changes nothing in f32
+// (e < 2.1e-9 is below half an ulp of v, and 1 + e rounds to 1), so kCut = false (round 5's
+// forward) leaves it out: no branch around the series.
+template <bool kCut = true>
 __device__ __forceinline__ float softplus(float v, float* sig = nullptr) {
   const float e = ex2(-fabsf(v) * kLog2e);
   const float s = __fdividef(e, 2.f + e), s2 = s * s;
@@ -90,8 +93,9 @@ __device__ __forceinline__ float softplus(float v, float* sig = nullptr) {
   p = fmaf(p, s2, 1.f / 5);
   p = fmaf(p, s2, 1.f / 3);
   p = fmaf(p, s2, 1.f);
-  if (sig) *sig = v > 20.f ? 1.f : __fdividef(v >= 0.f ? 1.f : e, 1.f + e);
-  return v > 20.f ? v : fmaf(2.f * s, p, fmaxf(v, 0.f));
+  const bool cut = kCut && v > 20.f;
+  if (sig) *sig = cut ? 1.f : __fdividef(v >= 0.f ? 1.f : e, 1.f + e);
+  return cut ? v : fmaf(2.f * s, p, fmaxf(v, 0.f));
 }
 
 // ---- tile loaders -------------------------------------------------------------------------
