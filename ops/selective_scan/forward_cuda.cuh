@@ -265,15 +265,20 @@ __global__ void __launch_bounds__(FwdShape<NL>::kThreads, FwdShape<NL>::kMinBloc
       const int64_t row = (b * L + tk) * Dch + ed;
       T* const orow = opaque(out + row);
       T* const yrow = ypre ? opaque(ypre + row) : nullptr;
-#pragma unroll
-      for (int i = 0; i < E; ++i) {
+      auto store = [&](int i) {
         const int tt = et0 + i * kStride, at = ec * kPad + tt;
-        if (tt <= last) {
-          const float y = s_y[at] + sdu[at];
-          const uint32_t o = uint32_t(tt) * uint32_t(Dch);
-          if (yrow) __stcs(yrow + o, from_f<T>(y));
-          __stcs(orow + o, from_f<T>(y * sg[at]));
-        }
+        const float y = s_y[at] + sdu[at];
+        const uint32_t o = uint32_t(tt) * uint32_t(Dch);
+        if (yrow) __stcs(yrow + o, from_f<T>(y));
+        __stcs(orow + o, from_f<T>(y * sg[at]));
+      };
+      if (kSM && last == kT - 1) {  // round 5: a whole tile without a check per slot
+#pragma unroll
+        for (int i = 0; i < E; ++i) store(i);
+      } else {
+#pragma unroll
+        for (int i = 0; i < E; ++i)
+          if (et0 + i * kStride <= last) store(i);
       }
     }
     if (k + 1 < k_end) mask = commit(k + 1, buf ^ 1);
