@@ -9,12 +9,14 @@
 // Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
 // innermost), v2 as (B*H/2, n) "rows" (contiguous transforms), v3 "fused" keeps each transform
 // on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond), v4 "fused2" is v3 with one
-// access per channel pair and one pair a block for the kernel spectra ("automatic", the default,
-// is v3 up to n 4096, v2 beyond). Every CUDA version is checked against direct f64 sums.
+// access per channel pair, one pair a block for the kernel spectra and radix-32 passes at n >=
+// 4096 ("v4 fused2 r16": radix 16 as v3) ("automatic", the default, is v3 up to n 4096, v2
+// beyond). Every CUDA version is checked against direct f64 sums.
 // --profile W runs only workload W (0-2 of the table) on CUDA, in the layout COIL_FFT_CONV_LAYOUT
-// names (fused if unset): two rounds of forward + backward, for a profiler (ncu --launch-skip 3
-// --launch-count 3 --kernel-name regex:"conv_kernel|corr_kernel" sees the second round's conv for
-// y, conv for du and corr). CPU: the radix-4 FFT with one channel pair per
+// names (fused if unset; COIL_FFT_CONV_FUSED2_RADIX applies to fused2): two rounds of forward +
+// backward, for a profiler (ncu --launch-skip 3 --launch-count 3 --kernel-name
+// regex:"conv_kernel|corr_kernel" sees the second round's conv for y, conv for du and corr; W 2
+// has n 131072, past the fused kernels). CPU: the radix-4 FFT with one channel pair per
 // SIMD lane (ops/fft_conv/cpu_lanes.h), built for AVX2 + FMA and for the baseline instruction set.
 // GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
 #include <fmt/format.h>
@@ -122,6 +124,33 @@ void check(Device dev) {
 }
 
 #if defined(COIL_WITH_CUDA)
+// The CUDA versions: a layout and fused2's pass radix (0: its default, radix 32 at n >= 4096;
+// "r16": radix-16 passes everywhere, to tell the pair accesses' gain from the radix's).
+struct CudaVersion {
+  const char* name;
+  coil::cuda::FftConvLayout layout;
+  int radix;
+};
+const CudaVersion kCudaVersions[] = {{"v1 columns", coil::cuda::FftConvLayout::columns, 0},
+                                     {"v2 rows", coil::cuda::FftConvLayout::rows, 0},
+                                     {"v3 fused", coil::cuda::FftConvLayout::fused, 0},
+                                     {"v4 fused2", coil::cuda::FftConvLayout::fused2, 0},
+                                     {"v4 fused2 r16", coil::cuda::FftConvLayout::fused2, 16}};
+
+// Keeps the knobs it found and puts them back when it goes; set() switches to a version.
+struct UseVersion {
+  coil::cuda::FftConvLayout layout = coil::cuda::fft_conv_layout();
+  int radix = coil::cuda::fft_conv_fused2_radix();
+  static void set(const CudaVersion& v) {
+    coil::cuda::fft_conv_layout() = v.layout;
+    coil::cuda::fft_conv_fused2_radix() = v.radix;
+  }
+  ~UseVersion() {
+    coil::cuda::fft_conv_layout() = layout;
+    coil::cuda::fft_conv_fused2_radix() = radix;
+  }
+};
+
 std::vector<double> host64(const Tensor& t) {
   return coil::core::to(coil::core::to(t, Device::cpu()), coil::DType::f64).to_vector<double>();
 }
@@ -166,13 +195,9 @@ double sampled_rel(const Set& s, const std::vector<std::pair<int64_t, int64_t>>&
 // B 1, L 4097 past the fused kernel's 8192 points, even H for fused2's pair accesses), sampled
 // channels at the timed sizes.
 void check_versions(Device dev) {
-  using coil::cuda::FftConvLayout;
-  const FftConvLayout saved = coil::cuda::fft_conv_layout();
-  for (auto [layout, name] : {std::pair{FftConvLayout::columns, "v1 columns"},
-                              {FftConvLayout::rows, "v2 rows"},
-                              {FftConvLayout::fused, "v3 fused"},
-                              {FftConvLayout::fused2, "v4 fused2"}}) {
-    coil::cuda::fft_conv_layout() = layout;
+  const UseVersion restore;
+  for (const CudaVersion& v : kCudaVersions) {
+    UseVersion::set(v);
     double full = 0, sampled = 0;
     for (int64_t C : {1, 2})
       for (auto [B, L, H] : {std::tuple{1, 1, 1},
@@ -196,9 +221,9 @@ void check_versions(Device dev) {
         "  check {} vs direct f64 (y/du/dk/dD): L 1, 333, 4097, 4096, 1025 (B 1-3, H 1-5, causal "
         "and bidirectional) {:.2e}{}; B 16 L 4096 H 256 and B 8 L 1024 H 1024 (3 channels) "
         "{:.2e}{}\n",
-        name, full, full <= 1e-5 ? "" : "  MISMATCH", sampled, sampled <= 1e-5 ? "" : "  MISMATCH");
+        v.name, full, full <= 1e-5 ? "" : "  MISMATCH", sampled,
+        sampled <= 1e-5 ? "" : "  MISMATCH");
   }
-  coil::cuda::fft_conv_layout() = saved;
 }
 
 // --profile: workload w's forward and backward twice, in the layout COIL_FFT_CONV_LAYOUT names
@@ -231,24 +256,23 @@ void bench(Device dev, const Workload& w, int reps) {
   std::vector<std::function<void()>> fns;
   struct Version {
     std::string name;
-    int layout;  // CUDA: a FftConvLayout; CPU: -1 - a fft_lanes::Isa
+    int layout;  // CUDA: an index into kCudaVersions; CPU: -1 - a fft_lanes::Isa
   };
   using coil::cpu::fft_lanes::Isa;
   std::vector<Version> versions = {{"lanes AVX2", -1 - int(Isa::avx2)},
                                    {"lanes baseline", -1 - int(Isa::generic)}};
 #if defined(COIL_WITH_CUDA)
-  using coil::cuda::FftConvLayout;
-  if (dev.is_cuda())
-    versions = {{"v1 columns", int(FftConvLayout::columns)},
-                {"v2 rows", int(FftConvLayout::rows)},
-                {"v3 fused", int(FftConvLayout::fused)},
-                {"v4 fused2", int(FftConvLayout::fused2)}};
-  const FftConvLayout saved = coil::cuda::fft_conv_layout();
+  const UseVersion restore;
+  if (dev.is_cuda()) {
+    versions.clear();
+    for (const CudaVersion& v : kCudaVersions)
+      versions.push_back({v.name, int(&v - kCudaVersions)});
+  }
 #endif
   auto set_layout = [](int layout) {
     if (layout < 0) coil::cpu::fft_lanes::isa() = Isa(-1 - layout);
 #if defined(COIL_WITH_CUDA)
-    if (layout >= 0) coil::cuda::fft_conv_layout() = FftConvLayout(layout);
+    if (layout >= 0) UseVersion::set(kCudaVersions[layout]);
 #endif
   };
   for (const Version& v : versions) {
@@ -274,9 +298,6 @@ void bench(Device dev, const Workload& w, int reps) {
       [&] { coil::bench::raw_copy(dev, copy_dst.data_ptr(), s.u.data_ptr(), s.u.nbytes()); });
   const std::vector<double> t = coil::bench::time_all(dev, reps, fns, kWarmup);
   coil::cpu::fft_lanes::isa() = Isa::best;
-#if defined(COIL_WITH_CUDA)
-  coil::cuda::fft_conv_layout() = saved;
-#endif
   const double copy_bw = 2 * ub / t.back();  // bytes/s
   const double floor_fwd = (2 * ub + kb) / copy_bw, floor_both = (5 * ub + 3 * kb) / copy_bw;
   fmt::print(

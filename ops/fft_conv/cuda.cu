@@ -42,6 +42,17 @@ FftConvLayout& fft_conv_layout() {
   return layout;
 }
 
+int& fft_conv_fused2_radix() {
+  static int radix = [] {
+    const char* env = std::getenv("COIL_FFT_CONV_FUSED2_RADIX");
+    const std::string v = env ? env : "";
+    COIL_CHECK(v.empty() || v == "16" || v == "32",
+               "[fft_conv] COIL_FFT_CONV_FUSED2_RADIX={} is not 16 or 32", v);
+    return v == "16" ? 16 : 32;
+  }();
+  return radix;
+}
+
 namespace {
 
 using fftc::conj;
@@ -83,7 +94,7 @@ struct Geo {
   int64_t si, sr;      // packed spectra
   int64_t kf_k, kf_h;  // kernel spectra (nc bins per channel): bin k of channel h
   bool columns;
-  bool fused2;  // the fused kernels with fused2's changes (kernels.h)
+  fused::Variant variant;  // of the fused kernels: fused2's changes (kernels.h) or none
   Geo(const Tensor& u, const Tensor& k, FftConvLayout layout)
       : B(u.size(0)),
         L(u.size(1)),
@@ -95,8 +106,8 @@ struct Geo {
         P((H + 1) / 2),
         R(B * P),
         anti(fft_conv_anti_lags(L, Lk)),
-        columns(layout == FftConvLayout::columns),
-        fused2(layout == FftConvLayout::fused2) {
+        columns(layout == FftConvLayout::columns) {
+    if (layout == FftConvLayout::fused2) variant = {fft_conv_fused2_radix() == 32, true, true};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;
@@ -305,7 +316,7 @@ struct Workspace {
     COIL_CUDA_CHECK_LAUNCH();
     if (g.log2n_fused)
       fused::spectra(static_cast<Cx<T>*>(kf->data()), static_cast<const T*>(kn.data()), g.H,
-                     g.log2n_fused, g.fused2, s);
+                     g.log2n_fused, g.variant, s);
     else fft::execute({g.n, g.H, 1, g.n, g.kf_k, g.kf_h, Fft<T>::r2c, dev}, kn.data(), kf->data());
     return kf;
   }
@@ -313,7 +324,7 @@ struct Workspace {
   void fused_convolve(T* y, const T* x, const Storage& kf, bool conj_k) const {
     COIL_CHECK(g.B <= 65535, "[fft_conv] too large a batch for the fused CUDA grid: B {}", g.B);
     fused::convolve(y, x, static_cast<const Cx<T>*>(kf.data()), g.B, g.L, g.H, g.log2n_fused,
-                    conj_k, g.fused2, s);
+                    conj_k, g.variant, s);
   }
   // dk and dD (either may be undefined) from the packed correlation spectra gz (P, n), 1/n
   // folded in.

@@ -37,21 +37,27 @@ constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 72 KB of shared memo
 inline int pairs_per_block(int64_t n, size_t elem_bytes) {
   return int(std::clamp<int64_t>(int64_t(65536) / (n * int64_t(2 * elem_bytes)), 1, 4));
 }
-// Passes of the FFT: pass k covers levels [bot, top), top = log2n - 4k, bot = max(0, top - 4);
-// its groups start at lo in [0, 2^bot) and need the twiddles W_{2^top}^lo (fill_twiddles).
-__host__ __device__ constexpr int pass_bottom(int top) { return top > 4 ? top - 4 : 0; }
+// Passes of the FFT, Lv levels each (4: radix 16, the fused layout; 5: radix 32, fused2 at n >=
+// 4096, where it makes 3 passes of 13 levels rather than 4): pass k covers levels [bot, top), top
+// = log2n - Lv k, bot = max(0, top - Lv); its groups start at lo in [0, 2^bot) and need the
+// twiddles W_{2^top}^lo (fill_twiddles).
+template <int Lv>
+__host__ __device__ constexpr int pass_bottom(int top) {
+  return top > Lv ? top - Lv : 0;
+}
+template <int Lv>
 __host__ __device__ constexpr int twiddle_count(int log2n) {
   int count = 0;
-  for (int top = log2n; top > 0; top -= 4) count += 1 << pass_bottom(top);
+  for (int top = log2n; top > 0; top -= Lv) count += 1 << pass_bottom<Lv>(top);
   return count;
 }
 
 // Shared memory: G transforms (padded, see at()), with `acc` G accumulators of n/2 + 1 bins, and
-// the twiddle tables (about n/15 values).
-template <class T>
+// the twiddle tables (about n/15 values with Lv 4).
+template <class T, int Lv>
 size_t smem_bytes(int log2n, int G, bool acc = false) {
   const size_t n = size_t(1) << log2n;
-  return (size_t(G) * (n + n / 16 + (acc ? n / 2 + 1 : 0)) + size_t(twiddle_count(log2n))) *
+  return (size_t(G) * (n + (n >> Lv) + (acc ? n / 2 + 1 : 0)) + size_t(twiddle_count<Lv>(log2n))) *
          sizeof(Cx<T>);
 }
 
@@ -62,34 +68,43 @@ inline int64_t rows_per_chunk(int64_t B, int64_t H, int G) {
   return (B + chunks - 1) / chunks;
 }
 
-// Element i of pair g in shared memory: one spare slot per 16 elements spreads every pass's
-// strided accesses over all banks; pairs interleave so neighbouring threads take neighbouring g.
-template <int G>
+// Element i of pair g in shared memory: one spare slot per 2^Lv elements spreads every pass's
+// strided accesses over all banks (with one per 16 at Lv 5, the radix-32 pass of stride 8 at n
+// 8192 would be 2-way conflicted); pairs interleave so neighbouring threads take neighbouring g.
+template <int G, int Lv>
 __device__ __forceinline__ int at(int i, int g) {
-  return (i + (i >> 4)) * G + g;
+  return (i + (i >> Lv)) * G + g;
 }
 
-// x * exp(-i pi e / 8) (forward) or x * exp(+i pi e / 8) (Inv), e in [0, 8): the twiddles inside
-// a pass; e is a constant once the pass's loops unroll.
+// x * exp(-i pi e / 16) (forward) or x * exp(+i pi e / 16) (Inv), e in [0, 16): the twiddles
+// inside a pass; e is a constant once the pass's loops unroll. (Radix-16 passes use even e only,
+// with the same constants as before radix 32 came.)
 template <class T, bool Inv>
-__device__ __forceinline__ Cx<T> rot16(Cx<T> x, int e) {
+__device__ __forceinline__ Cx<T> rot32(Cx<T> x, int e) {
   if (e == 0) return x;
-  if (e == 4) return Inv ? Cx<T>{-x.im, x.re} : Cx<T>{x.im, -x.re};
-  const double cos_pi8[5] = {1.0, 0.92387953251128674, 0.70710678118654752, 0.38268343236508977,
-                             0.0};
-  const T c = T(e <= 4 ? cos_pi8[e] : -cos_pi8[8 - e]), s = T(cos_pi8[e <= 4 ? 4 - e : e - 4]);
+  if (e == 8) return Inv ? Cx<T>{-x.im, x.re} : Cx<T>{x.im, -x.re};
+  const double cos_pi16[9] = {1.0,
+                              0.98078528040323043,
+                              0.92387953251128674,
+                              0.83146961230254524,
+                              0.70710678118654752,
+                              0.55557023301960218,
+                              0.38268343236508977,
+                              0.19509032201612825,
+                              0.0};
+  const T c = T(e <= 8 ? cos_pi16[e] : -cos_pi16[16 - e]), s = T(cos_pi16[e <= 8 ? 8 - e : e - 8]);
   return Inv ? Cx<T>{x.re * c - x.im * s, x.im * c + x.re * s}
              : Cx<T>{x.re * c + x.im * s, x.im * c - x.re * s};
 }
 
 // tw <- the twiddle table of every pass, in pass order: W_{2^top}^lo for lo in [0, 2^bot), rounded
-// from double: each pass squares them up to 3 times, doubling their error each time, and f32
+// from double: each pass squares them up to Lv - 1 times, doubling their error each time, and f32
 // twiddles within 1 ulp (sincospif) left dk's error at L 4096 within 1.4x of the tests' 1e-5 (host
 // emulation). The block must synchronise before the first pass reads them.
-template <class T>
+template <class T, int Lv>
 __device__ void fill_twiddles(Cx<T>* tw, int log2n) {
-  for (int top = log2n; top > 0; top -= 4) {
-    const int s = 1 << pass_bottom(top);
+  for (int top = log2n; top > 0; top -= Lv) {
+    const int s = 1 << pass_bottom<Lv>(top);
     for (int lo = threadIdx.x; lo < s; lo += blockDim.x) {
       double sn, cs;
       sincospi(double(lo) / double(1 << (top - 1)), &sn, &cs);
@@ -115,16 +130,16 @@ __device__ __forceinline__ void butterflies(Cx<T> (&x)[1 << M], Cx<T> base) {
 #pragma unroll
     for (int j = 0; j < (1 << M); ++j) {
       if (j & w) continue;
-      const int e = (j & (w - 1)) << (3 - l);
+      const int e = (j & (w - 1)) << (4 - l);
       const Cx<T> a = x[j];
       if (Inv) {  // decimation in time: twiddle, then butterfly
-        const Cx<T> c = mul(rot16<T, Inv>(x[j + w], e), b[l]);
+        const Cx<T> c = mul(rot32<T, Inv>(x[j + w], e), b[l]);
         x[j] = a + c;
         x[j + w] = a - c;
       } else {  // decimation in frequency: butterfly, then twiddle
         const Cx<T> c = x[j + w];
         x[j] = a + c;
-        x[j + w] = mul(rot16<T, Inv>(a - c, e), b[l]);
+        x[j + w] = mul(rot32<T, Inv>(a - c, e), b[l]);
       }
     }
   }
@@ -146,52 +161,52 @@ __device__ __forceinline__ void pass(int log2n, int s, const Cx<T>* tw, const Lo
   }
 }
 
-template <class T, int G, bool Inv, class Load, class Store>
+// Sizes the radix-32 kernels (Lv 5) are built for: every pass but a fused middle of 2 or 3 levels
+// has 5. Building no other pass or middle keeps conv_kernel within the 128 registers of 2 blocks
+// per SM (158 bytes of spills with every size built, 72 without).
+__host__ __device__ constexpr bool radix32_fits(int log2n) {
+  return log2n == 5 || log2n == 10 || (log2n > 5 && (log2n % 5 == 2 || log2n % 5 == 3));
+}
+
+// pass<.., m, ..> for the m in [1, Lv] the kernel can meet (radix32_fits), since the largest one
+// sets every path's register count.
+template <class T, int G, int Lv, bool Inv, class Load, class Store>
 __device__ __forceinline__ void pass_of(int m, int log2n, int s, const Cx<T>* tw, const Load& load,
                                         const Store& store) {
-  switch (m) {
-    case 1:
-      pass<T, G, 1, Inv>(log2n, s, tw, load, store);
-      break;
-    case 2:
-      pass<T, G, 2, Inv>(log2n, s, tw, load, store);
-      break;
-    case 3:
-      pass<T, G, 3, Inv>(log2n, s, tw, load, store);
-      break;
-    default:
-      pass<T, G, 4, Inv>(log2n, s, tw, load, store);
-      break;
-  }
+  if constexpr (Lv == 5) pass<T, G, 5, Inv>(log2n, s, tw, load, store);
+  else if (m == 1) pass<T, G, 1, Inv>(log2n, s, tw, load, store);
+  else if (m == 2) pass<T, G, 2, Inv>(log2n, s, tw, load, store);
+  else if (m == 3) pass<T, G, 3, Inv>(log2n, s, tw, load, store);
+  else pass<T, G, 4, Inv>(log2n, s, tw, load, store);
 }
 
 // Forward runs the passes k = 0, 1, ..; the inverse the same passes in reverse. tw: the tables of
 // fill_twiddles. Each ends with the block synchronised. With `middle` (see fuse_middle), forward
 // leaves out its last pass and inverse its first.
-template <class T, int G, class Load>
+template <class T, int G, int Lv, class Load>
 __device__ void forward_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Load& load,
                             bool middle = false) {
-  auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
-  auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
-  for (int top = log2n; top > (middle ? 4 : 0); top -= 4) {
-    const int bot = pass_bottom(top);
-    if (top == log2n) pass_of<T, G, false>(top - bot, log2n, 1 << bot, tw, load, sstore);
-    else pass_of<T, G, false>(top - bot, log2n, 1 << bot, tw, sload, sstore);
+  auto sload = [z](int i, int g) { return z[at<G, Lv>(i, g)]; };
+  auto sstore = [z](int i, int g, Cx<T> v) { z[at<G, Lv>(i, g)] = v; };
+  for (int top = log2n; top > (middle ? Lv : 0); top -= Lv) {
+    const int bot = pass_bottom<Lv>(top);
+    if (top == log2n) pass_of<T, G, Lv, false>(top - bot, log2n, 1 << bot, tw, load, sstore);
+    else pass_of<T, G, Lv, false>(top - bot, log2n, 1 << bot, tw, sload, sstore);
     tw += 1 << bot;
     __syncthreads();
   }
 }
-template <class T, int G, class Store>
+template <class T, int G, int Lv, class Store>
 __device__ void inverse_fft(Cx<T>* z, const Cx<T>* tw, int log2n, const Store& store,
                             bool middle = false) {
-  auto sload = [z](int i, int g) { return z[at<G>(i, g)]; };
-  auto sstore = [z](int i, int g, Cx<T> v) { z[at<G>(i, g)] = v; };
-  tw += twiddle_count(log2n) - (middle ? 1 : 0);  // the last pass's table is W^0
-  for (int top = log2n - 4 * ((log2n - 1) / 4) + (middle ? 4 : 0); top <= log2n; top += 4) {
-    const int bot = pass_bottom(top);
+  auto sload = [z](int i, int g) { return z[at<G, Lv>(i, g)]; };
+  auto sstore = [z](int i, int g, Cx<T> v) { z[at<G, Lv>(i, g)] = v; };
+  tw += twiddle_count<Lv>(log2n) - (middle ? 1 : 0);  // the last pass's table is W^0
+  for (int top = log2n - Lv * ((log2n - 1) / Lv) + (middle ? Lv : 0); top <= log2n; top += Lv) {
+    const int bot = pass_bottom<Lv>(top);
     tw -= 1 << bot;
-    if (top == log2n) pass_of<T, G, true>(top - bot, log2n, 1 << bot, tw, sload, store);
-    else pass_of<T, G, true>(top - bot, log2n, 1 << bot, tw, sload, sstore);
+    if (top == log2n) pass_of<T, G, Lv, true>(top - bot, log2n, 1 << bot, tw, sload, store);
+    else pass_of<T, G, Lv, true>(top - bot, log2n, 1 << bot, tw, sload, sstore);
     __syncthreads();
   }
 }
@@ -212,17 +227,17 @@ __device__ __forceinline__ void bin_pair(int sl, int n, int& j, int& j2) {
 }
 
 // Whether the kernels run the last forward pass and what follows it (conv_kernel: the multiply and
-// the first inverse pass) as one (middle): when that pass has M = log2n mod 4 in 1..3 levels and is
-// not also the first. With one
-// pair a block (n 8192 in f32) only M = 1 is built: M 2 and 3 spill at the 80 registers of 3
-// blocks per SM there, and do not occur.
-template <int G>
+// the first inverse pass) as one (middle): when that pass has M = log2n mod Lv in 1..Lv-1 levels
+// and is not also the first. With Lv 4 and one pair a block (n 8192 in f32) only M = 1 is built:
+// M 2 and 3 spill at the 80 registers of 3 blocks per SM there, and do not occur. Lv 5 kernels
+// run 2 blocks per SM (128 registers) and build M 2 and 3 (radix32_fits).
+template <int G, int Lv>
 __host__ __device__ constexpr bool fuse_middle(int log2n) {
-  return log2n > 4 && log2n % 4 != 0 && (G > 1 || log2n % 4 == 1);
+  return log2n > Lv && log2n % Lv != 0 && (G > 1 || Lv > 4 || log2n % Lv == 1);
 }
 
 // The middle of the kernels. The last forward pass works on groups of R = 2^M consecutive
-// (bit-reversed) positions with the twiddles W_16^e only (its lo is 0), and bin_pair's mirror maps
+// (bit-reversed) positions with the twiddles W_32^e only (its lo is 0), and bin_pair's mirror maps
 // such a group onto another one (groups [0, R) and [R, 2R) onto themselves), so one thread runs
 // that pass and op(g, sl, z1, z2, self) on every bin pair slot sl of a group and its mirror in
 // registers (z1 at j, z2 at j2; one value when self, j = j2); with Inv it then runs the first
@@ -230,7 +245,7 @@ __host__ __device__ constexpr bool fuse_middle(int log2n) {
 // one). Ends with the block synchronised.
 __host__ __device__ constexpr int ilog2(int a) { return a < 2 ? 0 : 1 + ilog2(a / 2); }
 
-template <class T, int G, int M, bool Inv, class Op>
+template <class T, int G, int Lv, int M, bool Inv, class Op>
 __device__ void middle_pass(Cx<T>* z, int log2n, const Op& mult) {
   constexpr int R = 1 << M;
   const Cx<T> one{T(1), T(0)};
@@ -248,10 +263,10 @@ __device__ void middle_pass(Cx<T>* z, int log2n, const Op& mult) {
     }
     Cx<T> xa[R], xb[R];
 #pragma unroll
-    for (int a = 0; a < R; ++a) xa[a] = z[at<G>(ia + a, g)];
+    for (int a = 0; a < R; ++a) xa[a] = z[at<G, Lv>(ia + a, g)];
     if (w >= 2) {
 #pragma unroll
-      for (int a = 0; a < R; ++a) xb[a] = z[at<G>(ib + a, g)];
+      for (int a = 0; a < R; ++a) xb[a] = z[at<G, Lv>(ib + a, g)];
       butterflies<T, M, false>(xb, one);
     }
     butterflies<T, M, false>(xa, one);
@@ -273,50 +288,45 @@ __device__ void middle_pass(Cx<T>* z, int log2n, const Op& mult) {
     if (!Inv) continue;
     butterflies<T, M, true>(xa, one);
 #pragma unroll
-    for (int a = 0; a < R; ++a) z[at<G>(ia + a, g)] = xa[a];
+    for (int a = 0; a < R; ++a) z[at<G, Lv>(ia + a, g)] = xa[a];
     if (w >= 2) {
       butterflies<T, M, true>(xb, one);
 #pragma unroll
-      for (int a = 0; a < R; ++a) z[at<G>(ib + a, g)] = xb[a];
+      for (int a = 0; a < R; ++a) z[at<G, Lv>(ib + a, g)] = xb[a];
     }
   }
   __syncthreads();
 }
 
-template <class T, int G, bool Inv, class Op>
+// middle_pass<.., log2n mod Lv, ..>: M 1-3 with Lv 4 (1 only with one pair a block, see
+// fuse_middle), 2-3 with Lv 5 (radix32_fits).
+template <class T, int G, int Lv, bool Inv, class Op>
 __device__ void middle(Cx<T>* z, int log2n, const Op& op) {
-  if constexpr (G == 1) {
-    middle_pass<T, G, 1, Inv>(z, log2n, op);
+  const int m = log2n % Lv;
+  if constexpr (Lv == 4 && G == 1) {
+    middle_pass<T, G, Lv, 1, Inv>(z, log2n, op);
   } else {
-    switch (log2n % 4) {
-      case 1:
-        middle_pass<T, G, 1, Inv>(z, log2n, op);
-        break;
-      case 2:
-        middle_pass<T, G, 2, Inv>(z, log2n, op);
-        break;
-      default:
-        middle_pass<T, G, 3, Inv>(z, log2n, op);
-        break;
-    }
+    if (Lv == 4 && m == 1) middle_pass<T, G, Lv, 1, Inv>(z, log2n, op);
+    else if (m == 2) middle_pass<T, G, Lv, 2, Inv>(z, log2n, op);
+    else middle_pass<T, G, Lv, 3, Inv>(z, log2n, op);
   }
 }
 
 // op(g, sl, z1, z2, self) on every bin pair slot of the forward FFT without its last pass where
 // fuse_middle (middle), of the whole forward FFT otherwise; with Inv the results go back to z for
 // the inverse. Ends with the block synchronised.
-template <class T, int G, bool Inv, class Op>
+template <class T, int G, int Lv, bool Inv, class Op>
 __device__ void bin_pairs(Cx<T>* z, int log2n, const Op& op) {
-  if (fuse_middle<G>(log2n)) return middle<T, G, Inv>(z, log2n, op);
+  if (fuse_middle<G, Lv>(log2n)) return middle<T, G, Lv, Inv>(z, log2n, op);
   const int n = 1 << log2n;
   for (int q = threadIdx.x; q < (n / 2 + 1) * G; q += blockDim.x) {
     const int g = q % G, sl = q / G;
     int j, j2;
     bin_pair(sl, n, j, j2);
-    Cx<T> z1 = z[at<G>(j, g)], z2 = z[at<G>(j2, g)];
+    Cx<T> z1 = z[at<G, Lv>(j, g)], z2 = z[at<G, Lv>(j2, g)];
     op(g, sl, z1, z2, j == j2);
-    if (Inv) z[at<G>(j, g)] = z1;
-    if (Inv && j2 != j) z[at<G>(j2, g)] = z2;
+    if (Inv) z[at<G, Lv>(j, g)] = z1;
+    if (Inv && j2 != j) z[at<G, Lv>(j2, g)] = z2;
   }
   __syncthreads();
 }
@@ -341,20 +351,20 @@ __device__ __forceinline__ Cx<T> load_pair(const T* x, int64_t ts, int64_t cs, i
 
 // kf (H, n/2 + 1) <- the spectra of kn (H, n) (the two-sided kernels, D and 1/n folded in) in
 // bin pair slot order (bin_pair). Block: pairs [G x, G x + G).
-template <class T, int G>
+template <class T, int G, int Lv>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
     spectrum_kernel(Cx<T>* __restrict__ kf, const T* __restrict__ kn, int64_t H, int log2n) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
   const int64_t p0 = int64_t(blockIdx.x) * G;
-  Cx<T>* tw = z + G * (n + n / 16);
-  fill_twiddles(tw, log2n);
+  Cx<T>* tw = z + G * (n + (n >> Lv));
+  fill_twiddles<T, Lv>(tw, log2n);
   __syncthreads();
-  forward_fft<T, G>(
+  forward_fft<T, G, Lv>(
       z, tw, log2n, [=](int i, int g) { return load_pair(kn, 1, n, n, H, p0 + g, i); },
-      fuse_middle<G>(log2n));
-  bin_pairs<T, G, false>(z, log2n, [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool) {
+      fuse_middle<G, Lv>(log2n));
+  bin_pairs<T, G, Lv, false>(z, log2n, [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool) {
     const int64_t c = 2 * (p0 + g);
     if (c >= H) return;
     Cx<T> a, b;
@@ -366,9 +376,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
 
 // y (B, L, H) <- x (B, L, H) convolved with the kernel spectra kf (spectrum_kernel's output), or
 // with their conjugates (conj_k: the adjoint, du from dy). Block: pairs [G x, G x + G) of batch
-// row y. Vec: x and y move a pair per access (load_pair; H even, x and y aligned to pairs).
-template <class T, int G, bool Vec>
-__global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
+// row y. Vec: x and y move a pair per access (load_pair; H even, x and y aligned to pairs). Lv 5
+// (32 values a thread) needs 2 blocks per SM to stay clear of spills.
+template <class T, int G, int Lv, bool Vec>
+__global__ void __launch_bounds__(kThreads, kMinBlocks<T, Lv == 4 ? 3 : 2>)
     conv_kernel(T* __restrict__ y, const T* __restrict__ x, const Cx<T>* __restrict__ kf, int64_t L,
                 int64_t H, int log2n, bool conj_k) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -376,8 +387,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
   const int n = 1 << log2n, slots = n / 2 + 1;
   const int64_t p0 = int64_t(blockIdx.x) * G, row = int64_t(blockIdx.y) * L * H;
   const T* xr = x + row;
-  Cx<T>* tw = z + G * (n + n / 16);
-  fill_twiddles(tw, log2n);
+  Cx<T>* tw = z + G * (n + (n >> Lv));
+  fill_twiddles<T, Lv>(tw, log2n);
   __syncthreads();
   // Bin pair slot sl of pair g: the spectra (z1 at j, z2 at j2) times the kernel spectra.
   auto mult = [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool self) {
@@ -392,12 +403,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
     z1 = w1;
     if (!self) z2 = w2;
   };
-  const bool fused = fuse_middle<G>(log2n);
-  forward_fft<T, G>(
+  const bool fused = fuse_middle<G, Lv>(log2n);
+  forward_fft<T, G, Lv>(
       z, tw, log2n, [=](int i, int g) { return load_pair<Vec>(xr, H, 1, L, H, p0 + g, i); }, fused);
-  bin_pairs<T, G, true>(z, log2n, mult);
+  bin_pairs<T, G, Lv, true>(z, log2n, mult);
   T* yr = y + row;
-  inverse_fft<T, G>(
+  inverse_fft<T, G, Lv>(
       z, tw, log2n,
       [=](int i, int g, Cx<T> v) {
         const int64_t c = 2 * (p0 + g);
@@ -416,23 +427,23 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 3>)
 // part (chunks, H, n/2 + 1) <- for channels [G x, G x + G) and the batch rows [b0, b0 + rows) of
 // chunk y: sum_b DY_b,h conj(U_b,h) at bin pair slot sl (bin k; bin n - k is its conjugate), rows
 // in order. One FFT per (row, channel): z = dy + i u packs the two real signals.
-template <class T, int G>
+template <class T, int G, int Lv>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
     corr_kernel(Cx<T>* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ u,
                 int64_t B, int64_t L, int64_t H, int64_t rows, int log2n) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
-  Cx<T>* acc = z + G * (n + n / 16);  // (slots, G), zeroed and written out after barriers
+  Cx<T>* acc = z + G * (n + (n >> Lv));  // (slots, G), zeroed and written out after barriers
   Cx<T>* tw = acc + G * slots;
-  fill_twiddles(tw, log2n);
+  fill_twiddles<T, Lv>(tw, log2n);
   const int64_t h0 = int64_t(blockIdx.x) * G, b0 = int64_t(blockIdx.y) * rows;
   const int64_t b1 = b0 + rows < B ? b0 + rows : B;
   for (int q = threadIdx.x; q < slots * G; q += blockDim.x) acc[q] = {T(0), T(0)};
   __syncthreads();
   for (int64_t b = b0; b < b1; ++b) {
     const T *dyr = dy + b * L * H, *ur = u + b * L * H;
-    forward_fft<T, G>(
+    forward_fft<T, G, Lv>(
         z, tw, log2n,
         [=](int i, int g) {
           const int64_t h = h0 + g;
@@ -440,9 +451,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
           if (i < L && h < H) v = {dyr[int64_t(i) * H + h], ur[int64_t(i) * H + h]};
           return v;
         },
-        fuse_middle<G>(log2n));
+        fuse_middle<G, Lv>(log2n));
     // (bin_pairs ends synchronised: the next row's FFT may overwrite z)
-    bin_pairs<T, G, false>(z, log2n, [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool) {
+    bin_pairs<T, G, Lv, false>(z, log2n, [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool) {
       Cx<T> d, v;
       fftc::unpack(z1, z2, d, v);
       acc[sl * G + g] = acc[sl * G + g] + mul(d, fftc::conj(v));
@@ -495,39 +506,51 @@ void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, c
   COIL_CUDA_CHECK_LAUNCH();
 }
 
-// f(std::integral_constant<int, G>) for G in 1, 2, 4: the kernels' pairs per block.
+// What the fused2 layout (kernels.h) changes; the defaults are the fused layout's kernels.
+struct Variant {
+  bool radix32 = false;   // radix-32 passes (Lv 5) in conv_kernel and spectrum_kernel where they
+                          // are built: one pair a block (n 8192 in f32) and radix32_fits. With 2
+                          // pairs they spill 190 bytes at the 128 registers of 2 blocks per SM,
+                          // and corr_kernel 160 with one: both keep radix 16.
+  bool vec = false;       // conv_kernel's Vec where H is even and the operands are aligned
+  bool one_pair = false;  // one pair a block for the kernel spectra: H/2 blocks rather than H/8
+                          // at n <= 2048 (less than one wave on an H100 at H 1024)
+};
+
+// f(std::integral_constant<int, G>, std::integral_constant<int, Lv>) for G in 1, 2, 4 (pairs per
+// block) and Lv 4, or G 1 and Lv 5 where the variant asks for radix 32 and it is built.
+template <int V>
+using Int = std::integral_constant<int, V>;
 template <class F>
-void by_pairs(int G, const F& f) {
-  if (G == 1) f(std::integral_constant<int, 1>{});
-  else if (G == 2) f(std::integral_constant<int, 2>{});
-  else f(std::integral_constant<int, 4>{});
+void by_shape(int G, int log2n, bool radix32, const F& f) {
+  if (radix32 && G == 1 && radix32_fits(log2n)) f(Int<1>{}, Int<5>{});
+  else if (G == 1) f(Int<1>{}, Int<4>{});
+  else if (G == 2) f(Int<2>{}, Int<4>{});
+  else f(Int<4>{}, Int<4>{});
 }
 
-// kf <- the kernel spectra of kn. one_pair (the fused2 layout): one pair a block whatever n, so a
-// call over H/2 pairs launches H/2 blocks rather than H/8 at n <= 2048 (less than one wave on an
-// H100 at H 1024).
+// kf <- the kernel spectra of kn.
 template <class T>
-void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, bool one_pair, cudaStream_t s) {
-  const int G = one_pair ? 1 : pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  by_pairs(G, [&](auto g) {
-    constexpr int kG = decltype(g)::value;
-    launch(spectrum_kernel<T, kG>, smem_bytes<T>(log2n, kG), kG, (H + 1) / 2, 1, s, kf, kn, H,
-           log2n);
+void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, Variant v, cudaStream_t s) {
+  const int G = v.one_pair ? 1 : pairs_per_block(int64_t(1) << log2n, sizeof(T));
+  by_shape(G, log2n, v.radix32, [&](auto g, auto lv) {
+    constexpr int kG = decltype(g)::value, kLv = decltype(lv)::value;
+    launch(spectrum_kernel<T, kG, kLv>, smem_bytes<T, kLv>(log2n, kG), kG, (H + 1) / 2, 1, s, kf,
+           kn, H, log2n);
   });
 }
 
-// y <- x convolved with kf. vec (the fused2 layout): pairs move as one access where H is even and
-// x and y are aligned to pairs (conv_kernel's Vec).
+// y <- x convolved with kf.
 template <class T>
 void convolve(T* y, const T* x, const Cx<T>* kf, int64_t B, int64_t L, int64_t H, int log2n,
-              bool conj_k, bool vec, cudaStream_t s) {
+              bool conj_k, Variant v, cudaStream_t s) {
   const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(Cx<T>) == 0; };
-  vec = vec && H % 2 == 0 && aligned(x) && aligned(y);
-  by_pairs(G, [&](auto g) {
-    constexpr int kG = decltype(g)::value;
-    launch(vec ? conv_kernel<T, kG, true> : conv_kernel<T, kG, false>, smem_bytes<T>(log2n, kG), kG,
-           (H + 1) / 2, B, s, y, x, kf, L, H, log2n, conj_k);
+  const bool vec = v.vec && H % 2 == 0 && aligned(x) && aligned(y);
+  by_shape(G, log2n, v.radix32, [&](auto g, auto lv) {
+    constexpr int kG = decltype(g)::value, kLv = decltype(lv)::value;
+    launch(vec ? conv_kernel<T, kG, kLv, true> : conv_kernel<T, kG, kLv, false>,
+           smem_bytes<T, kLv>(log2n, kG), kG, (H + 1) / 2, B, s, y, x, kf, L, H, log2n, conj_k);
   });
 }
 
@@ -545,13 +568,14 @@ void correlate(Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, int64_t B, int64
                int log2n, int device, cudaStream_t s) {
   const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
   const int64_t rows = rows_per_chunk(B, H, G), chunks = (B + rows - 1) / rows;
-  by_pairs(G, [&](auto g) {
+  by_shape(G, log2n, false, [&](auto g, auto) {
     constexpr int kG = decltype(g)::value;
-    launch(corr_kernel<T, kG>, smem_bytes<T>(log2n, kG, true), kG, H, chunks, s, part, dy, u, B, L,
-           H, rows, log2n);
+    launch(corr_kernel<T, kG, 4>, smem_bytes<T, 4>(log2n, kG, true), kG, H, chunks, s, part, dy, u,
+           B, L, H, rows, log2n);
   });
   const int64_t work = (H + 1) / 2 * ((int64_t(1) << (log2n - 1)) + 1);
   reduce_kernel<T><<<grid_for(work, device), kBlock, 0, s>>>(gz, part, chunks, H, log2n);
   COIL_CUDA_CHECK_LAUNCH();
 }
+
 }  // namespace coil::cuda::fused

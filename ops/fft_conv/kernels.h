@@ -46,9 +46,14 @@ COIL_FFT_CONV_KERNELS
 // "automatic" (the default): fused up to n 4096, rows beyond, where fused's backward measured
 // slower (bench/RESULTS.md, "FFT conv"); "fused2": fused with the candidate changes of the
 // next round (one access per channel pair where H is even, one pair a block for the kernel
-// spectra), to be timed against fused. A knob for the kernel lab and the tests, not for users.
+// spectra, radix-32 passes where a block holds one pair: n 8192 in f32, n >= 4096 in f64, the
+// kernel spectra), to be timed against fused. Knobs for the kernel lab and the tests, not for
+// users.
 enum class FftConvLayout { columns, rows, fused, automatic, fused2 };
 FftConvLayout& fft_conv_layout();
+// fused2's pass radix: 32 (the default, where built) or 16 (fused's, to time the other changes
+// alone); COIL_FFT_CONV_FUSED2_RADIX=16|32 at start-up.
+int& fft_conv_fused2_radix();
 }  // namespace cuda
 #undef COIL_FFT_CONV_KERNELS
 

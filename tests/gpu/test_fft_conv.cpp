@@ -1,8 +1,10 @@
 // FFT convolution on CUDA: outputs and gradients equal the CPU's (f64 to 1e-12, f32 to 1e-5) at
 // sizes the harness samples do not reach (long sequences, odd H, short kernels), in every layout
 // (the fused kernel's sizes n 2 to 8192 with 4, 2 and 1 pairs a block, and L 4097, past it, where
-// it falls back to rows; fused2 with even H, its pair accesses, and odd H); bitwise-reproducible
-// gradients at a training-sized shape; fused2 bitwise equal to fused (the same arithmetic).
+// it falls back to rows; fused2 with even H, its pair accesses, and odd H, its radix-32 passes at
+// n 8192 in f32, n 4096 and 8192 in f64, and in the kernel spectra at n 32, 128, 256, 1024);
+// bitwise-reproducible gradients at a training-sized shape; fused2 with radix-16 passes bitwise
+// equal to fused (the same arithmetic).
 // Calls the cuda:: kernels directly, so it exists only in CUDA builds.
 #if defined(COIL_WITH_CUDA)
 #include <doctest/doctest.h>
@@ -47,7 +49,7 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs
       {2, 1000, 5, 1, 600},  {3, 1024, 64, 1, 1024}, {2, 777, 3, 2, 777},   {1, 1, 1, 1, 1},
       {2, 4097, 17, 2, 100}, {1, 3, 2, 2, 3},        {1, 4096, 3, 1, 4096}, {2, 2048, 7, 2, 2048},
       {1, 4097, 5, 1, 4097}, {3, 33, 9, 1, 33},      {1, 4096, 2, 2, 4096}, {3, 1025, 4, 1, 1025},
-      {1, 1, 2, 2, 1}};
+      {1, 1, 2, 2, 1},       {2, 100, 6, 2, 100},    {1, 16, 2, 2, 16},     {2, 500, 3, 1, 500}};
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
   for (auto layout : {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows,
                       cuda::FftConvLayout::fused, cuda::FftConvLayout::fused2}) {
@@ -90,8 +92,11 @@ TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
   cuda::fft_conv_layout() = saved;
 }
 
-TEST_CASE("fft_conv on CUDA: fused2 is bitwise equal to fused, even and odd H") {
+TEST_CASE(
+    "fft_conv on CUDA: fused2 with radix-16 passes is bitwise equal to fused, even and odd H") {
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
+  const int saved_radix = cuda::fft_conv_fused2_radix();
+  cuda::fft_conv_fused2_radix() = 16;
   for (const Shape5& s : std::vector<Shape5>{
            {2, 4096, 6, 1, 4096}, {3, 1000, 8, 2, 1000}, {2, 333, 7, 2, 200}, {5, 17, 2, 1, 17}}) {
     CAPTURE(s.B);
@@ -110,6 +115,7 @@ TEST_CASE("fft_conv on CUDA: fused2 is bitwise equal to fused, even and odd H") 
     }
   }
   cuda::fft_conv_layout() = saved;
+  cuda::fft_conv_fused2_radix() = saved_radix;
 }
 
 #endif  // COIL_WITH_CUDA
