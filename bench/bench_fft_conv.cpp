@@ -9,14 +9,16 @@
 // Versions (CUDA): v1 packs the spectra as (n, B*H/2) "columns" (cuFFT strided, batch
 // innermost), v2 as (B*H/2, n) "rows" (contiguous transforms), v3 "fused" keeps each transform
 // on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond), v4 "fused2" is v3 with one
-// access per channel pair, one pair a block for the kernel spectra and radix-32 passes at n >=
-// 4096 ("v4 fused2 r16": radix 16 as v3) ("automatic", the default, is v3 up to n 4096, v2
-// beyond). Every CUDA version is checked against direct f64 sums.
+// access per channel pair, one pair a block for the kernel spectra, radix-32 passes at n 8192
+// and one backward kernel (ops/fft_conv/fused_bwd_cuda.cuh) for du and dk's spectra ("v4 fused2
+// r16": radix 16 as v3) ("automatic", the default, is v3 up to n 4096, v2 beyond). Every CUDA
+// version is checked against direct f64 sums.
 // --profile W runs only workload W (0-2 of the table) on CUDA, in the layout COIL_FFT_CONV_LAYOUT
 // names (fused if unset; COIL_FFT_CONV_FUSED2_RADIX applies to fused2): two rounds of forward +
-// backward, for a profiler (ncu --launch-skip 3 --launch-count 3 --kernel-name
-// regex:"conv_kernel|corr_kernel" sees the second round's conv for y, conv for du and corr; W 2
-// has n 131072, past the fused kernels). CPU: the radix-4 FFT with one channel pair per
+// backward, for a profiler (fused: ncu --launch-skip 3 --launch-count 3 --kernel-name
+// regex:"conv_kernel|corr_kernel" sees the second round's conv for y, conv for du and corr;
+// fused2: --launch-skip 2 --launch-count 2 --kernel-name regex:"conv_kernel|bwd_kernel"; W 2 has
+// n 131072, past the fused kernels). CPU: the radix-4 FFT with one channel pair per
 // SIMD lane (ops/fft_conv/cpu_lanes.h), built for AVX2 + FMA and for the baseline instruction set.
 // GPU: cudaEvents on coil's compute stream after warm-up, median of the reps. CPU: steady_clock.
 #include <fmt/format.h>

@@ -7,7 +7,8 @@
 // crop. The backward reduces dk (and dD, its lag 0) over the batch inside one thread per
 // (pair, bin), in batch order: no atomics, bitwise reproducible. The fused layout, where it fits,
 // does y and du in one on-chip kernel each and the correlation spectra for dk and dD with per-chunk
-// partial sums reduced in chunk order (fused_cuda.cuh).
+// partial sums reduced in chunk order (fused_cuda.cuh); fused2 does du and those spectra in one
+// kernel (fused_bwd_cuda.cuh).
 #include <bit>
 #include <cstdlib>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "core/storage.h"
 #include "ops/common/fft_plans_cuda.cuh"
 #include "ops/fft_conv/cx_cuda.cuh"
+#include "ops/fft_conv/fused_bwd_cuda.cuh"
 #include "ops/fft_conv/fused_cuda.cuh"
 #include "ops/fft_conv/kernels.h"
 
@@ -107,7 +109,8 @@ struct Geo {
         R(B * P),
         anti(fft_conv_anti_lags(L, Lk)),
         columns(layout == FftConvLayout::columns) {
-    if (layout == FftConvLayout::fused2) variant = {fft_conv_fused2_radix() == 32, true, true};
+    if (layout == FftConvLayout::fused2)
+      variant = {fft_conv_fused2_radix() == 32, true, true, true};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;
@@ -371,6 +374,16 @@ void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const T
   const Geo& g = w.g;
   const bool want_du = du.defined(), want_g = dk.defined() || dD.defined();
   if (!want_du && !want_g) return;
+  if (g.log2n_fused && g.variant.backward && want_du && want_g &&
+      fused::bwd_pairs_per_block<T>(g.log2n_fused) > 0) {
+    Storage gz(size_t(g.P * g.n) * sizeof(Cx<T>), u.device());
+    Storage part(size_t(fused::bwd_partials_size<T>(g.B, g.H, g.log2n_fused)) * sizeof(Cx<T>),
+                 u.device());
+    fused::backward(du.data<T>(), static_cast<Cx<T>*>(gz.data()), static_cast<Cx<T>*>(part.data()),
+                    dy.data<T>(), u.data<T>(), static_cast<const Cx<T>*>(w.spectra(k, D)->data()),
+                    g.B, g.L, g.H, g.log2n_fused, g.variant, w.dev, w.s);
+    return w.kernel_grads_from(dk, dD, gz);
+  }
   if (g.log2n_fused) {
     if (want_du) w.fused_convolve(du.data<T>(), dy.data<T>(), *w.spectra(k, D), true);
     if (!want_g) return;

@@ -162,8 +162,9 @@ __device__ __forceinline__ void pass(int log2n, int s, const Cx<T>* tw, const Lo
 }
 
 // Sizes the radix-32 kernels (Lv 5) are built for: every pass but a fused middle of 2 or 3 levels
-// has 5. Building no other pass or middle keeps conv_kernel within the 128 registers of 2 blocks
-// per SM (158 bytes of spills with every size built, 72 without).
+// has 5, so every transform must run with the middle (conv_kernel, spectrum_kernel). Building no
+// other pass or middle keeps conv_kernel within the 128 registers of 2 blocks per SM (158 bytes
+// of spills with every size built, 72 without).
 __host__ __device__ constexpr bool radix32_fits(int log2n) {
   return log2n == 5 || log2n == 10 || (log2n > 5 && (log2n % 5 == 2 || log2n % 5 == 3));
 }
@@ -349,6 +350,33 @@ __device__ __forceinline__ Cx<T> load_pair(const T* x, int64_t ts, int64_t cs, i
   return v;
 }
 
+// y[t, 2p] <- v.re and y[t, 2p + 1] <- v.im for times t < L of a (time, H) row y (channels past
+// H dropped); Vec as load_pair.
+template <bool Vec, class T>
+__device__ __forceinline__ void store_pair(T* y, int64_t L, int64_t H, int64_t p, int64_t t,
+                                           Cx<T> v) {
+  const int64_t c = 2 * p;
+  if (t >= L || c >= H) return;
+  T* e = y + t * H + c;
+  if constexpr (Vec) {
+    *reinterpret_cast<Cx<T>*>(e) = v;
+    return;
+  }
+  e[0] = v.re;
+  if (c + 1 < H) e[1] = v.im;
+}
+
+// z1, z2 (Z[k] and Z[n - k], one value when self) of a pair's packed spectrum <- the packed
+// spectrum of (A ka, B kb), A and B the spectra of the pair's two channels.
+template <class T>
+__device__ __forceinline__ void multiply_pair(Cx<T>& z1, Cx<T>& z2, bool self, Cx<T> ka, Cx<T> kb) {
+  Cx<T> a, b, w1, w2;
+  fftc::unpack(z1, z2, a, b);
+  fftc::repack(mul(a, ka), mul(b, kb), w1, w2);
+  z1 = w1;
+  if (!self) z2 = w2;
+}
+
 // kf (H, n/2 + 1) <- the spectra of kn (H, n) (the two-sided kernels, D and 1/n folded in) in
 // bin pair slot order (bin_pair). Block: pairs [G x, G x + G).
 template <class T, int G, int Lv>
@@ -394,14 +422,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, Lv == 4 ? 3 : 2>)
   auto mult = [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool self) {
     const int64_t c = 2 * (p0 + g);
     if (c >= H) return;
-    Cx<T> a, b, ka = kf[c * slots + sl], kb{T(0), T(0)};
+    Cx<T> ka = kf[c * slots + sl], kb{T(0), T(0)};
     if (c + 1 < H) kb = kf[(c + 1) * slots + sl];
     if (conj_k) ka = fftc::conj(ka), kb = fftc::conj(kb);
-    fftc::unpack(z1, z2, a, b);
-    Cx<T> w1, w2;
-    fftc::repack(mul(a, ka), mul(b, kb), w1, w2);
-    z1 = w1;
-    if (!self) z2 = w2;
+    multiply_pair(z1, z2, self, ka, kb);
   };
   const bool fused = fuse_middle<G, Lv>(log2n);
   forward_fft<T, G, Lv>(
@@ -409,19 +433,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, Lv == 4 ? 3 : 2>)
   bin_pairs<T, G, Lv, true>(z, log2n, mult);
   T* yr = y + row;
   inverse_fft<T, G, Lv>(
-      z, tw, log2n,
-      [=](int i, int g, Cx<T> v) {
-        const int64_t c = 2 * (p0 + g);
-        if (i >= L || c >= H) return;
-        T* e = yr + int64_t(i) * H + c;
-        if constexpr (Vec) {
-          *reinterpret_cast<Cx<T>*>(e) = v;
-          return;
-        }
-        e[0] = v.re;
-        if (c + 1 < H) e[1] = v.im;
-      },
-      fused);
+      z, tw, log2n, [=](int i, int g, Cx<T> v) { store_pair<Vec>(yr, L, H, p0 + g, i, v); }, fused);
 }
 
 // part (chunks, H, n/2 + 1) <- for channels [G x, G x + G) and the batch rows [b0, b0 + rows) of
@@ -494,7 +506,7 @@ __global__ void reduce_kernel(Cx<T>* __restrict__ gz, const Cx<T>* __restrict__ 
 
 // The launches, on `s`: grid (ceil(channels / G), rows), G from pairs_per_block. The largest
 // shared-memory carveout, so that the blocks per SM of kMinBlocks fit.
-template <class Kernel>
+template <int Threads = kThreads, class Kernel>
 void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, cudaStream_t s,
             auto... args) {
   COIL_CUDA_CHECK(
@@ -502,7 +514,7 @@ void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, c
   COIL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                        int(cudaSharedmemCarveoutMaxShared)));
   const dim3 grid(unsigned((channels + G - 1) / G), unsigned(rows));
-  kernel<<<grid, kThreads, smem, s>>>(args...);
+  kernel<<<grid, Threads, smem, s>>>(args...);
   COIL_CUDA_CHECK_LAUNCH();
 }
 
@@ -515,6 +527,8 @@ struct Variant {
   bool vec = false;       // conv_kernel's Vec where H is even and the operands are aligned
   bool one_pair = false;  // one pair a block for the kernel spectra: H/2 blocks rather than H/8
                           // at n <= 2048 (less than one wave on an H100 at H 1024)
+  bool backward = false;  // du and the correlation spectra from one bwd_kernel where it fits
+                          // (fused_bwd_cuda.cuh)
 };
 
 // f(std::integral_constant<int, G>, std::integral_constant<int, Lv>) for G in 1, 2, 4 (pairs per
@@ -561,6 +575,15 @@ int64_t partials_size(int64_t B, int64_t H, int log2n) {
   return (B + rows - 1) / rows * H * ((int64_t(1) << (log2n - 1)) + 1);
 }
 
+// gz (P, n) <- the sums of part (chunks, H, n/2 + 1) over the chunks, as reduce_kernel says.
+template <class T>
+void reduce(Cx<T>* gz, const Cx<T>* part, int64_t chunks, int64_t H, int log2n, int device,
+            cudaStream_t s) {
+  const int64_t work = (H + 1) / 2 * ((int64_t(1) << (log2n - 1)) + 1);
+  reduce_kernel<T><<<grid_for(work, device), kBlock, 0, s>>>(gz, part, chunks, H, log2n);
+  COIL_CUDA_CHECK_LAUNCH();
+}
+
 // gz (P, n) <- the packed correlation spectra of dy and u (B, L, H), reduced over the batch in a
 // fixed order: corr_kernel per (channel group, chunk) into part (partials_size), reduce_kernel.
 template <class T>
@@ -573,9 +596,7 @@ void correlate(Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, int64_t B, int64
     launch(corr_kernel<T, kG, 4>, smem_bytes<T, 4>(log2n, kG, true), kG, H, chunks, s, part, dy, u,
            B, L, H, rows, log2n);
   });
-  const int64_t work = (H + 1) / 2 * ((int64_t(1) << (log2n - 1)) + 1);
-  reduce_kernel<T><<<grid_for(work, device), kBlock, 0, s>>>(gz, part, chunks, H, log2n);
-  COIL_CUDA_CHECK_LAUNCH();
+  reduce(gz, part, chunks, H, log2n, device, s);
 }
 
 }  // namespace coil::cuda::fused

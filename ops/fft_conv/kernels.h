@@ -47,7 +47,8 @@ COIL_FFT_CONV_KERNELS
 // slower (bench/RESULTS.md, "FFT conv"); "fused2": fused with the candidate changes of the
 // next round (one access per channel pair where H is even, one pair a block for the kernel
 // spectra, radix-32 passes where a block holds one pair: n 8192 in f32, n >= 4096 in f64, the
-// kernel spectra), to be timed against fused. Knobs for the kernel lab and the tests, not for
+// kernel spectra; one backward kernel for du, dk and dD where it fits: n <= 8192 in f32, 4096 in
+// f64), to be timed against fused. Knobs for the kernel lab and the tests, not for
 // users.
 enum class FftConvLayout { columns, rows, fused, automatic, fused2 };
 FftConvLayout& fft_conv_layout();
