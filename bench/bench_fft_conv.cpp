@@ -11,10 +11,10 @@
 // on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond), v4 "fused2" is v3 with one
 // access per channel pair, one pair a block for the kernel spectra, radix-32 passes at n 8192
 // and one backward kernel (ops/fft_conv/fused_bwd_cuda.cuh) for du and dk's spectra ("v4 fused2
-// r16": radix 16 as v3) ("automatic", the default, is v3 up to n 4096, v2 beyond). Every CUDA
-// version is checked against direct f64 sums.
+// r16": radix 16 as v3; "sep": v3's backward kernels) ("automatic", the default, is v3 up to n
+// 4096, v2 beyond). Every CUDA version is checked against direct f64 sums.
 // --profile W runs only workload W (0-2 of the table) on CUDA, in the layout COIL_FFT_CONV_LAYOUT
-// names (fused if unset; COIL_FFT_CONV_FUSED2_RADIX applies to fused2): two rounds of forward +
+// names (fused if unset; COIL_FFT_CONV_FUSED2 applies to fused2): two rounds of forward +
 // backward, for a profiler (fused: ncu --launch-skip 3 --launch-count 3 --kernel-name
 // regex:"conv_kernel|corr_kernel" sees the second round's conv for y, conv for du and corr;
 // fused2: --launch-skip 2 --launch-count 2 --kernel-name regex:"conv_kernel|bwd_kernel"; W 2 has
@@ -126,30 +126,32 @@ void check(Device dev) {
 }
 
 #if defined(COIL_WITH_CUDA)
-// The CUDA versions: a layout and fused2's pass radix (0: its default, radix 32 at n >= 4096;
-// "r16": radix-16 passes everywhere, to tell the pair accesses' gain from the radix's).
+// The CUDA versions: a layout and fused2's parts ("r16": radix-16 passes as v3; "sep": v3's
+// separate du and correlation kernels; each tells one part's gain from the rest).
 struct CudaVersion {
   const char* name;
   coil::cuda::FftConvLayout layout;
-  int radix;
+  coil::cuda::Fused2Parts parts;
 };
-const CudaVersion kCudaVersions[] = {{"v1 columns", coil::cuda::FftConvLayout::columns, 0},
-                                     {"v2 rows", coil::cuda::FftConvLayout::rows, 0},
-                                     {"v3 fused", coil::cuda::FftConvLayout::fused, 0},
-                                     {"v4 fused2", coil::cuda::FftConvLayout::fused2, 0},
-                                     {"v4 fused2 r16", coil::cuda::FftConvLayout::fused2, 16}};
+const CudaVersion kCudaVersions[] = {
+    {"v1 columns", coil::cuda::FftConvLayout::columns, {}},
+    {"v2 rows", coil::cuda::FftConvLayout::rows, {}},
+    {"v3 fused", coil::cuda::FftConvLayout::fused, {}},
+    {"v4 fused2", coil::cuda::FftConvLayout::fused2, {}},
+    {"v4 fused2 r16", coil::cuda::FftConvLayout::fused2, {false, true}},
+    {"v4 fused2 sep", coil::cuda::FftConvLayout::fused2, {true, false}}};
 
 // Keeps the knobs it found and puts them back when it goes; set() switches to a version.
 struct UseVersion {
   coil::cuda::FftConvLayout layout = coil::cuda::fft_conv_layout();
-  int radix = coil::cuda::fft_conv_fused2_radix();
+  coil::cuda::Fused2Parts parts = coil::cuda::fft_conv_fused2();
   static void set(const CudaVersion& v) {
     coil::cuda::fft_conv_layout() = v.layout;
-    coil::cuda::fft_conv_fused2_radix() = v.radix;
+    coil::cuda::fft_conv_fused2() = v.parts;
   }
   ~UseVersion() {
     coil::cuda::fft_conv_layout() = layout;
-    coil::cuda::fft_conv_fused2_radix() = radix;
+    coil::cuda::fft_conv_fused2() = parts;
   }
 };
 

@@ -44,15 +44,22 @@ FftConvLayout& fft_conv_layout() {
   return layout;
 }
 
-int& fft_conv_fused2_radix() {
-  static int radix = [] {
-    const char* env = std::getenv("COIL_FFT_CONV_FUSED2_RADIX");
-    const std::string v = env ? env : "";
-    COIL_CHECK(v.empty() || v == "16" || v == "32",
-               "[fft_conv] COIL_FFT_CONV_FUSED2_RADIX={} is not 16 or 32", v);
-    return v == "16" ? 16 : 32;
+Fused2Parts& fft_conv_fused2() {
+  static Fused2Parts parts = [] {
+    const char* env = std::getenv("COIL_FFT_CONV_FUSED2");
+    Fused2Parts p;
+    std::string list = env ? env : "";
+    for (size_t at = 0; at < list.size();) {
+      const size_t end = std::min(list.find(',', at), list.size());
+      const std::string part = list.substr(at, end - at);
+      COIL_CHECK(part == "r16" || part == "sep",
+                 "[fft_conv] COIL_FFT_CONV_FUSED2={}: '{}' is not r16 or sep", list, part);
+      (part == "r16" ? p.radix32 : p.backward) = false;
+      at = end + 1;
+    }
+    return p;
   }();
-  return radix;
+  return parts;
 }
 
 namespace {
@@ -110,7 +117,7 @@ struct Geo {
         anti(fft_conv_anti_lags(L, Lk)),
         columns(layout == FftConvLayout::columns) {
     if (layout == FftConvLayout::fused2)
-      variant = {fft_conv_fused2_radix() == 32, true, true, true};
+      variant = {fft_conv_fused2().radix32, true, true, fft_conv_fused2().backward};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;

@@ -75,8 +75,9 @@ __global__ void __launch_bounds__(kBwdThreads<T>, 1)
       Cx<T>* sum = acc + (sl * G + g) * 2;
       sum[0] = sum[0] + mul(da, fftc::conj(ua));
       sum[1] = sum[1] + mul(db, fftc::conj(ub));
-      const Cx<T> kb = c + 1 < H ? fftc::conj(kf[(c + 1) * slots + sl]) : Cx<T>{T(0), T(0)};
-      multiply_pair(z1, z2, self, fftc::conj(kf[c * slots + sl]), kb);
+      Cx<T> kb{T(0), T(0)};  // conjugated below as conv_kernel does, for the same bits
+      if (c + 1 < H) kb = kf[(c + 1) * slots + sl];
+      multiply_pair(z1, z2, self, fftc::conj(kf[c * slots + sl]), fftc::conj(kb));
     });
     inverse_fft<T, G, Lv>(
         zd, tw, log2n, [=](int i, int g, Cx<T> v) { store_pair<Vec>(dur, L, H, p0 + g, i, v); },

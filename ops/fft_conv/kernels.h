@@ -52,9 +52,13 @@ COIL_FFT_CONV_KERNELS
 // users.
 enum class FftConvLayout { columns, rows, fused, automatic, fused2 };
 FftConvLayout& fft_conv_layout();
-// fused2's pass radix: 32 (the default, where built) or 16 (fused's, to time the other changes
-// alone); COIL_FFT_CONV_FUSED2_RADIX=16|32 at start-up.
-int& fft_conv_fused2_radix();
+// fused2's parts that the lab times one by one: radix-32 passes and the one backward kernel, both
+// on by default; COIL_FFT_CONV_FUSED2 = a comma-separated list of "r16" (radix-16 passes, as
+// fused) and "sep" (fused's separate du and correlation kernels) at start-up turns them off.
+struct Fused2Parts {
+  bool radix32 = true, backward = true;
+};
+Fused2Parts& fft_conv_fused2();
 }  // namespace cuda
 #undef COIL_FFT_CONV_KERNELS
 

@@ -54,11 +54,19 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs
       {1, 1, 2, 2, 1},       {2, 100, 6, 2, 100},    {1, 16, 2, 2, 16},     {2, 500, 3, 1, 500},
       {16, 200, 300, 2, 200}};  // (the last: several batch rows a chunk of the dk sums)
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
-  for (auto layout : {cuda::FftConvLayout::columns, cuda::FftConvLayout::rows,
-                      cuda::FftConvLayout::fused, cuda::FftConvLayout::fused2}) {
+  const cuda::Fused2Parts saved_parts = cuda::fft_conv_fused2();
+  using L = cuda::FftConvLayout;
+  const cuda::Fused2Parts all, separate{true, false};  // fused2's backward kernel or fused's two
+  for (auto [layout, parts] : {std::pair{L::columns, all},
+                               {L::rows, all},
+                               {L::fused, all},
+                               {L::fused2, all},
+                               {L::fused2, separate}}) {
     cuda::fft_conv_layout() = layout;
+    cuda::fft_conv_fused2() = parts;
     for (const Shape5& s : shapes) {
       CAPTURE(int(layout));
+      CAPTURE(parts.backward);
       CAPTURE(s.B);
       CAPTURE(s.L);
       CAPTURE(s.H);
@@ -76,6 +84,7 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs
     }
   }
   cuda::fft_conv_layout() = saved;
+  cuda::fft_conv_fused2() = saved_parts;
 }
 
 TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
@@ -97,8 +106,8 @@ TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
 
 TEST_CASE("fft_conv on CUDA: fused2 with radix-16 passes gives fused's y and du bitwise") {
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
-  const int saved_radix = cuda::fft_conv_fused2_radix();
-  cuda::fft_conv_fused2_radix() = 16;
+  const cuda::Fused2Parts saved_parts = cuda::fft_conv_fused2();
+  cuda::fft_conv_fused2().radix32 = false;
   for (const Shape5& s : std::vector<Shape5>{
            {2, 4096, 6, 1, 4096}, {3, 1000, 8, 2, 1000}, {2, 333, 7, 2, 200}, {5, 17, 2, 1, 17}}) {
     CAPTURE(s.B);
@@ -117,7 +126,7 @@ TEST_CASE("fft_conv on CUDA: fused2 with radix-16 passes gives fused's y and du 
     }
   }
   cuda::fft_conv_layout() = saved;
-  cuda::fft_conv_fused2_radix() = saved_radix;
+  cuda::fft_conv_fused2() = saved_parts;
 }
 
 #endif  // COIL_WITH_CUDA
