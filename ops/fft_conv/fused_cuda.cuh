@@ -37,10 +37,10 @@ constexpr int kMaxLog2 = 13;  // n <= 8192: one f32 pair is 72 KB of shared memo
 inline int pairs_per_block(int64_t n, size_t elem_bytes) {
   return int(std::clamp<int64_t>(int64_t(65536) / (n * int64_t(2 * elem_bytes)), 1, 4));
 }
-// Passes of the FFT, Lv levels each (4: radix 16, the fused layout; 5: radix 32, fused2 at n >=
-// 4096, where it makes 3 passes of 13 levels rather than 4): pass k covers levels [bot, top), top
-// = log2n - Lv k, bot = max(0, top - Lv); its groups start at lo in [0, 2^bot) and need the
-// twiddles W_{2^top}^lo (fill_twiddles).
+// Passes of the FFT, Lv levels each (4: radix 16; 5: radix 32, fused2's where a block holds one
+// pair, 3 passes of 13 levels rather than 4): pass k covers levels [bot, top), top = log2n - Lv k,
+// bot = max(0, top - Lv); its groups start at lo in [0, 2^bot) and need the twiddles
+// W_{2^top}^lo (fill_twiddles).
 template <int Lv>
 __host__ __device__ constexpr int pass_bottom(int top) {
   return top > Lv ? top - Lv : 0;
@@ -161,10 +161,11 @@ __device__ __forceinline__ void pass(int log2n, int s, const Cx<T>* tw, const Lo
   }
 }
 
-// Sizes the radix-32 kernels (Lv 5) are built for: every pass but a fused middle of 2 or 3 levels
-// has 5, so every transform must run with the middle (conv_kernel, spectrum_kernel). Building no
-// other pass or middle keeps conv_kernel within the 128 registers of 2 blocks per SM (158 bytes
-// of spills with every size built, 72 without).
+// Sizes the radix-32 kernels (Lv 5) are built for: 5-level passes and, where log2n mod 5 is 2 or
+// 3, a fused middle of that many levels, so a transform there must run with its middle
+// (conv_kernel and spectrum_kernel do). Building no other pass or middle keeps conv_kernel
+// within the 128 registers of 2 blocks per SM (158 bytes of spills with every size built, 72
+// without).
 __host__ __device__ constexpr bool radix32_fits(int log2n) {
   return log2n == 5 || log2n == 10 || (log2n > 5 && (log2n % 5 == 2 || log2n % 5 == 3));
 }
