@@ -8,8 +8,8 @@
 // that off (the first round's kernels' parallelism); the check also runs v2 with chunks of 2 tiles.
 // Rounds (COIL_SELECTIVE_SCAN_FWD / _BWD): r3 = the round-3 kernels; r4 = the f32 8-lane forward
 // with u, delta, z staged in shared memory, and the 8 lanes x 2 states backward (256 threads,
-// inputs staged in shared memory); r5 = the 4 lanes x 4 states forward (blocks of 4 warps; the
-// backward stays r4's); r6 = r5 with r4's staging (f32). The check runs v1-v3 with r3, v4 (v2
+// inputs staged in shared memory); r5 = the 4 lanes x 4 states forward and backward (blocks of
+// 4 warps); r6 = r5 with r4's forward staging (f32). The check runs v1-v3 with r3, v4 (v2
 // with r4) and v5 (v4 in chunks of 2 tiles), v6 (r5), v7 (v6 in chunks of 2 tiles) and v8 (r6);
 // the table times fwd v2 and fwd+bwd with r3 and r4, fwd r4-r6, fwd+bwd r5, and fwd+bwd r4
 // with the backward alone in chunks of 32 tiles ("r4 c32": 2 chunks at L 2048, so 2x the

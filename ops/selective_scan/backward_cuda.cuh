@@ -19,6 +19,8 @@
 // reverse dh scan of the chunk from zero and the product of its decays (no recompute, no
 // gradients).
 #pragma once
+#include <type_traits>
+
 #include "ops/selective_scan/scan_tile_cuda.cuh"
 
 namespace coil::cuda::scan {
@@ -35,20 +37,33 @@ struct BwdArgs {
 };
 
 // 16 lanes x 1 state: 16 warps of 512 threads, one block per SM at 128 registers (round 3).
-// 8 lanes x 2 states: 8 warps of 256 threads, kMinBlocks per SM (the compiler keeps within
-// 65536 / (256 kMinBlocks) registers), and kStage: the next tile's inputs wait in shared memory
-// (f32: cp.async), not in registers held across the scan, B/C tiles double-buffered, and the
-// values kept from the commit to the epilogue (u, softplus') in shared memory too.
+// 8 lanes x 2 states (round 4): 8 warps of 256 threads, kMinBlocks per SM (the compiler keeps
+// within 65536 / (threads kMinBlocks) registers), and kStage: the next tile's inputs wait in
+// shared memory (f32: cp.async), not in registers held across the scan, B/C tiles
+// double-buffered, and the values kept from the commit to the epilogue (u, softplus') and the
+// thread's B/C slots in shared memory too.
+// 4 lanes x 4 states (round 5): 4 warps of 128 threads over the same 32 channels, 3 blocks per
+// SM (12 warps; 396 resident blocks on 132 SMs hold Bt 8 x Dch 1536's 384 in one wave). Staged
+// like round 4, but for 3 blocks' shared memory to fit in an SM the plane s_x holds u (x = dt u
+// is formed where it is read: a quarter multiply per state-step) and the B/C slots are one row
+// per thread in 4 registers (BCRowSlots). Per state-step: half the plane reads, one
+// lane-reduction level fewer for the per-step sums over states, and a block's dB/dC sum adds 4
+// warp partials instead of 8.
 template <int NL>
 struct BwdShape {
-  static constexpr int kWarps = NL == 16 ? 16 : 8, kThreads = 32 * kWarps;
+  static constexpr int kWarps = NL == 16 ? 16 : NL == 4 ? 4 : 8, kThreads = 32 * kWarps;
   static constexpr int CPW = 32 / NL, BC = kWarps * CPW, E = kT * BC / kThreads;
-  static constexpr int kMinBlocks = NL == 8 ? 2 : 0;  // 0: none (ptxas' own register target)
-  static constexpr bool kStage = NL == 8;
-  // Staging floats per thread: 5 input columns of E slots, S checkpoint states, 2 x E kept
-  // values, and the S states entering each of the tile's kT / 8 windows.
+  // 0: none (ptxas' own register target)
+  static constexpr int kMinBlocks = NL == 8 ? 2 : NL == 4 ? 3 : 0;
+  static constexpr bool kStage = NL <= 8, kPlaneU = NL == 4;
+  using Slots = std::conditional_t<kPlaneU, BCRowSlots<kBCElems / kThreads>,
+                                   BCSlots<kBCElems / kThreads>>;
+  // Staging floats per thread: 5 input columns of E slots, S checkpoint states, the S states
+  // entering each of the tile's kT / 8 windows, softplus' x E, and (round 4) u x E and the B/C
+  // slots.
   static constexpr int kStageFloats =
-      kStage ? 7 * E + (1 + kT / 8) * (32 / NL / 2) + sizeof(BCSlots<kBCElems / kThreads>) / 4 : 0;
+      kStage ? 6 * E + (1 + kT / 8) * (32 / NL / 2) + (kPlaneU ? 0 : E + int(sizeof(Slots)) / 4)
+             : 0;
 };
 
 // Planes of the dB/dC staging area per warp: NL < 32 pre-reduces the warp's CPW channels (one
@@ -64,7 +79,7 @@ constexpr int red_planes() {
 // Steps per window of the reverse scan (states kept in registers): the whole tile for S == 1.
 template <int NL, int S>
 constexpr int window_steps() {
-  return S == 1 ? kT : NL == 8 ? 8 : kT / S;
+  return S == 1 ? kT : BwdShape<NL>::kStage ? 8 : kT / S;
 }
 
 // With kStage, a second B/C buffer and the staging area (kStageFloats per thread) follow.
@@ -110,16 +125,18 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   constexpr int RW = NL < 32 ? NL : W;  // steps per reduction of the per-step sums over states
   constexpr int kQ = K * 32;            // staged values per (warp, step)
   constexpr bool kStage = Sh::kStage, kAsync = kStage && sizeof(T) == 4;
+  constexpr bool kPlaneU = Sh::kPlaneU;  // s_x holds u, not dt * u
   constexpr int kSlots = kBCElems / kThreads;
-  static_assert(
-      !kStage || Sh::kStageFloats == 7 * E + (1 + kT / W) * S + int(sizeof(BCSlots<kSlots>)) / 4,
-      "staging layout");
+  using Slots = typename Sh::Slots;
+  static_assert(!kStage || Sh::kStageFloats == 6 * E + (1 + kT / W) * S +
+                                                   (kPlaneU ? 0 : E + int(sizeof(Slots)) / 4),
+                "staging layout");
   static_assert((kQ & (kQ - 1)) == 0, "staged values per step must be a power of two");
   extern __shared__ float4 smem_f4[];
   float* const sm = reinterpret_cast<float*>(smem_f4);
   const int bc_rows = kSmemBC ? a.ngs * NP : 0;
   float* const s_dt = sm;                  // delta after bias and softplus
-  float* const s_x = sm + BC * kPad;       // dt * u
+  float* const s_x = sm + BC * kPad;       // dt * u (kPlaneU: u)
   float* const s_g = sm + 2 * BC * kPad;   // dout * silu(z)
   float* const s_pb = sm + 3 * BC * kPad;  // sum_n dh B
   float* const s_aq = sm + 4 * BC * kPad;  // sum_n A a h_prev dh
@@ -131,10 +148,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   uint32_t* const s_wmask =
       reinterpret_cast<uint32_t*>(s_red + std::max(Sh::kWarps * K * 32 * (W + 1), 2 * kThreads));
   // kStage: this thread's staging slots, slot j at s_stage[j * kThreads]: input columns
-  // (u, delta, dout, z, ypre) x E, then S checkpoint states, then u and softplus' x E.
+  // (u, delta, dout, z, ypre) x E, then S checkpoint states, then (round 4) u x E, softplus' x E.
   float* const s_stage = reinterpret_cast<float*>(s_wmask) + BC + threadIdx.x;
-  float* const s_keep = s_stage + (5 * E + S) * kThreads;
-  float* const s_hst = s_keep + 2 * E * kThreads;  // state s entering window j: [j * S + s]
+  float* const s_keep = s_stage + (5 * E + S) * kThreads;   // u (round 4)
+  float* const s_sig = s_keep + (kPlaneU ? 0 : E) * kThreads;
+  float* const s_hst = s_sig + E * kThreads;  // state s entering window j: [j * S + s]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int l = lane % NL, cs = warp * CPW + lane / NL;
@@ -185,21 +203,24 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   float eD_acc = 0.f, ebias_acc = 0.f;
   const T* const Bb = static_cast<const T*>(a.B) + b * a.B_sb;
   const T* const Cb = static_cast<const T*>(a.C) + b * a.C_sb;
-  // kStage: this thread's B/C slots live in shared memory (13 words apart: no bank conflicts),
-  // read once per tile, instead of in registers.
-  BCSlots<kSlots> bcs_reg;
-  BCSlots<kSlots>& bcs =
-      kStage ? reinterpret_cast<BCSlots<kSlots>*>(s_hst + kT / W * S * kThreads - threadIdx.x)[tid]
-             : bcs_reg;
+  // kStage (round 4): this thread's B/C slots live in shared memory (13 words apart: no bank
+  // conflicts), read once per tile, instead of in registers.
+  Slots bcs_reg;
+  Slots& bcs = kStage && !kPlaneU
+                   ? reinterpret_cast<Slots*>(s_hst + kT / W * S * kThreads - threadIdx.x)[tid]
+                   : bcs_reg;
   if constexpr (kSmemBC) bcs.init(tid, kThreads, bc_rows, NP, g_lo, a.G, N);
   const int64_t nc = l < N ? l : N - 1;
   const T* const Bl = Bb + g * N + nc;
   const T* const Cl = Cb + g * N + nc;
 
-  // Input columns 0 u, 1 delta, 2 dout, 3 z, 4 ypre of the next tile.
-  Columns<T, E, kStride, 5, kThreads, kAsync> col;
+  // Input columns 0 u, 1 delta, 2 dout, 3 z, 4 ypre of the next tile (round 5's bf16: two slots
+  // a register).
+  std::conditional_t<kPlaneU && sizeof(T) == 2, PackedColumns<E, kStride, 5>,
+                     Columns<T, E, kStride, 5, kThreads, kAsync>>
+      col;
   col.stage = s_stage;
-  T pB[kSlots], pC[kSlots];
+  std::conditional_t<kPlaneU && sizeof(T) == 2, uint32_t[kSlots / 2], T[kSlots]> pB, pC;
   float ph0[S];
   bool pr = false;
   // Kept from the commit of a tile to its du / ddelta epilogue: u, d softplus, and D * g.
@@ -259,12 +280,16 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
       }
       g = ok ? g : 0.f;
       s_dt[at] = dt;
-      s_x[at] = ok ? dt * u : 0.f;
+      s_x[at] = ok ? (kPlaneU ? u : dt * u) : 0.f;
       s_g[at] = g;
       if constexpr (!kSummary) {
         if (ok) eD_acc = fmaf(g, u, eD_acc);
-        if constexpr (kStage) s_keep[i * kThreads] = u, s_keep[(E + i) * kThreads] = sig;
-        else eu[i] = u, esig[i] = sig, eDg[i] = eD * g;
+        if constexpr (kStage) {
+          if constexpr (!kPlaneU) s_keep[i * kThreads] = u;
+          s_sig[i * kThreads] = sig;
+        } else {
+          eu[i] = u, esig[i] = sig, eDg[i] = eD * g;
+        }
       }
     }
     if constexpr (kSmemBC && !kAsync) {
@@ -292,10 +317,16 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
       h[s] = kReset && ((mask >> t) & 1u) ? bx : fmaf(av, h[s], bx);
     }
   };
+  // x = dt * u of this thread's channel at steps t4 .. t4 + 3 (t4 a multiple of 4).
+  auto plane_x = [&](int t4, const float4& dt4) -> float4 {
+    const float4 v = ld4(s_x + cs * kPad + t4);
+    if constexpr (!kPlaneU) return v;
+    else return make_float4(dt4.x * v.x, dt4.y * v.y, dt4.z * v.z, dt4.w * v.w);
+  };
   // kStage: steps t4 .. t4 + 3 (t4 a multiple of 4) from float4 reads of the planes and the
   // shared B tile; keep(j) runs after step t4 + j.
   auto step4 = [&](float(&h)[S], const float* sB, int t4, uint32_t mask, auto&& keep) {
-    const float4 dt4 = ld4(s_dt + cs * kPad + t4), x4 = ld4(s_x + cs * kPad + t4);
+    const float4 dt4 = ld4(s_dt + cs * kPad + t4), x4 = plane_x(t4, dt4);
     float4 B4[S];
 #pragma unroll
     for (int s = 0; s < S; ++s) B4[s] = ld4(sB + (gi * NP + s * NL + l) * kPad + t4);
@@ -429,8 +460,8 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
             const int tw = r0 + r, t = tw0 + tw;
             if ((r & 3) == 3) {
               g4 = ld4(s_g + cs * kPad + t - 3);
-              x4 = ld4(s_x + cs * kPad + t - 3);
               dt4 = ld4(s_dt + cs * kPad + t - 3);
+              x4 = plane_x(t - 3, dt4);
               if constexpr (kSmemBC) {
 #pragma unroll
                 for (int s = 0; s < S; ++s) {
@@ -516,8 +547,9 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
           const uint32_t oi = uint32_t(tt) * uint32_t(Dch);
           const float Dg = kStage ? eD * s_g[at] : eDg[i];
           if (o.du) __stcs(du_row + oi, from_f<T>(fmaf(s_dt[at], pb, Dg)));
-          const float ui = kStage ? s_keep[i * kThreads] : eu[i];
-          const float dd = fmaf(ui, pb, s_aq[at]) * (kStage ? s_keep[(E + i) * kThreads] : esig[i]);
+          const float ui = kStage ? (kPlaneU ? s_x[at] : s_keep[i * kThreads]) : eu[i];
+          const float sg = kStage ? s_sig[i * kThreads] : esig[i];
+          const float dd = fmaf(ui, pb, s_aq[at]) * sg;
           ebias_acc += dd;
           if (o.ddelta) __stcs(dd_row + oi, from_f<T>(dd));
         }

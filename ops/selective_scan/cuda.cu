@@ -241,18 +241,21 @@ struct CkptLayout {
 // Backward
 
 // Round of the N <= 16 backward: 3 = 16 lanes x 1 state (512 threads, the round-3 kernel), 4 = 8
-// lanes x 2 states (256 threads, several blocks per SM). COIL_SELECTIVE_SCAN_BWD=3 or 4 forces
-// one (the kernel lab times both). 4 is the default: 14-17% faster fwd+bwd on every lab row
-// (H100, 2026-12-06, bench/RESULTS.md).
+// lanes x 2 states (256 threads, several blocks per SM), 5 (and above) = 4 lanes x 4 states
+// (128 threads, 3 blocks per SM). COIL_SELECTIVE_SCAN_BWD=3, 4 or 5 forces one (the kernel lab
+// times each). 4 is the default: 14-17% faster fwd+bwd than 3 on every lab row (H100,
+// 2026-12-06, bench/RESULTS.md); 5 is not yet measured on a GPU.
 inline constexpr int kDefaultBwdRound = 4;
 
-// ngs: groups per block at BC = 32 (BwdShape<16> and <8> alike). 8 x 2 needs the warp's four
-// channels in one group and the B/C tiles in shared memory.
+// ngs: groups per block at BC = 32 (BwdShape<16>, <8> and <4> alike). 8 x 2 and 4 x 4 need the
+// warp's 4 or 8 channels in one group and the B/C tiles in shared memory.
 Config backward_config(const SelectiveScanParams& p, int64_t cpg, int ngs) {
   const char* env = std::getenv("COIL_SELECTIVE_SCAN_BWD");
   const int round = env && std::atoi(env) > 0 ? std::atoi(env) : kDefaultBwdRound;
-  const bool warp_in_group = p.groups == 1 || cpg % 4 == 0;
-  if (p.state <= 16 && round >= 4 && warp_in_group && ngs * 16 <= 32) return {8, 2};
+  auto warp_in_group = [&](int channels) { return p.groups == 1 || cpg % channels == 0; };
+  const bool bc_smem = p.state <= 16 && ngs * 16 <= 32;
+  if (bc_smem && round >= 5 && warp_in_group(8)) return {4, 4};
+  if (bc_smem && round >= 4 && warp_in_group(4)) return {8, 2};
   if (p.state <= 16 && cpg % 2 == 0) return {16, 1};
   if (p.state <= 32) return {32, 1};
   if (p.state <= 64) return {32, 2};
@@ -296,6 +299,7 @@ int launch_backward(ScanArgs a, BwdArgs o, BwdPartials& parts, int dev) {
 
 template <class T>
 int backward_typed(ScanArgs a, Config c, bool smem, BwdArgs o, BwdPartials& parts, int dev) {
+  if (c.nl == 4) return launch_backward<T, 4, 4, true>(a, o, parts, dev);
   if (c.nl == 8) return launch_backward<T, 8, 2, true>(a, o, parts, dev);
   if (c.nl == 16 && smem) return launch_backward<T, 16, 1, true>(a, o, parts, dev);
   if (c.nl == 16) return launch_backward<T, 16, 1, false>(a, o, parts, dev);
@@ -385,11 +389,11 @@ void selective_scan_backward(const SelectiveScanParams& p, const Tensor& checkpo
   DeviceGuard guard(dev);
   const int64_t Bt = p.batch, L = p.length, Dch = p.channels, N = p.state, G = p.groups;
   if (Bt * Dch * L == 0) return;
-  static_assert(BwdShape<8>::BC == BwdShape<16>::BC);
+  static_assert(BwdShape<4>::BC == BwdShape<16>::BC && BwdShape<8>::BC == BwdShape<16>::BC);
   const Config c = backward_config(p, Dch / G, groups_per_block(Dch, Dch / G, BwdShape<16>::BC));
   const int BC = c.nl == 32 ? BwdShape<32>::BC : BwdShape<16>::BC;
   ScanArgs a = make_args(p, BC);
-  const bool smem = c.nl == 8 || (c.s == 1 && a.ngs * c.nl <= 32);
+  const bool smem = c.nl <= 8 || (c.s == 1 && a.ngs * c.nl <= 32);
   const int64_t ncx = (Dch + BC - 1) / BC;
   const size_t part_n = size_t(ncx * Bt * L * a.ngs * N);
   Storage part_B(part_n * 4, p.device), part_C(part_n * 4, p.device);

@@ -167,6 +167,27 @@ struct Columns {
   }
 };
 
+// Columns of bf16 (raw 16 bits) held two slots to a 32-bit register (slot 2i in the low half,
+// 2i + 1 in the high half) between their fetch and their use: half the registers held across
+// the scan for one byte-permute per pair (round 5's backward).
+template <int E, int kStride, int kC>
+struct PackedColumns {
+  static_assert(E % 2 == 0, "slots come in pairs");
+  uint32_t r[kC][E / 2];
+  float* stage;  // unused: Columns' interface
+  __device__ __forceinline__ void load(int c, const void* p, int64_t sb, int64_t st, int64_t b,
+                                       int64_t ch, int tk, int et0, int last) {
+    uint16_t v[E];
+    load_column<E, kStride>(v, p, sb, st, b, ch, tk, et0, last);
+#pragma unroll
+    for (int i = 0; i < E / 2; ++i) r[c][i] = uint32_t(v[2 * i]) | uint32_t(v[2 * i + 1]) << 16;
+  }
+  __device__ __forceinline__ float get(int c, int i) const {
+    const uint32_t w = r[c][i / 2];
+    return __uint_as_float(i & 1 ? w & 0xffff0000u : w << 16);
+  }
+};
+
 // Loader slots of a block of kWarps warps over BC channels x kT steps. Each warp reads rows of
 // kCW consecutive channels (32 bytes: whole sectors) at 32 / kCW steps, so global loads and
 // stores use full sectors and the column writes into the padded shared rows (stride kPad) hit
@@ -250,6 +271,68 @@ struct BCSlots {
 #pragma unroll
     for (int j = 0; j < kSlots; ++j)
       if (at[j] >= 0) s[at[j]] = (zero >> j) & 1u ? 0.f : to_f(r[j]);
+  }
+};
+
+// BCSlots for state-major tiles (rows of kPad steps) when the block's threads are a multiple of
+// the tile's rows: the thread keeps row tid % rows at steps tid / rows + j * (threads / rows)
+// (while below kT), so four registers describe every slot where BCSlots keeps three per slot
+// (round 5's backward holds them in registers).
+template <int kSlots>
+struct BCRowSlots {
+  int off;         // element offset (group * N + state) of the row in one step; -1: no such row
+  int at0;         // shared-memory index of slot 0
+  int step0, dstep;
+  __device__ void init(int tid, int threads, int rows, int NP, int64_t g_lo, int64_t G,
+                       int64_t N) {
+    const int row = tid % rows;
+    const int64_t gg = g_lo + row / NP, n = row % NP;
+    off = n < N && gg < G ? int(gg * N + n) : -1;
+    step0 = tid / rows, dstep = threads / rows;
+    at0 = row * kPad + step0;
+  }
+  // Slot j's source in tile tk (rows that do not exist read row 0: in bounds, never used).
+  template <class T>
+  __device__ __forceinline__ const T* src(const T* p, int64_t st, int tk, int last, int j) const {
+    const T* base = opaque(p + int64_t(tk) * st + max(off, 0));
+    return base + uint32_t(min(step0 + j * dstep, last)) * uint32_t(st);
+  }
+  template <class T>
+  __device__ __forceinline__ void load(T (&r)[kSlots], const T* p, int64_t st, int tk,
+                                       int last) const {
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j)
+      if (step0 + j * dstep < kT) r[j] = __ldg(src(p, st, tk, last, j));
+  }
+  __device__ __forceinline__ void load_async(float* s, const float* p, int64_t st, int tk,
+                                             int last) const {
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j)
+      if (step0 + j * dstep < kT) cp_async4(s + at0 + j * dstep, src(p, st, tk, last, j), off < 0);
+  }
+  template <class T>
+  __device__ __forceinline__ void commit(const T (&r)[kSlots], float* s) const {
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j)
+      if (step0 + j * dstep < kT) s[at0 + j * dstep] = off < 0 ? 0.f : to_f(r[j]);
+  }
+  // bf16 slots two to a register (slot 2i in the low half, 2i + 1 in the high half).
+  __device__ __forceinline__ void load(uint32_t (&r)[kSlots / 2], const uint16_t* p, int64_t st,
+                                       int tk, int last) const {
+#pragma unroll
+    for (int i = 0; i < kSlots / 2; ++i) {
+      const bool lo = step0 + 2 * i * dstep < kT, hi = step0 + (2 * i + 1) * dstep < kT;
+      r[i] = uint32_t(lo ? __ldg(src(p, st, tk, last, 2 * i)) : 0) |
+             uint32_t(hi ? __ldg(src(p, st, tk, last, 2 * i + 1)) : 0) << 16;
+    }
+  }
+  __device__ __forceinline__ void commit(const uint32_t (&r)[kSlots / 2], float* s) const {
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j) {
+      const uint32_t w = r[j / 2];
+      if (step0 + j * dstep < kT)
+        s[at0 + j * dstep] = off < 0 ? 0.f : __uint_as_float(j & 1 ? w & 0xffff0000u : w << 16);
+    }
   }
 };
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <string>
 
 #include "core/copy.h"
 #include "core/factory.h"
@@ -280,7 +281,89 @@ struct ForceChunkTiles {
   ~ForceChunkTiles() { unsetenv("COIL_SELECTIVE_SCAN_CHUNK_TILES"); }
 };
 
+// Two runs on the same data agree bit for bit, outputs and every gradient.
+void check_bitwise_equal(const GpuRun& a, const GpuRun& b) {
+  CHECK(bitwise_equal(a.out, b.out));
+  CHECK(bitwise_equal(a.final_state, b.final_state));
+  const std::vector<std::pair<Tensor, Tensor>> grads = {{a.g.du, b.g.du},
+                                                        {a.g.ddelta, b.g.ddelta},
+                                                        {a.g.dA, b.g.dA},
+                                                        {a.g.dB, b.g.dB},
+                                                        {a.g.dC, b.g.dC},
+                                                        {a.g.dD, b.g.dD},
+                                                        {a.g.dz, b.g.dz},
+                                                        {a.g.ddelta_bias, b.g.ddelta_bias},
+                                                        {a.g.dinitial_state, b.g.dinitial_state}};
+  for (const auto& [ga, gb] : grads) CHECK(bitwise_equal(ga, gb));
+}
+
+// Forces the backward's round (COIL_SELECTIVE_SCAN_BWD: 3 = 16 lanes x 1 state, 4 = 8 x 2,
+// 5 = 4 x 4 for N <= 16) for one scope, restoring the caller's setting after it.
+struct ForceBwd {
+  std::string saved;
+  bool had;
+  explicit ForceBwd(const char* v) {
+    const char* old = std::getenv("COIL_SELECTIVE_SCAN_BWD");
+    had = old != nullptr, saved = old ? old : "";
+    setenv("COIL_SELECTIVE_SCAN_BWD", v, 1);
+  }
+  ~ForceBwd() {
+    if (had) setenv("COIL_SELECTIVE_SCAN_BWD", saved.c_str(), 1);
+    else unsetenv("COIL_SELECTIVE_SCAN_BWD");
+  }
+};
+
 }  // namespace
+
+TEST_CASE("selective_scan CUDA matches the reference with each backward round of N = 16") {
+  uint64_t seed = 1400;
+  for (const char* round : {"3", "4", "5"}) {
+    ForceBwd force(round);
+    CAPTURE(round);
+    // L = 1, odd, just past a tile and past two; Dch 72: a partial channel block.
+    for (int64_t L : {1, 31, 33, 65, 97}) {
+      Problem p;
+      p.Bt = 2, p.L = L, p.Dch = 72, p.N = 16;
+      check_against_reference(p, ++seed);
+    }
+    // G 2 with 40 channels a group (whole warps of 8 channels; blocks that span both groups),
+    // resets, fewer states than slots, bf16, strided views, no optional inputs.
+    Problem p;
+    p.Bt = 3, p.L = 77, p.Dch = 80, p.N = 16, p.G = 2, p.reset = true;
+    check_against_reference(p, ++seed);
+    p.N = 6;
+    check_against_reference(p, ++seed);
+    p.N = 16, p.bf16 = true;
+    check_against_reference(p, ++seed);
+    p.bf16 = false, p.strided = true;
+    check_against_reference(p, ++seed);
+    p.bf16 = true;
+    check_against_reference(p, ++seed);
+    p = Problem{};
+    p.Bt = 2, p.L = 70, p.Dch = 40, p.N = 16;
+    p.z = p.D = p.bias = p.softplus = p.h0 = p.dfinal = false;
+    check_against_reference(p, ++seed);
+    // Chunks of 2 tiles over L (the summary pass and the combine), with resets, f32 and bf16.
+    ForceChunkTiles chunks("2");
+    p = Problem{};
+    p.Bt = 3, p.L = 161, p.Dch = 64, p.N = 16, p.reset = true;
+    check_against_reference(p, ++seed);
+    p.bf16 = true;
+    check_against_reference(p, ++seed);
+  }
+}
+
+TEST_CASE("selective_scan CUDA backward round 5 is bitwise deterministic") {
+  ForceBwd force("5");
+  for (const char* tiles : {"2", "1000000"}) {
+    ForceChunkTiles chunks(tiles);
+    CAPTURE(tiles);
+    Problem p;
+    p.Bt = 2, p.L = 300, p.Dch = 80, p.N = 16, p.G = 2, p.reset = true;
+    const Data x = make_data(p, 1500);
+    check_bitwise_equal(run_gpu(p, x), run_gpu(p, x));
+  }
+}
 
 TEST_CASE("selective_scan CUDA matches the float64 reference at tile and block boundaries") {
   uint64_t seed = 100;
@@ -416,38 +499,14 @@ TEST_CASE("selective_scan CUDA chunked over L is bitwise deterministic") {
   Problem p;
   p.Bt = 2, p.L = 300, p.Dch = 48, p.N = 16, p.reset = true;
   const Data x = make_data(p, 1300);
-  const GpuRun a = run_gpu(p, x), b = run_gpu(p, x);
-  CHECK(bitwise_equal(a.out, b.out));
-  CHECK(bitwise_equal(a.final_state, b.final_state));
-  for (const auto& [ga, gb] :
-       std::vector<std::pair<Tensor, Tensor>>{{a.g.du, b.g.du},
-                                              {a.g.ddelta, b.g.ddelta},
-                                              {a.g.dA, b.g.dA},
-                                              {a.g.dB, b.g.dB},
-                                              {a.g.dC, b.g.dC},
-                                              {a.g.dD, b.g.dD},
-                                              {a.g.ddelta_bias, b.g.ddelta_bias},
-                                              {a.g.dinitial_state, b.g.dinitial_state}})
-    CHECK(bitwise_equal(ga, gb));
+  check_bitwise_equal(run_gpu(p, x), run_gpu(p, x));
 }
 
 TEST_CASE("selective_scan CUDA is bitwise deterministic, outputs and gradients") {
   Problem p;
   p.Bt = 3, p.L = 200, p.Dch = 100, p.N = 16, p.G = 2, p.reset = true;
   const Data x = make_data(p, 900);
-  const GpuRun a = run_gpu(p, x), b = run_gpu(p, x);
-  CHECK(bitwise_equal(a.out, b.out));
-  CHECK(bitwise_equal(a.final_state, b.final_state));
-  const std::vector<std::pair<Tensor, Tensor>> grads = {{a.g.du, b.g.du},
-                                                        {a.g.ddelta, b.g.ddelta},
-                                                        {a.g.dA, b.g.dA},
-                                                        {a.g.dB, b.g.dB},
-                                                        {a.g.dC, b.g.dC},
-                                                        {a.g.dD, b.g.dD},
-                                                        {a.g.dz, b.g.dz},
-                                                        {a.g.ddelta_bias, b.g.ddelta_bias},
-                                                        {a.g.dinitial_state, b.g.dinitial_state}};
-  for (const auto& [ga, gb] : grads) CHECK(bitwise_equal(ga, gb));
+  check_bitwise_equal(run_gpu(p, x), run_gpu(p, x));
 }
 
 TEST_CASE("selective_scan CUDA propagates a NaN input as NaN and finishes") {
