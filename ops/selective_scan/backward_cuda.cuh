@@ -96,7 +96,9 @@ int64_t backward_smem_floats(int bc_rows) {
 // CPW = 2S channels, halving the values a lane carries at each level (a transposing reduction
 // over the lane bits above the NL lanes of a channel): lane ends with v[0] = the warp total of
 // value lane / NL, at state (lane / NL / 2) * NL + lane % NL. About 2S shuffles per lane and step.
-template <int NL, int S>
+// kPermuted: the lane's state slots are permuted (slot_state) so that the half it keeps at each
+// level above the tensor bit is always its low one: no selects there (same sums, same order).
+template <int NL, int S, bool kPermuted = false>
 __device__ __forceinline__ float stage_dbc(float (&v)[2 * S], int lane) {
   static_assert(2 * S == 32 / NL, "one staged value per lane");
   int h = S;
@@ -106,13 +108,22 @@ __device__ __forceinline__ float stage_dbc(float (&v)[2 * S], int lane) {
 #pragma unroll
     for (int i = 0; i < S; ++i) {
       if (i < h) {
-        const float send = up ? v[i] : v[i + h];
-        const float keep = up ? v[i + h] : v[i];
+        const bool free = kPermuted && o > NL;
+        const float send = free ? v[i + h] : up ? v[i] : v[i + h];
+        const float keep = free ? v[i] : up ? v[i + h] : v[i];
         v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
       }
     }
   }
   return v[0];
+}
+
+// State of slot s of lane l (l = lane % NL) of a channel: s * NL + l, or with kPermuted slot
+// s ^ (the lane bits that stage_dbc's levels above the tensor bit reduce over).
+template <int NL, int S, bool kPermuted>
+__device__ __forceinline__ int slot_state(int s, int lane) {
+  const int sx = kPermuted ? (lane / (2 * NL)) & (S - 1) : 0;
+  return (s ^ sx) * NL + lane % NL;
 }
 
 template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
@@ -179,10 +190,12 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
     s_wmask[tid] = m;
   }
 
+  // Round 5 permutes each lane's state slots for stage_dbc (slot s holds state sn(s)).
+  auto sn = [&](int s) { return slot_state<NL, S, kPlaneU>(s, lane); };
   float A[S], A2[S], dh_after[S], dA_acc[S], P[S];
 #pragma unroll
   for (int s = 0; s < S; ++s) {
-    const int n = s * NL + l;
+    const int n = sn(s);
     const bool ok = dok && n < N;
     A[s] = ok ? a.A[d * N + n] : 0.f;
     A2[s] = A[s] * kLog2e;
@@ -247,11 +260,11 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
     if constexpr (!kSummary) {
 #pragma unroll
       for (int s = 0; s < S; ++s) {
-        const bool ok = ck && s * NL + l < N;
+        const bool ok = ck && sn(s) < N;
         if constexpr (kAsync)
-          cp_async4(s_stage + (5 * E + s) * kThreads, ok ? ck + int64_t(k) * N + s * NL : o.ckpt,
+          cp_async4(s_stage + (5 * E + s) * kThreads, ok ? ck + int64_t(k) * N + (sn(s) - l) : o.ckpt,
                     !ok);
-        else ph0[s] = ok ? ck[int64_t(k) * N + s * NL] : 0.f;
+        else ph0[s] = ok ? ck[int64_t(k) * N + (sn(s) - l)] : 0.f;
       }
     }
     if constexpr (kReset) pr = tk + lane < L && a.reset[b * a.r_sb + (tk + lane) * a.r_st];
@@ -303,9 +316,9 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   auto bc_at = [&](const float* srow, const T* gl, int64_t st, int tk, int last, int t,
                    int s) -> float {
     if constexpr (kSmemBC) {
-      return srow[(gi * NP + s * NL + l) * kPad + t];
+      return srow[(gi * NP + sn(s)) * kPad + t];
     } else {
-      return s * NL + l < N ? to_f(__ldg(gl + (tk + min(t, last)) * st + s * NL)) : 0.f;
+      return sn(s) < N ? to_f(__ldg(gl + (tk + min(t, last)) * st + (sn(s) - l))) : 0.f;
     }
   };
   auto step = [&](float(&h)[S], const float* sB, int tk, int last, int t, uint32_t mask) {
@@ -329,7 +342,7 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
     const float4 dt4 = ld4(s_dt + cs * kPad + t4), x4 = plane_x(t4, dt4);
     float4 B4[S];
 #pragma unroll
-    for (int s = 0; s < S; ++s) B4[s] = ld4(sB + (gi * NP + s * NL + l) * kPad + t4);
+    for (int s = 0; s < S; ++s) B4[s] = ld4(sB + (gi * NP + sn(s)) * kPad + t4);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const bool rs = kReset && ((mask >> (t4 + j)) & 1u);
@@ -349,6 +362,29 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   const int e_dtw = kThreads / per_step, e_drem = kThreads - e_dtw * per_step;
   float* const pB_blk = o.part_B + (cx * a.Bt + b) * L * a.ngs * N;
   float* const pC_blk = o.part_C + (cx * a.Bt + b) * L * a.ngs * N;
+  // Round 5: per_step divides kThreads (ngs <= 2), so this thread's outputs keep one (group
+  // slot, staged value q) at window steps e_tw0 + i * e_dtw, and their address is set once here.
+  const int own_gslot = e_rem0 / kQ, own_q = e_rem0 & (kQ - 1);
+  const int own_n = (own_q / NL / 2) * NL + own_q % NL;
+  const bool own_ok = g_lo + own_gslot <= g_hi && own_n < N;
+  float* const own_part = ((own_q / NL) & 1 ? pC_blk : pB_blk) + own_gslot * N + own_n;
+  const int own_step = a.ngs * int(N);  // partial-sum elements per time step
+  // Sum of staged value q of group slot gslot at window step tw over the slot's warps, in warp
+  // order.
+  auto warp_sum = [&](int q, int gslot, int tw) -> float {
+    const uint32_t wm = s_wmask[gslot];
+    const float* src = s_red + q * (W + 1) + tw;
+    float sum = 0.f;
+    if (wm == (1u << Sh::kWarps) - 1) {
+#pragma unroll
+      for (int w = 0; w < Sh::kWarps; ++w) sum += src[w * kQ * (W + 1)];
+    } else {
+#pragma unroll
+      for (int w = 0; w < Sh::kWarps; ++w)
+        if ((wm >> w) & 1u) sum += src[w * kQ * (W + 1)];
+    }
+    return sum;
+  };
 
   fetch(k_end - 1);
   for (int k = k_end - 1; k >= k_begin; --k) {
@@ -465,8 +501,8 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
               if constexpr (kSmemBC) {
 #pragma unroll
                 for (int s = 0; s < S; ++s) {
-                  B4[s] = ld4(sB + (gi * NP + s * NL + l) * kPad + t - 3);
-                  C4[s] = ld4(sC + (gi * NP + s * NL + l) * kPad + t - 3);
+                  B4[s] = ld4(sB + (gi * NP + sn(s)) * kPad + t - 3);
+                  C4[s] = ld4(sC + (gi * NP + sn(s)) * kPad + t - 3);
                 }
               }
             }
@@ -494,7 +530,7 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
               float v[2 * S];
 #pragma unroll
               for (int s = 0; s < S; ++s) v[2 * s] = dBv[s], v[2 * s + 1] = dCv[s];
-              s_red[(warp * 32 + lane) * (W + 1) + tw] = stage_dbc<NL, S>(v, lane);
+              s_red[(warp * 32 + lane) * (W + 1) + tw] = stage_dbc<NL, S, kPlaneU>(v, lane);
             } else {
 #pragma unroll
               for (int s = 0; s < S; ++s) {
@@ -508,29 +544,25 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
         }
         __syncthreads();
         // dB, dC: sum the block's channels of each group in warp order -> one partial per block.
-        for (int tw = e_tw0, rem = e_rem0; tw < W;) {
-          const int gslot = rem / kQ, q = rem & (kQ - 1);
-          // NL < 32: q is the staging lane (stage_dbc); NL == 32: (slot, tensor, lane).
-          const int tensor = NL < 32 ? (q / NL) & 1 : (q >> 5) & 1;
-          const int n = NL < 32 ? (q / NL / 2) * NL + q % NL : (q >> 6) * 32 + (q & 31);
-          const int t = tw0 + tw;
-          if (t <= last && g_lo + gslot <= g_hi && n < N) {
-            const uint32_t wm = s_wmask[gslot];
-            const float* src = s_red + q * (W + 1) + tw;
-            float sum = 0.f;
-            if (wm == (1u << Sh::kWarps) - 1) {
-#pragma unroll
-              for (int w = 0; w < Sh::kWarps; ++w) sum += src[w * kQ * (W + 1)];
-            } else {
-#pragma unroll
-              for (int w = 0; w < Sh::kWarps; ++w)
-                if ((wm >> w) & 1u) sum += src[w * kQ * (W + 1)];
+        if constexpr (kPlaneU) {
+          float* const part = own_part + int64_t(tk) * own_step;
+          for (int tw = e_tw0; tw < W; tw += e_dtw)
+            if (own_ok && tw0 + tw <= last)
+              part[uint32_t(tw0 + tw) * uint32_t(own_step)] = warp_sum(own_q, own_gslot, tw);
+        } else {
+          for (int tw = e_tw0, rem = e_rem0; tw < W;) {
+            const int gslot = rem / kQ, q = rem & (kQ - 1);
+            // NL < 32: q is the staging lane (stage_dbc); NL == 32: (slot, tensor, lane).
+            const int tensor = NL < 32 ? (q / NL) & 1 : (q >> 5) & 1;
+            const int n = NL < 32 ? (q / NL / 2) * NL + q % NL : (q >> 6) * 32 + (q & 31);
+            const int t = tw0 + tw;
+            if (t <= last && g_lo + gslot <= g_hi && n < N) {
+              float* part = tensor == 0 ? pB_blk : pC_blk;
+              part[((tk + t) * a.ngs + gslot) * N + n] = warp_sum(q, gslot, tw);
             }
-            float* part = tensor == 0 ? pB_blk : pC_blk;
-            part[((tk + t) * a.ngs + gslot) * N + n] = sum;
+            tw += e_dtw, rem += e_drem;
+            if (rem >= per_step) rem -= per_step, ++tw;
           }
-          tw += e_dtw, rem += e_drem;
-          if (rem >= per_step) rem -= per_step, ++tw;
         }
         if (j > 0) __syncthreads();  // the next window restages s_red
       }
@@ -560,7 +592,7 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   if (dok) {
 #pragma unroll
     for (int s = 0; s < S; ++s) {
-      const int64_t n = s * NL + l;
+      const int64_t n = sn(s);
       if (n >= N) continue;
       if constexpr (kSummary) {
         a.sum_P[chunk_at(a, b, d, chunk, n)] = P[s];
