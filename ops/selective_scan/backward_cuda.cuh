@@ -56,8 +56,8 @@ struct BwdShape {
   // 0: none (ptxas' own register target)
   static constexpr int kMinBlocks = NL == 8 ? 2 : NL == 4 ? 3 : 0;
   static constexpr bool kStage = NL <= 8, kPlaneU = NL == 4;
-  using Slots = std::conditional_t<kPlaneU, BCRowSlots<kBCElems / kThreads>,
-                                   BCSlots<kBCElems / kThreads>>;
+  using Slots =
+      std::conditional_t<kPlaneU, BCRowSlots<kBCElems / kThreads>, BCSlots<kBCElems / kThreads>>;
   // Staging floats per thread: 5 input columns of E slots, S checkpoint states, the S states
   // entering each of the tile's kT / 8 windows, softplus' x E, and (round 4) u x E and the B/C
   // slots.
@@ -161,7 +161,7 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
   // kStage: this thread's staging slots, slot j at s_stage[j * kThreads]: input columns
   // (u, delta, dout, z, ypre) x E, then S checkpoint states, then (round 4) u x E, softplus' x E.
   float* const s_stage = reinterpret_cast<float*>(s_wmask) + BC + threadIdx.x;
-  float* const s_keep = s_stage + (5 * E + S) * kThreads;   // u (round 4)
+  float* const s_keep = s_stage + (5 * E + S) * kThreads;  // u (round 4)
   float* const s_sig = s_keep + (kPlaneU ? 0 : E) * kThreads;
   float* const s_hst = s_sig + E * kThreads;  // state s entering window j: [j * S + s]
 
@@ -262,8 +262,8 @@ __global__ void __launch_bounds__(BwdShape<NL>::kThreads, BwdShape<NL>::kMinBloc
       for (int s = 0; s < S; ++s) {
         const bool ok = ck && sn(s) < N;
         if constexpr (kAsync)
-          cp_async4(s_stage + (5 * E + s) * kThreads, ok ? ck + int64_t(k) * N + (sn(s) - l) : o.ckpt,
-                    !ok);
+          cp_async4(s_stage + (5 * E + s) * kThreads,
+                    ok ? ck + int64_t(k) * N + (sn(s) - l) : o.ckpt, !ok);
         else ph0[s] = ok ? ck[int64_t(k) * N + (sn(s) - l)] : 0.f;
       }
     }

@@ -280,11 +280,10 @@ struct BCSlots {
 // (round 5's backward holds them in registers).
 template <int kSlots>
 struct BCRowSlots {
-  int off;         // element offset (group * N + state) of the row in one step; -1: no such row
-  int at0;         // shared-memory index of slot 0
+  int off;  // element offset (group * N + state) of the row in one step; -1: no such row
+  int at0;  // shared-memory index of slot 0
   int step0, dstep;
-  __device__ void init(int tid, int threads, int rows, int NP, int64_t g_lo, int64_t G,
-                       int64_t N) {
+  __device__ void init(int tid, int threads, int rows, int NP, int64_t g_lo, int64_t G, int64_t N) {
     const int row = tid % rows;
     const int64_t gg = g_lo + row / NP, n = row % NP;
     off = n < N && gg < G ? int(gg * N + n) : -1;
