@@ -20,7 +20,7 @@
 #include "ops/common/fft_plans_cuda.cuh"
 #include "ops/fft_conv/cx_cuda.cuh"
 #include "ops/fft_conv/fused_bwd_cuda.cuh"
-#include "ops/fft_conv/fused_cuda.cuh"
+#include "ops/fft_conv/fused_host_cuda.cuh"
 #include "ops/fft_conv/kernels.h"
 
 namespace coil::cuda {
@@ -117,7 +117,7 @@ struct Geo {
         anti(fft_conv_anti_lags(L, Lk)),
         columns(layout == FftConvLayout::columns) {
     if (layout == FftConvLayout::fused2)
-      variant = {fft_conv_fused2().radix32, true, true, fft_conv_fused2().backward};
+      variant = {fft_conv_fused2().radix32, true, true, fft_conv_fused2().backward, true};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;
@@ -316,8 +316,9 @@ struct Workspace {
       : g(u, k, fft_conv_layout()), dev(u.device().index), s(stream(dev)) {}
 
   // Kernel spectra (1/n and D folded in) into a new Storage: bins 0..n/2 in the packed layout,
-  // or for the fused kernel in its bin pair slot order.
-  std::unique_ptr<Storage> spectra(const Tensor& k, const Tensor& D) const {
+  // or for the fused kernels in bin pair slot order, in runs of 2^kr (fused::kf_slot) for the
+  // kernel that reads them.
+  std::unique_ptr<Storage> spectra(const Tensor& k, const Tensor& D, int kr = 0) const {
     const int64_t nc = g.n / 2 + 1;
     Storage kn(size_t(g.H * g.n) * sizeof(T), Device::cuda(dev));
     auto kf = std::make_unique<Storage>(size_t(g.H * nc) * sizeof(Cx<T>), Device::cuda(dev));
@@ -326,7 +327,7 @@ struct Workspace {
     COIL_CUDA_CHECK_LAUNCH();
     if (g.log2n_fused)
       fused::spectra(static_cast<Cx<T>*>(kf->data()), static_cast<const T*>(kn.data()), g.H,
-                     g.log2n_fused, g.variant, s);
+                     g.log2n_fused, g.variant, kr, s);
     else fft::execute({g.n, g.H, 1, g.n, g.kf_k, g.kf_h, Fft<T>::r2c, dev}, kn.data(), kf->data());
     return kf;
   }
@@ -365,8 +366,11 @@ struct Workspace {
 template <class T>
 void forward_impl(const Tensor& y, const Tensor& u, const Tensor& k, const Tensor& D) {
   const Workspace<T> w(u, k);
+  if (w.g.log2n_fused) {
+    auto kf = w.spectra(k, D, fused::conv_runs<T>(w.g.log2n_fused, w.g.variant));
+    return w.fused_convolve(y.data<T>(), u.data<T>(), *kf, false);
+  }
   auto kf = w.spectra(k, D);
-  if (w.g.log2n_fused) return w.fused_convolve(y.data<T>(), u.data<T>(), *kf, false);
   auto Z = w.packed_spectrum(u.data<T>());
   multiply_kernel<T><<<grid_for(w.g.R * (w.g.n / 2 + 1), w.dev), kBlock, 0, w.s>>>(
       static_cast<Cx<T>*>(Z->data()), static_cast<const Cx<T>*>(kf->data()), w.g, false);
@@ -387,12 +391,16 @@ void backward_impl(const Tensor& du, const Tensor& dk, const Tensor& dD, const T
     Storage part(size_t(fused::bwd_partials_size<T>(g.B, g.H, g.log2n_fused)) * sizeof(Cx<T>),
                  u.device());
     fused::backward(du.data<T>(), static_cast<Cx<T>*>(gz.data()), static_cast<Cx<T>*>(part.data()),
-                    dy.data<T>(), u.data<T>(), static_cast<const Cx<T>*>(w.spectra(k, D)->data()),
+                    dy.data<T>(), u.data<T>(),
+                    static_cast<const Cx<T>*>(
+                        w.spectra(k, D, fused::bwd_runs<T>(g.log2n_fused, g.variant))->data()),
                     g.B, g.L, g.H, g.log2n_fused, g.variant, w.dev, w.s);
     return w.kernel_grads_from(dk, dD, gz);
   }
   if (g.log2n_fused) {
-    if (want_du) w.fused_convolve(du.data<T>(), dy.data<T>(), *w.spectra(k, D), true);
+    if (want_du)
+      w.fused_convolve(du.data<T>(), dy.data<T>(),
+                       *w.spectra(k, D, fused::conv_runs<T>(g.log2n_fused, g.variant)), true);
     if (!want_g) return;
     Storage gz(size_t(g.P * g.n) * sizeof(Cx<T>), u.device());
     Storage part(size_t(fused::partials_size<T>(g.B, g.H, g.log2n_fused)) * sizeof(Cx<T>),

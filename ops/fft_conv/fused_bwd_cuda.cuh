@@ -4,7 +4,7 @@
 // (one transform of dy + i u per channel) take four transforms and read dy twice, one channel's
 // two scalars at a time.
 #pragma once
-#include "ops/fft_conv/fused_cuda.cuh"
+#include "ops/fft_conv/fused_host_cuda.cuh"
 
 namespace coil::cuda::fused {
 
@@ -42,7 +42,7 @@ template <class T, int G, int Lv, bool Vec>
 __global__ void __launch_bounds__(kBwdThreads<T>, 1)
     bwd_kernel(T* __restrict__ du, Cx<T>* __restrict__ part, const T* __restrict__ dy,
                const T* __restrict__ u, const Cx<T>* __restrict__ kf, int64_t B, int64_t L,
-               int64_t H, int64_t rows, int log2n) {
+               int64_t H, int64_t rows, int log2n, int kr) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int n = 1 << log2n, slots = n / 2 + 1, span = G * (n + (n >> Lv));
   Cx<T>* zd = reinterpret_cast<Cx<T>*>(smem_raw);  // dy's transforms, then du's
@@ -75,9 +75,10 @@ __global__ void __launch_bounds__(kBwdThreads<T>, 1)
       Cx<T>* sum = acc + (sl * G + g) * 2;
       sum[0] = sum[0] + mul(da, fftc::conj(ua));
       sum[1] = sum[1] + mul(db, fftc::conj(ub));
+      const int ks = kf_slot(sl, n, kr);
       Cx<T> kb{T(0), T(0)};  // conjugated below as conv_kernel does, for the same bits
-      if (c + 1 < H) kb = kf[(c + 1) * slots + sl];
-      multiply_pair(z1, z2, self, fftc::conj(kf[c * slots + sl]), fftc::conj(kb));
+      if (c + 1 < H) kb = kf[(c + 1) * slots + ks];
+      multiply_pair(z1, z2, self, fftc::conj(kf[c * slots + ks]), fftc::conj(kb));
     });
     inverse_fft<T, G, Lv>(
         zd, tw, log2n, [=](int i, int g, Cx<T> v) { store_pair<Vec>(dur, L, H, p0 + g, i, v); },
@@ -87,6 +88,15 @@ __global__ void __launch_bounds__(kBwdThreads<T>, 1)
     const int64_t c = 2 * p0 + q % (2 * G);
     if (c < H) part[(blockIdx.y * H + c) * slots + q / (2 * G)] = acc[q];
   }
+}
+
+// kf_slot's kr for backward().
+template <class T>
+int bwd_runs(int log2n, Variant v) {
+  int kr = 0;
+  by_shape(bwd_pairs_per_block<T>(log2n), log2n, false,
+           [&](auto g, auto) { kr = kf_runs<decltype(g)::value, 4>(log2n, v); });
+  return kr;
 }
 
 // Rows per chunk of bwd_kernel, as corr_kernel's for its 2G channels a block.
@@ -101,10 +111,10 @@ int64_t bwd_partials_size(int64_t B, int64_t H, int log2n) {
   return (B + rows - 1) / rows * H * ((int64_t(1) << (log2n - 1)) + 1);
 }
 
-// du <- dy convolved with the conjugate kernel spectra kf, and gz (P, n) <- the packed
-// correlation spectra of dy and u (as correlate), from bwd_kernel per (pair group, chunk) into
-// part (bwd_partials_size) and reduce_kernel. Only where bwd_pairs_per_block > 0. Radix-16
-// passes: at radix 32 (two transforms' state in 128 registers) it spills 438 bytes.
+// du <- dy convolved with the conjugate kernel spectra kf (spectra() with bwd_runs), and gz (P, n)
+// <- the packed correlation spectra of dy and u (as correlate), from bwd_kernel per (pair group,
+// chunk) into part (bwd_partials_size) and reduce_kernel. Only where bwd_pairs_per_block > 0.
+// Radix-16 passes: at radix 32 (two transforms' state in 128 registers) it spills 438 bytes.
 template <class T>
 void backward(T* du, Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, const Cx<T>* kf, int64_t B,
               int64_t L, int64_t H, int log2n, Variant v, int device, cudaStream_t s) {
@@ -116,7 +126,7 @@ void backward(T* du, Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, const Cx<T
     constexpr int kG = decltype(g)::value;
     launch<kBwdThreads<T>>(vec ? bwd_kernel<T, kG, 4, true> : bwd_kernel<T, kG, 4, false>,
                            bwd_smem_bytes<T, 4>(log2n, kG), kG, (H + 1) / 2, chunks, s, du, part,
-                           dy, u, kf, B, L, H, rows, log2n);
+                           dy, u, kf, B, L, H, rows, log2n, bwd_runs<T>(log2n, v));
   });
   reduce(gz, part, chunks, H, log2n, device, s);
 }

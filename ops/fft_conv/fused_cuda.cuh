@@ -1,23 +1,21 @@
-// The fused CUDA FFT convolution (FftConvLayout::fused): one block per (batch row, G channel
-// pairs) runs a whole convolution on chip. It reads u straight from (B, L, H), transforms two real
+// The fused CUDA FFT convolution's kernels (FftConvLayout::fused and fused2; their launches are in
+// fused_host_cuda.cuh): one block per (batch row, G channel pairs) runs a whole convolution on
+// chip. It reads u straight from (B, L, H), transforms two real
 // channels as one complex sequence (as cuda.cu does) in shared memory, multiplies by the kernel
 // spectra, transforms back and writes y (B, L, H): u and y cross global memory once each.
 //
 // The FFT is radix-2 decimation in frequency (forward, natural order in, bit-reversed order out)
 // and decimation in time with conjugate twiddles (inverse, bit-reversed in, natural out), so no
-// permutation pass is needed. Each pass runs up to 4 radix-2 levels on 16 values a thread holds in
-// registers; the first forward pass loads from global memory (times >= L read as zero, never
-// stored) and the last inverse pass stores the first L times straight to global memory. The
-// kernel spectra come from the same FFT (spectrum_kernel) in the order the multiply reads them.
+// permutation pass is needed. Each pass runs up to 4 (fused2: 5) radix-2 levels on 16 (32) values
+// a thread holds in registers; the first forward pass loads from global memory (times >= L read as
+// zero, never stored) and the last inverse pass stores the first L times straight to global memory.
+// The kernel spectra come from the same FFT (spectrum_kernel) in the order the multiply reads them.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
-#include "core/cuda/context.h"
-#include "core/cuda/launch.cuh"
 #include "ops/fft_conv/cx_cuda.cuh"
 
 namespace coil::cuda::fused {
@@ -333,6 +331,16 @@ __device__ void bin_pairs(Cx<T>* z, int log2n, const Op& op) {
   __syncthreads();
 }
 
+// Where a channel's kernel spectrum (n/2 + 1 values) keeps bin pair slot sl: in runs of R = 2^kr
+// slots transposed, so that where the consumer's fused middle (fuse_middle) has kr levels, its
+// thread w >= 2, which takes slots R (w - 1) .. R w - 1 one by one, reads next to its neighbours
+// (kr 3: 16 wavefronts a warp's load become 2). kr 0 (the fused layout) is slot order.
+__host__ __device__ inline int kf_slot(int sl, int n, int kr) {
+  const int R = 1 << kr;
+  if (sl < R || sl == n / 2) return sl;
+  return R + (sl & (R - 1)) * (n / (2 * R) - 1) + (sl >> kr) - 1;
+}
+
 // Channel pairs of a strided (time, channel) array x[t * ts + c * cs]: pair p is channels 2p and
 // 2p + 1 as one complex value; channels >= H and times >= len are zero. Vec (cs 1, H even, x
 // aligned to a pair): one 2T-wide load. Each load of a warp touches its own 128-byte line when
@@ -379,10 +387,11 @@ __device__ __forceinline__ void multiply_pair(Cx<T>& z1, Cx<T>& z2, bool self, C
 }
 
 // kf (H, n/2 + 1) <- the spectra of kn (H, n) (the two-sided kernels, D and 1/n folded in) in
-// bin pair slot order (bin_pair). Block: pairs [G x, G x + G).
-template <class T, int G, int Lv>
+// bin pair slot order (bin_pair), with Runs in runs of 2^kr (kf_slot). Block: pairs [G x, G x + G).
+template <class T, int G, int Lv, bool Runs>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
-    spectrum_kernel(Cx<T>* __restrict__ kf, const T* __restrict__ kn, int64_t H, int log2n) {
+    spectrum_kernel(Cx<T>* __restrict__ kf, const T* __restrict__ kn, int64_t H, int log2n,
+                    int kr) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
@@ -398,19 +407,22 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, 2>)
     if (c >= H) return;
     Cx<T> a, b;
     fftc::unpack(z1, z2, a, b);
-    kf[c * slots + sl] = a;
-    if (c + 1 < H) kf[(c + 1) * slots + sl] = b;
+    const int ks = Runs ? kf_slot(sl, n, kr) : sl;
+    kf[c * slots + ks] = a;
+    if (c + 1 < H) kf[(c + 1) * slots + ks] = b;
   });
 }
 
 // y (B, L, H) <- x (B, L, H) convolved with the kernel spectra kf (spectrum_kernel's output), or
 // with their conjugates (conj_k: the adjoint, du from dy). Block: pairs [G x, G x + G) of batch
-// row y. Vec: x and y move a pair per access (load_pair; H even, x and y aligned to pairs). Lv 5
-// (32 values a thread) needs 2 blocks per SM to stay clear of spills.
-template <class T, int G, int Lv, bool Vec>
+// row y. Vec: x and y move a pair per access (load_pair; H even, x and y aligned to pairs). Runs:
+// kf in runs of 2^kr (kf_slot; fused2's, so that fused's kernel keeps its registers: kf_slot
+// costs it a 4-byte spill). Lv 5 (32 values a thread) needs 2 blocks per SM to stay clear of
+// spills.
+template <class T, int G, int Lv, bool Vec, bool Runs>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<T, Lv == 4 ? 3 : 2>)
     conv_kernel(T* __restrict__ y, const T* __restrict__ x, const Cx<T>* __restrict__ kf, int64_t L,
-                int64_t H, int log2n, bool conj_k) {
+                int64_t H, int log2n, int kr, bool conj_k) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* z = reinterpret_cast<Cx<T>*>(smem_raw);
   const int n = 1 << log2n, slots = n / 2 + 1;
@@ -423,8 +435,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<T, Lv == 4 ? 3 : 2>)
   auto mult = [=](int g, int sl, Cx<T>& z1, Cx<T>& z2, bool self) {
     const int64_t c = 2 * (p0 + g);
     if (c >= H) return;
-    Cx<T> ka = kf[c * slots + sl], kb{T(0), T(0)};
-    if (c + 1 < H) kb = kf[(c + 1) * slots + sl];
+    const int ks = Runs ? kf_slot(sl, n, kr) : sl;
+    Cx<T> ka = kf[c * slots + ks], kb{T(0), T(0)};
+    if (c + 1 < H) kb = kf[(c + 1) * slots + ks];
     if (conj_k) ka = fftc::conj(ka), kb = fftc::conj(kb);
     multiply_pair(z1, z2, self, ka, kb);
   };
@@ -503,101 +516,6 @@ __global__ void reduce_kernel(Cx<T>* __restrict__ gz, const Cx<T>* __restrict__ 
     gz[p * n + k] = w1;
     if (j2 != j) gz[p * n + (n - k)] = w2;
   }
-}
-
-// The launches, on `s`: grid (ceil(channels / G), rows), G from pairs_per_block. The largest
-// shared-memory carveout, so that the blocks per SM of kMinBlocks fit.
-template <int Threads = kThreads, class Kernel>
-void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, cudaStream_t s,
-            auto... args) {
-  COIL_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  COIL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                       int(cudaSharedmemCarveoutMaxShared)));
-  const dim3 grid(unsigned((channels + G - 1) / G), unsigned(rows));
-  kernel<<<grid, Threads, smem, s>>>(args...);
-  COIL_CUDA_CHECK_LAUNCH();
-}
-
-// What the fused2 layout (kernels.h) changes; the defaults are the fused layout's kernels.
-struct Variant {
-  bool radix32 = false;   // radix-32 passes (Lv 5) in conv_kernel and spectrum_kernel where they
-                          // are built: one pair a block (n 8192 in f32) and radix32_fits. With 2
-                          // pairs they spill 190 bytes at the 128 registers of 2 blocks per SM,
-                          // and corr_kernel 160 with one: both keep radix 16.
-  bool vec = false;       // conv_kernel's Vec where H is even and the operands are aligned
-  bool one_pair = false;  // one pair a block for the kernel spectra: H/2 blocks rather than H/8
-                          // at n <= 2048 (less than one wave on an H100 at H 1024)
-  bool backward = false;  // du and the correlation spectra from one bwd_kernel where it fits
-                          // (fused_bwd_cuda.cuh)
-};
-
-// f(std::integral_constant<int, G>, std::integral_constant<int, Lv>) for G in 1, 2, 4 (pairs per
-// block) and Lv 4, or G 1 and Lv 5 where the variant asks for radix 32 and it is built.
-template <int V>
-using Int = std::integral_constant<int, V>;
-template <class F>
-void by_shape(int G, int log2n, bool radix32, const F& f) {
-  if (radix32 && G == 1 && radix32_fits(log2n)) f(Int<1>{}, Int<5>{});
-  else if (G == 1) f(Int<1>{}, Int<4>{});
-  else if (G == 2) f(Int<2>{}, Int<4>{});
-  else f(Int<4>{}, Int<4>{});
-}
-
-// kf <- the kernel spectra of kn.
-template <class T>
-void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, Variant v, cudaStream_t s) {
-  const int G = v.one_pair ? 1 : pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  by_shape(G, log2n, v.radix32, [&](auto g, auto lv) {
-    constexpr int kG = decltype(g)::value, kLv = decltype(lv)::value;
-    launch(spectrum_kernel<T, kG, kLv>, smem_bytes<T, kLv>(log2n, kG), kG, (H + 1) / 2, 1, s, kf,
-           kn, H, log2n);
-  });
-}
-
-// y <- x convolved with kf.
-template <class T>
-void convolve(T* y, const T* x, const Cx<T>* kf, int64_t B, int64_t L, int64_t H, int log2n,
-              bool conj_k, Variant v, cudaStream_t s) {
-  const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(Cx<T>) == 0; };
-  const bool vec = v.vec && H % 2 == 0 && aligned(x) && aligned(y);
-  by_shape(G, log2n, v.radix32, [&](auto g, auto lv) {
-    constexpr int kG = decltype(g)::value, kLv = decltype(lv)::value;
-    launch(vec ? conv_kernel<T, kG, kLv, true> : conv_kernel<T, kG, kLv, false>,
-           smem_bytes<T, kLv>(log2n, kG), kG, (H + 1) / 2, B, s, y, x, kf, L, H, log2n, conj_k);
-  });
-}
-
-// Elements of correlate()'s partial spectra.
-template <class T>
-int64_t partials_size(int64_t B, int64_t H, int log2n) {
-  const int64_t rows = rows_per_chunk(B, H, pairs_per_block(int64_t(1) << log2n, sizeof(T)));
-  return (B + rows - 1) / rows * H * ((int64_t(1) << (log2n - 1)) + 1);
-}
-
-// gz (P, n) <- the sums of part (chunks, H, n/2 + 1) over the chunks, as reduce_kernel says.
-template <class T>
-void reduce(Cx<T>* gz, const Cx<T>* part, int64_t chunks, int64_t H, int log2n, int device,
-            cudaStream_t s) {
-  const int64_t work = (H + 1) / 2 * ((int64_t(1) << (log2n - 1)) + 1);
-  reduce_kernel<T><<<grid_for(work, device), kBlock, 0, s>>>(gz, part, chunks, H, log2n);
-  COIL_CUDA_CHECK_LAUNCH();
-}
-
-// gz (P, n) <- the packed correlation spectra of dy and u (B, L, H), reduced over the batch in a
-// fixed order: corr_kernel per (channel group, chunk) into part (partials_size), reduce_kernel.
-template <class T>
-void correlate(Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, int64_t B, int64_t L, int64_t H,
-               int log2n, int device, cudaStream_t s) {
-  const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  const int64_t rows = rows_per_chunk(B, H, G), chunks = (B + rows - 1) / rows;
-  by_shape(G, log2n, false, [&](auto g, auto) {
-    constexpr int kG = decltype(g)::value;
-    launch(corr_kernel<T, kG, 4>, smem_bytes<T, 4>(log2n, kG, true), kG, H, chunks, s, part, dy, u,
-           B, L, H, rows, log2n);
-  });
-  reduce(gz, part, chunks, H, log2n, device, s);
 }
 
 }  // namespace coil::cuda::fused
