@@ -117,7 +117,7 @@ struct Geo {
         anti(fft_conv_anti_lags(L, Lk)),
         columns(layout == FftConvLayout::columns) {
     if (layout == FftConvLayout::fused2)
-      variant = {fft_conv_fused2().radix32, true, true, fft_conv_fused2().backward, true};
+      variant = {true, fft_conv_fused2().radix32, fft_conv_fused2().backward};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;

@@ -121,7 +121,7 @@ void backward(T* du, Cx<T>* gz, Cx<T>* part, const T* dy, const T* u, const Cx<T
   const int G = bwd_pairs_per_block<T>(log2n);
   const int64_t rows = bwd_rows_per_chunk(B, H, G), chunks = (B + rows - 1) / rows;
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(Cx<T>) == 0; };
-  const bool vec = v.vec && H % 2 == 0 && aligned(du) && aligned(dy) && aligned(u);
+  const bool vec = v.fused2 && H % 2 == 0 && aligned(du) && aligned(dy) && aligned(u);
   by_shape(G, log2n, false, [&](auto g, auto) {
     constexpr int kG = decltype(g)::value;
     launch<kBwdThreads<T>>(vec ? bwd_kernel<T, kG, 4, true> : bwd_kernel<T, kG, 4, false>,

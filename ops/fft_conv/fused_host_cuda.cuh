@@ -28,22 +28,23 @@ void launch(Kernel kernel, size_t smem, int G, int64_t channels, int64_t rows, c
 
 // What the fused2 layout (kernels.h) changes; the defaults are the fused layout's kernels.
 struct Variant {
-  bool radix32 = false;   // radix-32 passes (Lv 5) in conv_kernel and spectrum_kernel where they
-                          // are built: one pair a block (n 8192 in f32) and radix32_fits. With 2
-                          // pairs they spill 190 bytes at the 128 registers of 2 blocks per SM,
-                          // and corr_kernel 160 with one: both keep radix 16.
-  bool vec = false;       // conv_kernel's Vec where H is even and the operands are aligned
-  bool one_pair = false;  // one pair a block for the kernel spectra: H/2 blocks rather than H/8
-                          // at n <= 2048 (less than one wave on an H100 at H 1024)
-  bool backward = false;  // du and the correlation spectra from one bwd_kernel where it fits
-                          // (fused_bwd_cuda.cuh)
-  bool kf_runs = false;   // the kernel spectra in runs of the consumer's middle (kf_slot)
+  // conv_kernel's pair accesses (Vec, where H is even and the operands are aligned); the kernel
+  // spectra with one pair a block (H/2 blocks rather than H/8 at n <= 2048: less than one wave on
+  // an H100 at H 1024), stored in runs of their reader's middle (kf_slot).
+  bool fused2 = false;
+  // With fused2: radix-32 passes (Lv 5) in conv_kernel and spectrum_kernel where they are built,
+  // one pair a block (n 8192 in f32) and radix32_fits. With 2 pairs they spill 190 bytes at the
+  // 128 registers of 2 blocks per SM, and corr_kernel 160 with one: both keep radix 16.
+  bool radix32 = false;
+  // With fused2: du and the correlation spectra from one bwd_kernel where it fits
+  // (fused_bwd_cuda.cuh).
+  bool backward = false;
 };
 
 // kf_slot's kr for kernels of G pairs a block and Lv levels a pass, under variant v.
 template <int G, int Lv>
 int kf_runs(int log2n, Variant v) {
-  return v.kf_runs && fuse_middle<G, Lv>(log2n) ? log2n % Lv : 0;
+  return v.fused2 && fuse_middle<G, Lv>(log2n) ? log2n % Lv : 0;
 }
 
 // f(std::integral_constant<int, G>, std::integral_constant<int, Lv>) for G in 1, 2, 4 (pairs per
@@ -61,12 +62,17 @@ void by_shape(int G, int log2n, bool radix32, const F& f) {
 // kf <- the kernel spectra of kn, in runs of 2^kr (kf_slot; conv_runs or bwd_runs).
 template <class T>
 void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, Variant v, int kr, cudaStream_t s) {
-  const int G = v.one_pair ? 1 : pairs_per_block(int64_t(1) << log2n, sizeof(T));
-  by_shape(G, log2n, v.radix32, [&](auto g, auto lv) {
-    constexpr int kG = decltype(g)::value, kLv = decltype(lv)::value;
-    launch(kLv == 4 && !v.kf_runs ? spectrum_kernel<T, kG, 4, false>
-                                  : spectrum_kernel<T, kG, kLv, true>,
-           smem_bytes<T, kLv>(log2n, kG), kG, (H + 1) / 2, 1, s, kf, kn, H, log2n, kr);
+  const int64_t P = (H + 1) / 2;
+  if (v.fused2 && v.radix32 && radix32_fits(log2n))
+    return launch(spectrum_kernel<T, 1, 5, true>, smem_bytes<T, 5>(log2n, 1), 1, P, 1, s, kf, kn, H,
+                  log2n, kr);
+  if (v.fused2)
+    return launch(spectrum_kernel<T, 1, 4, true>, smem_bytes<T, 4>(log2n, 1), 1, P, 1, s, kf, kn, H,
+                  log2n, kr);
+  by_shape(pairs_per_block(int64_t(1) << log2n, sizeof(T)), log2n, false, [&](auto g, auto) {
+    constexpr int kG = decltype(g)::value;
+    launch(spectrum_kernel<T, kG, 4, false>, smem_bytes<T, 4>(log2n, kG), kG, P, 1, s, kf, kn, H,
+           log2n, kr);
   });
 }
 
@@ -74,9 +80,9 @@ void spectra(Cx<T>* kf, const T* kn, int64_t H, int log2n, Variant v, int kr, cu
 template <class T>
 int conv_runs(int log2n, Variant v) {
   int kr = 0;
-  by_shape(pairs_per_block(int64_t(1) << log2n, sizeof(T)), log2n, v.radix32, [&](auto g, auto lv) {
-    kr = kf_runs<decltype(g)::value, decltype(lv)::value>(log2n, v);
-  });
+  by_shape(
+      pairs_per_block(int64_t(1) << log2n, sizeof(T)), log2n, v.fused2 && v.radix32,
+      [&](auto g, auto lv) { kr = kf_runs<decltype(g)::value, decltype(lv)::value>(log2n, v); });
   return kr;
 }
 
@@ -87,14 +93,12 @@ void convolve(T* y, const T* x, const Cx<T>* kf, int64_t B, int64_t L, int64_t H
   const int kr = conv_runs<T>(log2n, v);
   const int G = pairs_per_block(int64_t(1) << log2n, sizeof(T));
   auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(Cx<T>) == 0; };
-  const bool vec = v.vec && H % 2 == 0 && aligned(x) && aligned(y);
-  by_shape(G, log2n, v.radix32, [&](auto g, auto lv) {
+  const bool vec = v.fused2 && H % 2 == 0 && aligned(x) && aligned(y);
+  by_shape(G, log2n, v.fused2 && v.radix32, [&](auto g, auto lv) {
     constexpr int kG = decltype(g)::value, kLv = decltype(lv)::value;
-    // Pair accesses only with the runs, both fused2's; radix 32 (fused2's too) only with them. A
-    // kernel with runs reads kr 0 as slot order, so any variant gets what spectra() wrote.
-    const auto kernel = kLv == 4 && !v.kf_runs ? conv_kernel<T, kG, 4, false, false>
-                        : vec                  ? conv_kernel<T, kG, kLv, true, true>
-                                               : conv_kernel<T, kG, kLv, false, true>;
+    const auto kernel = !v.fused2 ? conv_kernel<T, kG, 4, false, false>
+                        : vec     ? conv_kernel<T, kG, kLv, true, true>
+                                  : conv_kernel<T, kG, kLv, false, true>;
     launch(kernel, smem_bytes<T, kLv>(log2n, kG), kG, (H + 1) / 2, B, s, y, x, kf, L, H, log2n, kr,
            conj_k);
   });
