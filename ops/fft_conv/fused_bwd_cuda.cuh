@@ -9,8 +9,8 @@
 namespace coil::cuda::fused {
 
 // One block per SM, with shared memory for two transforms of every pair of the block
-// (bwd_pairs_per_block): f32 16 warps of at most 128 registers (95-118 used, no spills), f64 8
-// warps (576 bytes of spills at 128).
+// (bwd_pairs_per_block): f32 16 warps of at most 128 registers (110-124 used, no spills), f64 8
+// warps (576 bytes of spills at 128 registers).
 template <class T>
 constexpr int kBwdThreads = sizeof(T) == 4 ? 512 : 256;
 constexpr size_t kMaxSmem = 227 * 1024;  // sm_90's dynamic shared memory per block
