@@ -1,9 +1,12 @@
-// CUDA multi-tensor kernels: the list of tensors goes to the device as an array of descriptors
-// (each with the index of its first chunk) and one grid walks every chunk of every tensor; a
-// block finds its tensor by binary search over the chunk starts. The norm is a fixed tree per
-// chunk, then one block sums the chunk partials in order: bitwise reproducible, no atomics.
+// CUDA multi-tensor kernels: the descriptors of the tensors (each with the index of its first
+// chunk) travel as a kernel parameter, up to Batch::kCap a launch, and one grid walks every chunk
+// of the batch's tensors; a block finds its tensor by binary search over the chunk starts. A
+// parameter needs no copy: copying descriptors from pageable host memory could make the host
+// wait for the stream inside a training step. The norm is a fixed tree per chunk, then one block
+// sums the chunk partials in order: bitwise reproducible, no atomics, however the list is batched.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/cuda/launch.cuh"
@@ -36,35 +39,48 @@ std::vector<Indexed<Item>> index_chunks(const std::vector<Item>& list, int64_t& 
   return out;
 }
 
-// A device copy of host descriptors, stream-ordered (the host vector is staged by the call, so
-// it may go away right after).
-template <class T>
-Tensor upload(const std::vector<T>& v, int device) {
-  Tensor t = empty({int64_t(v.size() * sizeof(T))}, {DType::u8, Device::cuda(device)});
-  COIL_CUDA_CHECK(cudaMemcpyAsync(t.data_ptr(), v.data(), v.size() * sizeof(T),
-                                  cudaMemcpyHostToDevice, stream(device)));
-  return t;
+// Descriptors of consecutive tensors as one kernel parameter (sm_70+ and CUDA 12.1+ allow
+// 32764 bytes of parameters), covering the global chunks [chunk_begin, chunk_end).
+template <class Item>
+struct Batch {
+  static constexpr int kCap = int((31 * 1024) / sizeof(Indexed<Item>));
+  Indexed<Item> items[kCap];
+  int n;
+  int64_t chunk_begin, chunk_end;
+};
+
+// Calls launch(batch) for each run of up to kCap descriptors of `indexed` (total: its chunks).
+template <class Item, class Launch>
+void for_each_batch(const std::vector<Indexed<Item>>& indexed, int64_t total, Launch&& launch) {
+  static thread_local Batch<Item> batch;  // ~31 KB: not on the stack
+  for (size_t i = 0; i < indexed.size(); i += Batch<Item>::kCap) {
+    batch.n = int(std::min<size_t>(Batch<Item>::kCap, indexed.size() - i));
+    std::copy_n(indexed.begin() + std::ptrdiff_t(i), batch.n, batch.items);
+    batch.chunk_begin = indexed[i].first_chunk;
+    batch.chunk_end = i + size_t(batch.n) < indexed.size() ? indexed[i + size_t(batch.n)].first_chunk
+                                                           : total;
+    launch(batch);
+  }
 }
 
-// The tensor holding chunk c: the last one whose first chunk is <= c.
+// The tensor holding chunk c of the batch: the last one whose first chunk is <= c.
 template <class Item>
-__device__ __forceinline__ const Indexed<Item>& find_chunk(const Indexed<Item>* list, int n,
-                                                           int64_t c) {
-  int lo = 0, hi = n - 1;
+__device__ __forceinline__ const Indexed<Item>& find_chunk(const Batch<Item>& b, int64_t c) {
+  int lo = 0, hi = b.n - 1;
   while (lo < hi) {
     int mid = (lo + hi + 1) / 2;
-    if (list[mid].first_chunk <= c) lo = mid;
+    if (b.items[mid].first_chunk <= c) lo = mid;
     else hi = mid - 1;
   }
-  return list[lo];
+  return b.items[lo];
 }
 
 template <class T>
-__global__ void update_kernel(const Indexed<optim::TensorUpdate>* list, int n, int64_t chunks,
+__global__ void update_kernel(const __grid_constant__ Batch<optim::TensorUpdate> batch,
                               optim::Algorithm algorithm, const int64_t* skip) {
   if (skip && *skip != 0) return;  // a non-finite step: leave everything as it is
-  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
-    const auto& d = find_chunk(list, n, c);
+  for (int64_t c = batch.chunk_begin + blockIdx.x; c < batch.chunk_end; c += gridDim.x) {
+    const auto& d = find_chunk(batch, c);
     const optim::TensorUpdate& u = d.item;
     const optim::Coeffs<T> k = optim::make_coeffs<T>(algorithm, u.s);
     const int64_t begin = (c - d.first_chunk) * kChunk;
@@ -102,12 +118,12 @@ __device__ double block_sum(double v) {
   return shared[0];
 }
 
-// partial[c] = sum of squares of chunk c, in double.
+// partial[c] = sum of squares of chunk c, in double; owner[c] = its tensor's index in the list.
 template <class T>
-__global__ void sum_squares_kernel(const Indexed<optim::TensorSpan>* list, int n, int64_t chunks,
-                                   double* partial) {
-  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
-    const auto& d = find_chunk(list, n, c);
+__global__ void sum_squares_kernel(const __grid_constant__ Batch<optim::TensorSpan> batch,
+                                   double* partial, int64_t* owner) {
+  for (int64_t c = batch.chunk_begin + blockIdx.x; c < batch.chunk_end; c += gridDim.x) {
+    const auto& d = find_chunk(batch, c);
     const int64_t begin = (c - d.first_chunk) * kChunk;
     const int64_t end = begin + kChunk < d.item.numel ? begin + kChunk : d.item.numel;
     const T* x = static_cast<const T*>(d.item.data);
@@ -115,7 +131,7 @@ __global__ void sum_squares_kernel(const Indexed<optim::TensorSpan>* list, int n
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
       acc += double(x[i]) * double(x[i]);
     double total = block_sum(acc);
-    if (threadIdx.x == 0) partial[c] = total;
+    if (threadIdx.x == 0) partial[c] = total, owner[c] = d.item.index;
     __syncthreads();  // shared memory is reused by the next chunk
   }
 }
@@ -137,9 +153,8 @@ __device__ int64_t block_min(int64_t v) {
 // first_bad: the index of the tensor of the first chunk whose partial is not finite (a chunk's
 // sum of squares in double is non-finite exactly when it holds a NaN or Inf), or -1.
 template <class T>
-__global__ void finish_norm_kernel(const double* partial, int64_t chunks, T* out,
-                                   const Indexed<optim::TensorSpan>* list, int n,
-                                   int64_t* first_bad) {
+__global__ void finish_norm_kernel(const double* partial, const int64_t* owner, int64_t chunks,
+                                   T* out, int64_t* first_bad) {
   double acc = 0;
   int64_t bad = chunks;
   for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) {
@@ -151,7 +166,7 @@ __global__ void finish_norm_kernel(const double* partial, int64_t chunks, T* out
   if (!first_bad) return;  // uniform over the block: every thread returns or none
   __syncthreads();
   bad = block_min(bad);
-  if (threadIdx.x == 0) *first_bad = bad < chunks ? find_chunk(list, n, bad).item.index : -1;
+  if (threadIdx.x == 0) *first_bad = bad < chunks ? owner[bad] : -1;
 }
 
 // One thread: the flag of optim/nonfinite.h, reading loss and norm in their dtypes.
@@ -164,12 +179,12 @@ __global__ void record_nonfinite_kernel(int64_t* flag, const void* loss, bool lo
 }
 
 template <class T>
-__global__ void clip_kernel(const Indexed<optim::TensorSpan>* list, int n, int64_t chunks,
-                            const T* norm, double max_norm) {
+__global__ void clip_kernel(const __grid_constant__ Batch<optim::TensorSpan> batch, const T* norm,
+                            double max_norm) {
   const T coef = optim::clip_coefficient<T>(*norm, max_norm);
   if (coef == T(1)) return;  // multiplying by 1 changes nothing
-  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
-    const auto& d = find_chunk(list, n, c);
+  for (int64_t c = batch.chunk_begin + blockIdx.x; c < batch.chunk_end; c += gridDim.x) {
+    const auto& d = find_chunk(batch, c);
     const int64_t begin = (c - d.first_chunk) * kChunk;
     const int64_t end = begin + kChunk < d.item.numel ? begin + kChunk : d.item.numel;
     T* x = static_cast<T*>(d.item.data);
@@ -189,13 +204,13 @@ void optim_update(DType dtype, Device device, optim::Algorithm algorithm,
   int64_t chunks = 0;
   auto indexed = index_chunks(list, chunks);
   if (chunks == 0) return;
-  Tensor dev = upload(indexed, device.index);
-  auto* ptr = static_cast<const Indexed<optim::TensorUpdate>*>(dev.data_ptr());
   dispatch<DType::f32, DType::f64>(dtype, "Optimizer", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    update_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, stream(device.index)>>>(
-        ptr, int(indexed.size()), chunks, algorithm, skip);
-    COIL_CUDA_CHECK_LAUNCH();
+    for_each_batch(indexed, chunks, [&](const Batch<optim::TensorUpdate>& b) {
+      update_kernel<T><<<grid_of(b.chunk_end - b.chunk_begin, device.index), kThreads, 0,
+                         stream(device.index)>>>(b, algorithm, skip);
+      COIL_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
@@ -204,19 +219,18 @@ void optim_global_norm(DType dtype, Device device, const std::vector<optim::Tens
   DeviceGuard guard(device.index);
   int64_t chunks = 0;
   auto indexed = index_chunks(list, chunks);
-  Tensor dev = upload(indexed, device.index);
   Tensor partial = empty({std::max<int64_t>(chunks, 1)}, {DType::f64, device});
+  Tensor owner = empty({std::max<int64_t>(chunks, 1)}, {DType::i64, device});
   cudaStream_t s = stream(device.index);
-  auto* spans = static_cast<const Indexed<optim::TensorSpan>*>(dev.data_ptr());
   dispatch<DType::f32, DType::f64>(dtype, "clip_grad_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (chunks > 0) {
-      sum_squares_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, s>>>(
-          spans, int(indexed.size()), chunks, partial.data<double>());
+    for_each_batch(indexed, chunks, [&](const Batch<optim::TensorSpan>& b) {
+      sum_squares_kernel<T><<<grid_of(b.chunk_end - b.chunk_begin, device.index), kThreads, 0, s>>>(
+          b, partial.data<double>(), owner.data<int64_t>());
       COIL_CUDA_CHECK_LAUNCH();
-    }
+    });
     finish_norm_kernel<T><<<1, kThreads, 0, s>>>(
-        partial.data<double>(), chunks, out.data<T>(), spans, int(indexed.size()),
+        partial.data<double>(), owner.data<int64_t>(), chunks, out.data<T>(),
         first_bad.defined() ? first_bad.data<int64_t>() : nullptr);
     COIL_CUDA_CHECK_LAUNCH();
   });
@@ -228,13 +242,13 @@ void optim_clip(DType dtype, Device device, const std::vector<optim::TensorSpan>
   int64_t chunks = 0;
   auto indexed = index_chunks(list, chunks);
   if (chunks == 0) return;
-  Tensor dev = upload(indexed, device.index);
   dispatch<DType::f32, DType::f64>(dtype, "clip_grad_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    clip_kernel<T><<<grid_of(chunks, device.index), kThreads, 0, stream(device.index)>>>(
-        static_cast<const Indexed<optim::TensorSpan>*>(dev.data_ptr()), int(indexed.size()), chunks,
-        norm.data<T>(), max_norm);
-    COIL_CUDA_CHECK_LAUNCH();
+    for_each_batch(indexed, chunks, [&](const Batch<optim::TensorSpan>& b) {
+      clip_kernel<T><<<grid_of(b.chunk_end - b.chunk_begin, device.index), kThreads, 0,
+                       stream(device.index)>>>(b, norm.data<T>(), max_norm);
+      COIL_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 

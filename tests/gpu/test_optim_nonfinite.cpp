@@ -51,6 +51,23 @@ TEST_CASE("CUDA clip_grad_norm_ names the same first non-finite gradient as the 
   }
 }
 
+TEST_CASE("CUDA clip_grad_norm_ names the first non-finite gradient past one launch's batch") {
+  // 1200 small gradients: more than one launch's descriptors (optim/cuda.cu's Batch).
+  for (int bad : {-1, 5, 1100}) {
+    INFO("NaN in parameter " << bad);
+    std::vector<Tensor> params;
+    for (int i = 0; i < 1200; ++i) {
+      Tensor p = full({3}, 1.0, {DType::f32, Device::cuda()});
+      set_requires_grad(p);
+      std::vector<float> gv = {0.5f, float(i % 7), -1.0f};
+      if (i == bad) gv[1] = std::numeric_limits<float>::infinity();
+      set_grad(p, core::to(from_vector<float>(gv, {3}), Device::cuda()));
+      params.push_back(p);
+    }
+    CHECK(first_bad(params) == bad);
+  }
+}
+
 TEST_CASE("on CUDA a set flag leaves parameters and Adam state unchanged; a clean one updates") {
   std::vector<Tensor> p = params_on(Device::cuda(), 1, 7);
   Optimizer opt(Algorithm::adamw, {{.params = p}}, {.lr = 0.01, .weight_decay = 0.1});
