@@ -57,8 +57,8 @@ void for_each_batch(const std::vector<Indexed<Item>>& indexed, int64_t total, La
     batch.n = int(std::min<size_t>(Batch<Item>::kCap, indexed.size() - i));
     std::copy_n(indexed.begin() + std::ptrdiff_t(i), batch.n, batch.items);
     batch.chunk_begin = indexed[i].first_chunk;
-    batch.chunk_end = i + size_t(batch.n) < indexed.size() ? indexed[i + size_t(batch.n)].first_chunk
-                                                           : total;
+    batch.chunk_end =
+        i + size_t(batch.n) < indexed.size() ? indexed[i + size_t(batch.n)].first_chunk : total;
     launch(batch);
   }
 }
