@@ -21,6 +21,7 @@
 #pragma once
 #include <type_traits>
 
+#include "ops/selective_scan/backward_reduce_cuda.cuh"
 #include "ops/selective_scan/scan_tile_cuda.cuh"
 
 namespace coil::cuda::scan {
@@ -74,56 +75,22 @@ constexpr int red_planes() {
   return NL < 32 ? 1 : 2 * S;
 }
 
-// Shared memory: 5 channel planes (dt, dt*u, the gated dout g, and the per-step sums pb, aq),
-// the B and C tiles, the dB/dC staging area, and one warp mask per group slot.
 // Steps per window of the reverse scan (states kept in registers): the whole tile for S == 1.
 template <int NL, int S>
 constexpr int window_steps() {
   return S == 1 ? kT : BwdShape<NL>::kStage ? 8 : kT / S;
 }
 
-// With kStage, a second B/C buffer and the staging area (kStageFloats per thread) follow.
+// Shared memory: 5 channel planes (dt, dt*u, the gated dout g, and the per-step sums pb, aq),
+// the B and C tiles, the dB/dC staging area, and one warp mask per group slot. With kStage, a
+// second B/C buffer and the staging area (kStageFloats per thread) follow.
 template <int NL, int S>
 int64_t backward_smem_floats(int bc_rows) {
   using Sh = BwdShape<NL>;
   const int W = window_steps<NL, S>(), nbuf = Sh::kStage ? 2 : 1;
-  const int64_t red = int64_t(Sh::kWarps) * (NL < 32 ? 1 : 2 * S) * 32 * (W + 1);
+  const int64_t red = int64_t(Sh::kWarps) * red_planes<NL, S>() * 32 * (W + 1);
   return int64_t(5 * Sh::BC + 2 * nbuf * bc_rows) * kPad +
          std::max<int64_t>(red, 2 * Sh::kThreads) + Sh::BC + Sh::kStageFloats * Sh::kThreads;
-}
-
-// NL < 32: sums v = {dB, dC} of each of the lane's S states (v[2s + tensor]) over the warp's
-// CPW = 2S channels, halving the values a lane carries at each level (a transposing reduction
-// over the lane bits above the NL lanes of a channel): lane ends with v[0] = the warp total of
-// value lane / NL, at state (lane / NL / 2) * NL + lane % NL. About 2S shuffles per lane and step.
-// kPermuted: the lane's state slots are permuted (slot_state) so that the half it keeps at each
-// level above the tensor bit is always its low one: no selects there (same sums, same order).
-template <int NL, int S, bool kPermuted = false>
-__device__ __forceinline__ float stage_dbc(float (&v)[2 * S], int lane) {
-  static_assert(2 * S == 32 / NL, "one staged value per lane");
-  int h = S;
-#pragma unroll
-  for (int o = 16; o >= NL; o /= 2, h /= 2) {
-    const bool up = lane & o;
-#pragma unroll
-    for (int i = 0; i < S; ++i) {
-      if (i < h) {
-        const bool free = kPermuted && o > NL;
-        const float send = free ? v[i + h] : up ? v[i] : v[i + h];
-        const float keep = free ? v[i] : up ? v[i + h] : v[i];
-        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
-      }
-    }
-  }
-  return v[0];
-}
-
-// State of slot s of lane l (l = lane % NL) of a channel: s * NL + l, or with kPermuted slot
-// s ^ (the lane bits that stage_dbc's levels above the tensor bit reduce over).
-template <int NL, int S, bool kPermuted>
-__device__ __forceinline__ int slot_state(int s, int lane) {
-  const int sx = kPermuted ? (lane / (2 * NL)) & (S - 1) : 0;
-  return (s ^ sx) * NL + lane % NL;
 }
 
 template <class T, int NL, int S, bool kReset, bool kSmemBC, bool kSummary>
