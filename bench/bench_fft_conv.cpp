@@ -11,8 +11,8 @@
 // on chip where n <= 8192 (ops/fft_conv/fused_cuda.cuh; rows beyond), v4 "fused2" is v3 with one
 // access per channel pair, one pair a block for the kernel spectra, radix-32 passes at n 8192
 // and one backward kernel (ops/fft_conv/fused_bwd_cuda.cuh) for du and dk's spectra ("v4 fused2
-// r16": radix 16 as v3; "sep": v3's backward kernels) ("automatic", the default, is v3 up to n
-// 4096, v2 beyond). Every CUDA version is checked against direct f64 sums.
+// r16": radix 16 as v3; "sep": v3's backward kernels); v5 "automatic", the default, is v4 r16
+// up to n 8192 and v2 beyond. Every CUDA version is checked against direct f64 sums.
 // --profile W runs only workload W (0-2 of the table) on CUDA, in the layout COIL_FFT_CONV_LAYOUT
 // names (fused if unset; COIL_FFT_CONV_FUSED2 applies to fused2): two rounds of forward +
 // backward, for a profiler (fused: ncu --launch-skip 3 --launch-count 3 --kernel-name
@@ -139,7 +139,8 @@ const CudaVersion kCudaVersions[] = {
     {"v3 fused", coil::cuda::FftConvLayout::fused, {}},
     {"v4 fused2", coil::cuda::FftConvLayout::fused2, {}},
     {"v4 fused2 r16", coil::cuda::FftConvLayout::fused2, {false, true}},
-    {"v4 fused2 sep", coil::cuda::FftConvLayout::fused2, {true, false}}};
+    {"v4 fused2 sep", coil::cuda::FftConvLayout::fused2, {true, false}},
+    {"v5 automatic", coil::cuda::FftConvLayout::automatic, {}}};
 
 // Keeps the knobs it found and puts them back when it goes; set() switches to a version.
 struct UseVersion {

@@ -84,13 +84,10 @@ struct Fft<double> {
 // log2 of the fused kernel's FFT size (the power of two at or above the minimum), or 0 where the
 // fused kernel is not asked for or does not fit.
 int fused_log2(int64_t L, int64_t Lk, int64_t C, FftConvLayout layout) {
-  constexpr int kAutomaticMaxLog2 = 12;  // n <= 4096 (H100, 2026-12-06: 1.4x faster fwd+bwd at
-                                         // n 2048; 1.14x slower at n 8192)
   const int log2n = std::bit_width(uint64_t(fft_conv_min_size(L, Lk, C) - 1));
-  const int max_log2 = layout == FftConvLayout::fused || layout == FftConvLayout::fused2
-                           ? fused::kMaxLog2
-                       : layout == FftConvLayout::automatic ? kAutomaticMaxLog2
-                                                            : 0;
+  const bool fused_layout = layout == FftConvLayout::fused || layout == FftConvLayout::fused2 ||
+                            layout == FftConvLayout::automatic;
+  const int max_log2 = fused_layout ? fused::kMaxLog2 : 0;
   return log2n <= max_log2 ? log2n : 0;
 }
 
@@ -118,6 +115,10 @@ struct Geo {
         columns(layout == FftConvLayout::columns) {
     if (layout == FftConvLayout::fused2)
       variant = {true, fft_conv_fused2().radix32, fft_conv_fused2().backward};
+    // Automatic: fused2 with radix-16 passes and the one backward kernel, the fastest on every
+    // fused size measured (H100, 2026-12-07, bench/RESULTS.md "FFT conv": n 8192 0.351 / 1.135 ms
+    // against fused 0.459 / 1.379 and rows 0.488 / 1.211; n 2048 within 2% of fused).
+    if (layout == FftConvLayout::automatic) variant = {true, false, true};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
     kf_k = columns ? H : 1;

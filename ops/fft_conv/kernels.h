@@ -43,9 +43,8 @@ COIL_FFT_CONV_KERNELS
 // Memory layout of the packed spectra on the GPU: (B*P, n) "rows" or (n, B*P) "columns", P =
 // ceil(H/2) channel pairs; or "fused": on-chip kernels for y, du and the dk/dD spectra
 // (ops/fft_conv/fused_cuda.cuh) where the power-of-two size n fits (n <= 8192), rows otherwise;
-// "automatic" (the default): fused up to n 4096, rows beyond, where fused's backward measured
-// slower (bench/RESULTS.md, "FFT conv"); "fused2": fused with the candidate changes of the
-// next round (one access per channel pair where H is even, one pair a block for the kernel
+// "automatic" (the default): fused2 with radix-16 passes up to n 8192, rows beyond (the fastest
+// measured, bench/RESULTS.md, "FFT conv"); "fused2": fused with the changes of the second round (one access per channel pair where H is even, one pair a block for the kernel
 // spectra, radix-32 passes where a block holds one pair: n 8192 in f32, n >= 4096 in f64, the
 // kernel spectra; one backward kernel for du, dk and dD where it fits: n <= 8192 in f32, 4096 in
 // f64), to be timed against fused. Knobs for the kernel lab and the tests, not for

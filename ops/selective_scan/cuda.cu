@@ -144,8 +144,9 @@ std::shared_ptr<Storage> prepare_chunks(ScanArgs& a, Kernel kernel, Summary summ
 // cp.async (kStage); 5 = 4 lanes x 4 states in blocks of 4 warps (half the y-reduction shuffles
 // and shared-memory reads per state-step, twice the tile elements per thread to amortise the
 // per-tile work); 6 = round 5 with round 4's staging (f32). COIL_SELECTIVE_SCAN_FWD=3 ... 6
-// forces one (the kernel lab times each).
-inline constexpr int kDefaultFwdRound = 3;
+// forces one (the kernel lab times each). 5 is the default: the fastest on every lab row (H100,
+// 2026-12-07: 0.263 ms against round 3's 0.329 at Bt 8, L 2048, f32; bench/RESULTS.md).
+inline constexpr int kDefaultFwdRound = 5;
 
 int forward_round() {
   const char* env = std::getenv("COIL_SELECTIVE_SCAN_FWD");
@@ -243,9 +244,9 @@ struct CkptLayout {
 // Round of the N <= 16 backward: 3 = 16 lanes x 1 state (512 threads, the round-3 kernel), 4 = 8
 // lanes x 2 states (256 threads, several blocks per SM), 5 (and above) = 4 lanes x 4 states
 // (128 threads, 3 blocks per SM). COIL_SELECTIVE_SCAN_BWD=3, 4 or 5 forces one (the kernel lab
-// times each). 4 is the default: 14-17% faster fwd+bwd than 3 on every lab row (H100,
-// 2026-12-06, bench/RESULTS.md); 5 is not yet measured on a GPU.
-inline constexpr int kDefaultBwdRound = 4;
+// times each). 5 is the default: the fastest fwd+bwd on every lab row (H100, 2026-12-07: 1.169
+// ms against round 4's 1.461 and round 3's 1.753 at Bt 8, L 2048, f32; bench/RESULTS.md).
+inline constexpr int kDefaultBwdRound = 5;
 
 // ngs: groups per block at BC = 32 (BwdShape<16>, <8> and <4> alike). 8 x 2 and 4 x 4 need the
 // warp's 4 or 8 channels in one group and the B/C tiles in shared memory.
