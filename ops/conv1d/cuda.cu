@@ -1,13 +1,20 @@
-// CUDA kernels of the causal depthwise conv. Forward and dx: one thread per (b, t, c), c fastest
-// so warps read consecutive channels (coalesced). dweight/dbias: per-block partial sums over
-// fixed chunks of the B*L rows into a buffer, then a second pass that sums chunks in order
-// (no atomics: bitwise reproducible). Resets of packed sequences narrow each row's taps
-// (ops/conv1d/reset.h). Also the recurrent step, one thread per (b, c).
+// CUDA kernels of the causal depthwise conv. K <= 8: the streaming kernels of stream_cuda.cuh.
+// Larger K: forward and dx one thread per (b, t, c), c fastest so warps read consecutive
+// channels (coalesced). dweight/dbias: per-block partial sums over fixed chunks of rows into a
+// buffer, then a second pass that sums chunks in order (no atomics: bitwise reproducible). Resets
+// of packed sequences narrow each row's taps (ops/conv1d/reset.h). Also the recurrent step, one
+// thread per (b, c).
+#include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
+
 #include "core/cuda/launch.cuh"
 #include "core/dispatch.h"
 #include "core/storage.h"
 #include "ops/conv1d/kernels.h"
 #include "ops/conv1d/reset.h"
+#include "ops/conv1d/stream_cuda.cuh"
 
 namespace coil::cuda {
 namespace {
@@ -145,15 +152,77 @@ T* mut_ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// How the streaming kernels (stream_cuda.cuh) cover a (B, L, C) problem: V channels a thread
+// (16-byte accesses where C and every pointer allow), KM register taps, S times a run. S is the
+// longest run (at most 64) that still gives 2048 threads per SM, so short problems still fill
+// the GPU; streaming = false where K is too large (the one-thread-per-element kernels serve).
+struct StreamPlan {
+  bool streaming = false;
+  int V = 1, KM = 4, S = 4;
+  int64_t threads = 0;
+};
+
+// COIL_CONV1D_STREAM=0 keeps the one-thread-per-element kernels for every K (the lab's baseline).
+bool streaming_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("COIL_CONV1D_STREAM");
+    return !(env && std::string(env) == "0");
+  }();
+  return on;
+}
+
+template <class T>
+StreamPlan stream_plan(int64_t B, int64_t L, int64_t C, int64_t K, int dev,
+                       std::initializer_list<const void*> ptrs) {
+  StreamPlan p;
+  if (K > conv1d_stream::kMaxStreamTaps || !streaming_enabled()) return p;
+  p.streaming = true;
+  p.KM = K <= 4 ? 4 : conv1d_stream::kMaxStreamTaps;
+  const int wide = int(16 / sizeof(T));
+  bool aligned = C % wide == 0;
+  for (const void* q : ptrs) aligned = aligned && reinterpret_cast<uintptr_t>(q) % 16 == 0;
+  p.V = aligned ? wide : 1;
+  const int64_t want = int64_t(sm_count(dev)) * 2048;
+  for (p.S = 64; p.S > 4 && B * ((L + p.S - 1) / p.S) * (C / p.V) < want; p.S /= 2) {
+  }
+  p.threads = B * ((L + p.S - 1) / p.S) * (C / p.V);
+  return p;
+}
+
+// f.template operator()<V, KM>() for the plan's V and KM.
+template <class T, class F>
+void with_stream_shape(const StreamPlan& p, F&& f) {
+  constexpr int kWide = int(16 / sizeof(T)), kMax = conv1d_stream::kMaxStreamTaps;
+  if (p.V == kWide) {
+    if (p.KM == 4) f.template operator()<kWide, 4>();
+    else f.template operator()<kWide, kMax>();
+  } else {
+    if (p.KM == 4) f.template operator()<1, 4>();
+    else f.template operator()<1, kMax>();
+  }
+}
+
+unsigned blocks_for(int64_t threads) { return unsigned((threads + kBlock - 1) / kBlock); }
+
 template <class T>
 void forward_impl(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& reset) {
-  const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
+  const int64_t B = x.size(0), rows = B * x.size(1), L = x.size(1), C = x.size(2),
+                K = weight.size(1);
   if (rows * C == 0) return;
   int dev = out.device().index;
-  forward_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
-      out.data<T>(), x.data<T>(), weight.data<T>(), ptr_or_null<T>(bias), ptr_or_null<bool>(reset),
-      rows, L, C, K);
+  const T *xp = x.data<T>(), *wp = weight.data<T>(), *bp = ptr_or_null<T>(bias);
+  const bool* rp = ptr_or_null<bool>(reset);
+  const StreamPlan plan = stream_plan<T>(B, L, C, K, dev, {out.data<T>(), xp});
+  if (plan.streaming) {
+    with_stream_shape<T>(plan, [&]<int V, int KM>() {
+      conv1d_stream::forward_kernel<T, V, KM><<<blocks_for(plan.threads), kBlock, 0, stream(dev)>>>(
+          out.data<T>(), xp, wp, bp, rp, B, L, C, int(K), plan.S);
+    });
+  } else {
+    forward_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(out.data<T>(), xp, wp,
+                                                                           bp, rp, rows, L, C, K);
+  }
   COIL_CUDA_CHECK_LAUNCH();
 }
 
@@ -170,18 +239,42 @@ void param_grads(const Tensor& dweight, const Tensor& dbias, const Tensor& grad,
     if (db) COIL_CUDA_CHECK(cudaMemsetAsync(db, 0, size_t(C) * sizeof(T), s));
     return;
   }
-  // Enough chunks to fill the GPU, each at least 64 rows; fixed by the shape and the device.
-  const int64_t col_blocks = (C + kCols - 1) / kCols;
-  const int64_t want = (int64_t(sm_count(dev)) * 4 + col_blocks - 1) / col_blocks;
-  int64_t n_chunks = std::clamp<int64_t>(want, 1, std::min<int64_t>((rows + 63) / 64, 65535));
-  const int64_t chunk_len = (rows + n_chunks - 1) / n_chunks;
-  n_chunks = (rows + chunk_len - 1) / chunk_len;
+  // Partial sums per chunk of rows (grid.y: at most 65535 chunks), which param_final_kernel
+  // adds in chunk order: no atomics, bitwise reproducible.
+  const int64_t B = x.size(0), col_blocks = (C + kCols - 1) / kCols;
   COIL_CHECK(col_blocks <= 0x7fffffff, "[conv1d_causal] too many channels: {}", C);
+  StreamPlan plan = stream_plan<T>(B, L, C, K, dev, {grad.data<T>(), x.data<T>()});
+  int64_t n_chunks = 0, chunk_len = 0;
+  if (plan.streaming) {  // a chunk: kParamRuns runs of S times of one batch row
+    auto chunks = [&] {
+      const int64_t span = int64_t(conv1d_stream::kParamRuns) * plan.S;
+      return B * ((L + span - 1) / span);
+    };
+    while (chunks() > 65535 && plan.S < L && plan.S < (1 << 29)) plan.S *= 2;
+    n_chunks = chunks();
+    plan.streaming = n_chunks <= 65535;
+  }
+  if (!plan.streaming) {  // enough chunks to fill the GPU, each at least 64 rows
+    const int64_t want = (int64_t(sm_count(dev)) * 4 + col_blocks - 1) / col_blocks;
+    n_chunks = std::clamp<int64_t>(want, 1, std::min<int64_t>((rows + 63) / 64, 65535));
+    chunk_len = (rows + n_chunks - 1) / n_chunks;
+    n_chunks = (rows + chunk_len - 1) / chunk_len;
+  }
   Storage partial(size_t(n_chunks * J * C) * sizeof(T), x.device());
   T* part = static_cast<T*>(partial.data());
-  param_partial_kernel<T>
-      <<<dim3(unsigned(col_blocks), unsigned(n_chunks)), dim3(kCols, kRows), 0, s>>>(
-          part, grad.data<T>(), x.data<T>(), ptr_or_null<bool>(reset), rows, L, C, K, chunk_len);
+  if (plan.streaming) {
+    with_stream_shape<T>(plan, [&]<int V, int KM>() {
+      const int64_t col_vecs = (C / V + conv1d_stream::kParamCols - 1) / conv1d_stream::kParamCols;
+      conv1d_stream::param_partial_kernel<T, V, KM>
+          <<<dim3(unsigned(col_vecs), unsigned(n_chunks)),
+             dim3(conv1d_stream::kParamCols, conv1d_stream::kParamRuns), 0, s>>>(
+              part, grad.data<T>(), x.data<T>(), ptr_or_null<bool>(reset), L, C, int(K), plan.S);
+    });
+  } else {
+    param_partial_kernel<T>
+        <<<dim3(unsigned(col_blocks), unsigned(n_chunks)), dim3(kCols, kRows), 0, s>>>(
+            part, grad.data<T>(), x.data<T>(), ptr_or_null<bool>(reset), rows, L, C, K, chunk_len);
+  }
   COIL_CUDA_CHECK_LAUNCH();
   param_final_kernel<T><<<grid_for(J * C, dev), kBlock, 0, s>>>(dw, db, part, n_chunks, C, K);
   COIL_CUDA_CHECK_LAUNCH();
@@ -193,8 +286,19 @@ void backward_impl(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
   const int64_t rows = x.size(0) * x.size(1), L = x.size(1), C = x.size(2), K = weight.size(1);
   int dev = x.device().index;
   if (dx.defined() && rows * C > 0) {
-    input_grad_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
-        dx.data<T>(), grad.data<T>(), weight.data<T>(), ptr_or_null<bool>(reset), rows, L, C, K);
+    const T *gp = grad.data<T>(), *wp = weight.data<T>();
+    const bool* rp = ptr_or_null<bool>(reset);
+    const StreamPlan plan = stream_plan<T>(x.size(0), L, C, K, dev, {dx.data<T>(), gp});
+    if (plan.streaming) {
+      with_stream_shape<T>(plan, [&]<int V, int KM>() {
+        conv1d_stream::input_grad_kernel<T, V, KM>
+            <<<blocks_for(plan.threads), kBlock, 0, stream(dev)>>>(dx.data<T>(), gp, wp, rp,
+                                                                   x.size(0), L, C, int(K), plan.S);
+      });
+    } else {
+      input_grad_kernel<T><<<grid_for(rows * C, dev), kBlock, 0, stream(dev)>>>(
+          dx.data<T>(), gp, wp, rp, rows, L, C, K);
+    }
     COIL_CUDA_CHECK_LAUNCH();
   }
   if (dweight.defined() || dbias.defined()) param_grads<T>(dweight, dbias, grad, x, K, reset);

@@ -1,12 +1,27 @@
 // Test spec of the causal depthwise conv (see ops/op_spec.h): K = 4 as in Mamba, L = 1, odd L,
-// K > L, C = 1, C just past a warp, K > 8 (more than one slot tile in the CUDA reduction), and
-// packed sequences (reset at t = 0, mid-row, and closer together than K).
+// K > L, C = 1, C just past a warp, K > 8 (the one-thread-per-element CUDA kernels), C = 8 (the
+// streaming CUDA kernels' 16-byte accesses), and packed sequences (reset at t = 0, mid-row, and
+// closer together than K).
 #include "core/copy.h"
 #include "core/factory.h"
 #include "ops/conv1d/conv1d.h"
 #include "ops/op_spec.h"
 
 namespace coil::ops {
+
+namespace {
+
+// Two rows of 9 steps packing sequences of lengths 3, 2, 4 (row 0) and 9 (row 1), K = 4.
+OpSample packed(Generator& g, const char* label, int64_t C) {
+  return {label,
+          {sample_normal(g, {2, 9, C}), sample_normal(g, {C, 4}), sample_normal(g, {C}),
+           core::to(from_vector(std::vector<uint8_t>{1, 0, 0, 1, 0, 1, 0, 0, 0,  //
+                                                     1, 0, 0, 0, 0, 0, 0, 0, 0},
+                                {2, 9}),
+                    DType::boolean)}};
+}
+
+}  // namespace
 
 OpSpec spec_conv1d_causal() {
   OpSpec s;
@@ -24,13 +39,11 @@ OpSpec spec_conv1d_causal() {
         with_bias("C = 33", 1, 2, 33, 2),
         with_bias("K = 9", 1, 10, 2, 9),
         with_bias("258 rows: several reduction chunks", 2, 129, 3, 4),
+        with_bias("C = 8, K = 6, L = 41: 16-byte accesses, 8 register taps, several runs", 2, 41, 8,
+                  6),
         {"C = 1, no bias", {sample_normal(g, {2, 6, 1}), sample_normal(g, {1, 3})}},
-        {"reset: packed sequences of lengths 3, 2, 4 and 9",
-         {sample_normal(g, {2, 9, 3}), sample_normal(g, {3, 4}), sample_normal(g, {3}),
-          core::to(from_vector(std::vector<uint8_t>{1, 0, 0, 1, 0, 1, 0, 0, 0,  //
-                                                    1, 0, 0, 0, 0, 0, 0, 0, 0},
-                               {2, 9}),
-                   DType::boolean)}}};
+        packed(g, "reset: packed sequences of lengths 3, 2, 4 and 9", 3),
+        packed(g, "reset, C = 8 (16-byte accesses)", 8)};
   };
   s.run = [](const std::vector<Tensor>& in) {
     const Tensor bias = in.size() > 2 ? in[2] : Tensor(), reset = in.size() > 3 ? in[3] : Tensor();

@@ -91,9 +91,8 @@ TEST_CASE("fft_conv on CUDA equals the CPU in f64 and f32, every layout, outputs
 TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
   const auto in = inputs({8, 2048, 96, 2, 2048}, 3);
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
-  for (auto layout :
-       {cuda::FftConvLayout::rows, cuda::FftConvLayout::fused, cuda::FftConvLayout::fused2,
-        cuda::FftConvLayout::automatic}) {
+  for (auto layout : {cuda::FftConvLayout::rows, cuda::FftConvLayout::fused,
+                      cuda::FftConvLayout::fused2, cuda::FftConvLayout::automatic}) {
     cuda::fft_conv_layout() = layout;
     CAPTURE(int(layout));
     const auto a = run(in, DType::f32, Device::cuda(), true);
@@ -108,8 +107,9 @@ TEST_CASE("fft_conv on CUDA is bitwise reproducible, outputs and gradients") {
 
 // fused2's one backward kernel computes du along another path (its own transforms of the
 // gradient), so only fused's separate du kernel can equal fused's du bit for bit.
-TEST_CASE("fft_conv on CUDA: fused2 with radix-16 passes and fused's separate backward gives "
-          "fused's y and du bitwise") {
+TEST_CASE(
+    "fft_conv on CUDA: fused2 with radix-16 passes and fused's separate backward gives "
+    "fused's y and du bitwise") {
   const cuda::FftConvLayout saved = cuda::fft_conv_layout();
   const cuda::Fused2Parts saved_parts = cuda::fft_conv_fused2();
   cuda::fft_conv_fused2() = {false, false};
