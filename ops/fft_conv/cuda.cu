@@ -117,7 +117,7 @@ struct Geo {
       variant = {true, fft_conv_fused2().radix32, fft_conv_fused2().backward};
     // Automatic: fused2 with radix-16 passes and the one backward kernel, the fastest on every
     // fused size measured (H100, 2026-12-07, bench/RESULTS.md "FFT conv": n 8192 0.351 / 1.135 ms
-    // against fused 0.459 / 1.379 and rows 0.488 / 1.211; n 2048 within 2% of fused).
+    // against fused 0.459 / 1.379 and rows 0.488 / 1.211; n 2048 within 3% of fused).
     if (layout == FftConvLayout::automatic) variant = {true, false, true};
     si = columns ? R : 1;
     sr = columns ? 1 : n;
