@@ -3,8 +3,8 @@
 // keeps the last taps in registers, so every input is read once (plus K - 1 halo times per run)
 // with V-wide accesses and no per-element index division. The one-thread-per-element kernels of
 // cuda.cu read each input K times through the caches and divide 64-bit indices per element
-// (2.7x the bytes floor forward, 4.6x for the weight gradient: bench/RESULTS.md, issue 9's row
-// 4 profile). Sums run in the same order as those kernels' (taps oldest to newest), so y and dx
+// (H100, row 4 of issue 9: 2.7x the bytes floor forward, 4.9x for the weight gradient; these
+// kernels 1.2x and 1.6x: bench/RESULTS.md, "models"). Sums run in the same order as those kernels' (taps oldest to newest), so y and dx
 // are bitwise equal to theirs; a reset at time s empties the window before x[s] enters it.
 #pragma once
 #include <cuda_runtime.h>
