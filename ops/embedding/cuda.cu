@@ -1,7 +1,8 @@
 // CUDA kernels of the embedding op: a vectorised row gather that checks each index (a bad one
 // goes into the device error record, so no call waits for the device), and a deterministic
-// backward that stably radix-sorts (index, position) pairs with CUB, then lets one block own
-// each vocabulary row and sum its positions' gradient rows in position order (no atomics).
+// backward that stably radix-sorts (index, position) pairs with CUB, sums the gradient rows of
+// each segment of sorted positions, then adds each vocabulary row's segment pieces in order (no
+// atomics).
 #include <cub/device/device_radix_sort.cuh>
 #include <limits>
 
@@ -73,18 +74,64 @@ __device__ __forceinline__ int64_t lower_bound(const uint32_t* keys, int64_t n, 
   return lo;
 }
 
-// dweight (V, D): block-stride over rows v; each thread owns columns d and sums the gradient
-// rows of v's run in the sorted order, which the stable sort left in increasing position.
+// The sorted positions are cut into segments of kSegment, so a row's run of positions is summed
+// by as many blocks as it spans segments, whatever the vocabulary's skew: one block a row took
+// 179 us at vocabulary 16 and 16384 positions (runs of 1024).
+constexpr int64_t kSegment = 32;
+
+// Pass 1, block s over segment s's positions, threads over columns, in position order. A run of
+// one row that lies inside the segment (neither its first nor its last run) is complete: it goes
+// straight to dweight. The segment's first run (which may have begun before it) goes to
+// first[s], its last run, when it reaches the segment's end and is not also the first, to
+// last[s]: pass 2 adds those pieces. Bad keys (V) and padding_idx rows are never written.
 template <class T>
-__global__ void row_sum_kernel(T* __restrict__ dweight, const T* __restrict__ grad,
-                               const uint32_t* __restrict__ keys, const int32_t* __restrict__ pos,
+__global__ void segment_sum_kernel(T* __restrict__ dweight, T* __restrict__ first,
+                                   T* __restrict__ last, const T* __restrict__ grad,
+                                   const uint32_t* __restrict__ keys,
+                                   const int32_t* __restrict__ pos, int64_t n, int64_t V,
+                                   int64_t D, int64_t padding_idx) {
+  const int64_t s = blockIdx.x, p0 = s * kSegment, p1 = min(n, p0 + kSegment);
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+    T acc = T(0);
+    int64_t run_start = p0;
+    for (int64_t p = p0; p < p1; ++p) {
+      acc += grad[int64_t(pos[p]) * D + d];
+      const uint32_t key = keys[p];
+      if (p + 1 < p1 && keys[p + 1] == key) continue;  // the run goes on inside the segment
+      if (run_start == p0) {
+        first[s * D + d] = acc;
+      } else if (p + 1 == p1) {
+        last[s * D + d] = acc;
+      } else if (int64_t(key) < V && int64_t(key) != padding_idx) {
+        dweight[int64_t(key) * D + d] = acc;
+      }
+      acc = T(0);
+      run_start = p + 1;
+    }
+  }
+}
+
+// Pass 2, block-stride over rows v, threads over columns: a row without positions (or
+// padding_idx) gets zeros; a run that pass 1 wrote whole is left alone; otherwise the run's
+// pieces are added in segment order (its start segment's first or last piece, then the first
+// piece of every later segment it reaches). One fixed order per row: bitwise reproducible.
+template <class T>
+__global__ void row_sum_kernel(T* __restrict__ dweight, const T* __restrict__ first,
+                               const T* __restrict__ last, const uint32_t* __restrict__ keys,
                                int64_t n, int64_t V, int64_t D, int64_t padding_idx) {
   for (int64_t v = blockIdx.x; v < V; v += gridDim.x) {
     int64_t lo = 0, hi = 0;
     if (v != padding_idx && n > 0) lo = lower_bound(keys, n, v), hi = lower_bound(keys, n, v + 1);
+    const int64_t s0 = lo / kSegment, s1 = (hi - 1) / kSegment;
+    const bool starts_segment = lo == s0 * kSegment;
+    const bool ends_segment = hi == min(n, (s0 + 1) * kSegment);
+    if (lo < hi && s0 == s1 && !starts_segment && !ends_segment) continue;  // written by pass 1
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
       T acc = T(0);
-      for (int64_t p = lo; p < hi; ++p) acc += grad[int64_t(pos[p]) * D + d];
+      if (lo < hi) {
+        acc = starts_segment ? first[s0 * D + d] : last[s0 * D + d];
+        for (int64_t s = s0 + 1; s <= s1; ++s) acc += first[s * D + d];
+      }
       dweight[v * D + d] = acc;
     }
   }
@@ -144,9 +191,18 @@ void scatter_add(const Tensor& dweight, const Tensor& grad, const Tensor& indice
                                                     pos_in, pos_out, int(n), 0, end_bit, s));
   }
   int threads = int(std::min<int64_t>(128, (D + 31) / 32 * 32));
+  const int64_t segments = (n + kSegment - 1) / kSegment;
+  Storage pieces(size_t(std::max<int64_t>(2 * segments * D, 1)) * sizeof(T), dweight.device());
+  T* first = static_cast<T*>(pieces.data());
+  T* last = first + segments * D;
+  if (segments > 0) {
+    segment_sum_kernel<T><<<unsigned(segments), threads, 0, s>>>(
+        dweight.data<T>(), first, last, grad.data<T>(), keys_out, pos_out, n, V, D, padding_idx);
+    COIL_CUDA_CHECK_LAUNCH();
+  }
   unsigned blocks = unsigned(std::min<int64_t>(V, int64_t(sm_count(dev)) * 64));
-  row_sum_kernel<T><<<blocks, threads, 0, s>>>(dweight.data<T>(), grad.data<T>(), keys_out, pos_out,
-                                               n, V, D, padding_idx);
+  row_sum_kernel<T><<<blocks, threads, 0, s>>>(dweight.data<T>(), first, last, keys_out, n, V, D,
+                                               padding_idx);
   COIL_CUDA_CHECK_LAUNCH();
 }
 

@@ -13,8 +13,9 @@ namespace coil {
 // making the host wait and the error is thrown at the next host synchronisation (item(),
 // to(cpu), cuda::synchronize: core/backend.h); until then the bad positions' rows are NaN and
 // give no gradient. No call synchronises with the device. Indices get no gradient.
-// dweight[v] sums the incoming rows of all positions holding v, in position order (bitwise
-// reproducible). padding_idx (negative counts from V) names a row that receives no gradient.
+// dweight[v] sums the incoming rows of all positions holding v in a fixed order (bitwise
+// reproducible; on CUDA, position order within segments of 32 sorted positions, then segment
+// order). padding_idx (negative counts from V) names a row that receives no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& indices,
                  std::optional<int64_t> padding_idx = std::nullopt);
 
