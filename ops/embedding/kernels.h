@@ -18,9 +18,11 @@ std::string bad_index_message(int64_t index, int64_t position, int64_t V, const 
      record (core/cuda/device_error.h, thrown at the next host synchronisation) and writes   \
      NaN into its output row. */                                                             \
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices);    \
-  /* dweight (V, D): row v = sum of grad (..., D) rows at positions holding v, in position   \
-     order; zero for unused rows and for padding_idx (pass -1 for none). Positions holding   \
-     an index outside [0, V) contribute nothing on CUDA (the CPU kernel throws). */          \
+  /* dweight (V, D): row v = sum of grad (..., D) rows at positions holding v in a fixed    \
+     order (CPU: position order; CUDA: position order within segments of 32 sorted          \
+     positions, then segment order); zero for unused rows and for padding_idx (pass -1 for  \
+     none). Positions holding an index outside [0, V) contribute nothing on CUDA (the CPU   \
+     kernel throws). */                                                                      \
   void embedding_backward(const Tensor& dweight, const Tensor& grad, const Tensor& indices,  \
                           int64_t padding_idx);
 
