@@ -7,7 +7,6 @@
 
 #include "autograd/autograd.h"
 #include "core/copy.h"
-#include "core/factory.h"
 #include "core/random.h"
 #include "ops/conv1d/conv1d.h"
 #include "tests/support/compare.h"

@@ -12,7 +12,6 @@
 #include "core/factory.h"
 #include "core/random.h"
 #include "ops/embedding/embedding.h"
-#include "ops/shape/shape.h"
 #include "tests/support/compare.h"
 
 using namespace coil;
